@@ -1,0 +1,94 @@
+"""Shared fixtures: the GTZAN reference data and real audio files in every format."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+GTZAN = ROOT.parent / "shared" / "gtzan"
+
+#: extension -> ffmpeg arguments that encode it (the codec each container really uses).
+FORMATS: dict[str, list[str]] = {
+    ".mp3": ["-c:a", "libmp3lame", "-b:a", "128k"],
+    ".flac": ["-c:a", "flac"],
+    ".ogg": ["-c:a", "libvorbis", "-q:a", "3"],
+    ".opus": ["-c:a", "libopus", "-b:a", "64k"],
+    ".m4a": ["-c:a", "aac", "-b:a", "128k"],
+    ".alac.m4a": ["-c:a", "alac"],
+    ".wav": ["-c:a", "pcm_s16le"],
+    ".aiff": ["-c:a", "pcm_s16be"],
+    ".wma": ["-c:a", "wmav2", "-b:a", "128k"],
+}
+
+
+@pytest.fixture(scope="session")
+def gtzan() -> Path:
+    """Path to ../shared/gtzan; the test is skipped when it is not there."""
+    if not (GTZAN / "features_30_sec.csv").exists():
+        pytest.skip(f"GTZAN reference data not found at {GTZAN} (it lives beside the clone in ../shared)")
+    return GTZAN
+
+
+def require_ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        pytest.skip("ffmpeg is not installed (.ci/run installs it with apt-get)")
+    return exe
+
+
+def music_like(seconds: float, sr: int = 44100, channels: int = 2, seed: int = 0) -> np.ndarray:
+    """A few seconds of chords over a beat: real enough for every feature to be non-trivial.
+
+    Returns an array of shape (n_samples, channels), float32 in [-1, 1].
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t)
+    for f in (220.0, 277.2, 329.6):
+        y += 0.2 * np.sin(2 * np.pi * f * t)
+    beat = (np.sin(2 * np.pi * 2 * t) > 0.95).astype(float) * rng.normal(0, 0.3, t.size)
+    y = (y + beat).astype(np.float32)
+    y /= max(1.0, float(np.abs(y).max()))
+    return np.stack([y * (1 - 0.1 * c) for c in range(channels)], axis=1)
+
+
+def make_audio(path: Path, seconds: float = 5.0, *, sr: int = 44100, channels: int = 2,
+               seed: int = 0, extra_ffmpeg: list[str] | None = None) -> Path:
+    """Write a real audio file at ``path``; the codec is chosen from the file name (see FORMATS).
+
+    A ``.wav`` is written with soundfile, every other format is encoded by ffmpeg from it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = music_like(seconds, sr=sr, channels=channels, seed=seed)
+    name = path.name.lower()
+    suffix = ".alac.m4a" if name.endswith(".alac.m4a") else path.suffix.lower()
+    if suffix == ".wav" and not extra_ffmpeg:
+        sf.write(path, data, sr, subtype="PCM_16")
+        return path
+    src = path.with_name(path.name + ".src.wav")
+    sf.write(src, data, sr, subtype="PCM_16")
+    codec = FORMATS[suffix]
+    out = path
+    try:
+        subprocess.run([require_ffmpeg(), "-v", "error", "-y", "-i", str(src), *codec,
+                        *(extra_ffmpeg or []), str(out)], check=True)
+    finally:
+        src.unlink(missing_ok=True)
+    return path
+
+
+@pytest.fixture
+def audio_factory(tmp_path: Path):
+    """``audio_factory("song.mp3", seconds=5)`` writes a real file under tmp_path and returns its path."""
+
+    def factory(name: str, seconds: float = 5.0, **kwargs) -> Path:
+        return make_audio(tmp_path / name, seconds, **kwargs)
+
+    return factory
