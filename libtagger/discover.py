@@ -1,0 +1,174 @@
+"""Find the audio files under some folders, in a stable order, each real file once.
+
+>>> for path in iter_audio_files(["~/Music"]):            # doctest: +SKIP
+...     print(path)
+
+Rules, and why:
+
+* Sorted by name within each folder (byte order of the name, so names that are not valid
+  UTF-8 sort too), folders entered where they sort: the same tree always gives the same order,
+  which keeps runs, logs and the index reproducible.
+* Names starting with ``.`` are skipped unless ``include_hidden=True``: they are app caches,
+  macOS ``._`` resource forks (which carry an audio extension but hold no audio) and trash.
+* Symbolic links are followed only when their target resolves inside one of the roots. Links
+  out of the roots would make a scan of ``~/Music`` wander over the disk; links inside can only
+  re-reach files the walk sees anyway, and folders are entered once each (by ``st_dev`` and
+  ``st_ino``), so loops end. Every real file is yielded once, at the first path that reaches it.
+* Problems (unreadable folder, entry vanished mid-walk, broken or out-of-root link) never stop
+  the walk: the entry is skipped and ``on_error(path, reason)`` is called if given.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+__all__ = ["SUPPORTED_EXTENSIONS", "iter_audio_files", "is_supported"]
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({
+    ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".wav", ".aiff", ".aif", ".au", ".wma",
+})
+
+OnError = Callable[[Path, str], None]
+
+
+def is_supported(path: str | os.PathLike) -> bool:
+    """True when the file name ends with one of :data:`SUPPORTED_EXTENSIONS` (any case)."""
+    return os.path.splitext(os.fsdecode(path))[1].lower() in SUPPORTED_EXTENSIONS
+
+
+def iter_audio_files(roots: Sequence[str | bytes | os.PathLike], *, include_hidden: bool = False,
+                     on_error: OnError | None = None) -> Iterator[Path]:
+    """Yield every supported audio file under ``roots`` (folders or single files).
+
+    Parameters
+    ----------
+    roots : sequence of path-like
+        Folders to walk recursively, or files to yield as they are. ``~`` is expanded.
+    include_hidden : bool
+        Also walk names starting with ``.``.
+    on_error : callable(path, reason) or None
+        Told about every entry that was skipped because of a problem.
+
+    Yields
+    ------
+    pathlib.Path
+        Paths as reached from the roots (not resolved), each real file once.
+    """
+    report: OnError = on_error or (lambda path, reason: None)
+    tops = [Path(os.path.expanduser(os.fsdecode(r))) for r in roots]
+    # Resolved roots: a link is followed only when its target lies inside one of them.
+    resolved = []
+    for top in tops:
+        try:
+            resolved.append(top.resolve(strict=True))
+        except (OSError, RuntimeError):
+            pass  # reported below, when the root itself is visited
+    seen_files: set[tuple[int, int]] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+
+    for top in tops:
+        try:
+            st = top.stat()
+        except FileNotFoundError:
+            report(top, "no such file or folder")
+            continue
+        except OSError as exc:
+            report(top, _reason(exc))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(top, st, include_hidden, resolved, seen_files, seen_dirs, report)
+        elif stat.S_ISREG(st.st_mode):
+            if not is_supported(top):
+                report(top, "not a supported audio file extension")
+            elif _first_time(seen_files, st):
+                yield top
+        else:
+            report(top, "not a regular file or folder")
+
+
+def _walk(top: Path, top_st: os.stat_result, include_hidden: bool, resolved: list[Path],
+          seen_files: set, seen_dirs: set, report: OnError) -> Iterator[Path]:
+    # An explicit stack of iterators instead of recursion: deep trees cannot hit the recursion limit.
+    if not _first_time(seen_dirs, top_st):
+        return
+    stack = [_sorted_entries(top, report)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        if not include_hidden and entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        try:
+            is_link = entry.is_symlink()
+            if is_link and not _inside(path, resolved, report):
+                continue
+            st = entry.stat(follow_symlinks=True)
+        except FileNotFoundError:
+            report(path, "broken symbolic link" if _is_link(path) else "vanished during the scan")
+            continue
+        except OSError as exc:
+            report(path, _reason(exc))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if _first_time(seen_dirs, st):
+                stack.append(_sorted_entries(path, report))
+        elif stat.S_ISREG(st.st_mode) and is_supported(entry.name) and _first_time(seen_files, st):
+            yield path
+
+
+def _sorted_entries(folder: Path, report: OnError) -> Iterator[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except FileNotFoundError:
+        report(folder, "vanished during the scan")
+        return iter(())
+    except OSError as exc:
+        report(folder, _reason(exc))
+        return iter(())
+    entries.sort(key=lambda e: os.fsencode(e.name))
+    return iter(entries)
+
+
+def _inside(link: Path, resolved: list[Path], report: OnError) -> bool:
+    try:
+        target = link.resolve(strict=True)
+    except FileNotFoundError:
+        report(link, "broken symbolic link")
+        return False
+    except RuntimeError:  # Python < 3.13 raises this for a loop of links
+        report(link, "symbolic link loop")
+        return False
+    except OSError as exc:
+        report(link, "symbolic link loop" if exc.errno == 40 else _reason(exc))  # 40 = ELOOP
+        return False
+    if any(target == r or target.is_relative_to(r) for r in resolved):
+        return True
+    report(link, f"symbolic link points outside the scanned folders ({target})")
+    return False
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return path.is_symlink()
+    except OSError:
+        return False
+
+
+def _first_time(seen: set[tuple[int, int]], st: os.stat_result) -> bool:
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
