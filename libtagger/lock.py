@@ -1,0 +1,79 @@
+"""One run at a time per index: an advisory lock file beside the index.
+
+``flock`` is released by the kernel when the process dies, even by ``kill -9``,
+so a crashed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from .errors import IndexLockedError
+
+
+class RunLock:
+    """Hold ``<index>.lock`` for the length of a ``with`` block.
+
+    Parameters
+    ----------
+    index_path : path-like
+        The index file the lock guards.
+    wait : bool
+        Wait for the running scan to finish instead of failing at once.
+    timeout : float or None
+        With ``wait``, give up after this many seconds (None: wait forever).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> with RunLock(os.path.join(folder, "index.db")):
+    ...     pass
+    """
+
+    def __init__(self, index_path: str | os.PathLike, *, wait: bool = False,
+                 timeout: float | None = None) -> None:
+        self.path = Path(f"{os.fspath(index_path)}.lock")
+        self.wait = wait
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not self.wait or (deadline is not None and time.monotonic() > deadline):
+                    holder = self._holder(fd)
+                    os.close(fd)
+                    raise IndexLockedError(
+                        f"another libtagger run{holder} is using the index {self.path.with_suffix('')}"
+                        " (use --wait to wait for it)") from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            pid = os.pread(fd, 32, 0).decode().strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid.isdigit() else ""
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,144 @@
+"""Every joblib call of libtagger goes through this module.
+
+:func:`map_unordered` runs a function over many items in worker processes and
+yields results as they finish. It survives a worker that dies (a decoder that
+segfaults, the OOM killer): results already received are kept, the items that
+were in flight are retried one at a time in a fresh worker to find the one
+that kills its process, that item gets an error result, and the rest go on in
+parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+BACKENDS = ("loky", "dask")
+
+
+@dataclass(frozen=True)
+class WorkerCrash:
+    """The result of an item whose worker process died while handling it."""
+
+    reason: str
+
+
+def default_jobs() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _call(func: Callable[[T], Any], position: int, item: T) -> tuple[int, Any]:
+    return position, func(item)
+
+
+def _crash_errors() -> tuple[type[BaseException], ...]:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    errors: list[type[BaseException]] = [TerminatedWorkerError, BrokenProcessPool]
+    with contextlib.suppress(ImportError):
+        from distributed.scheduler import KilledWorker
+        errors.append(KilledWorker)
+    return tuple(errors)
+
+
+@contextlib.contextmanager
+def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> Iterator[None]:
+    """Configure joblib for ``backend``; for ``dask`` connect a client to ``scheduler``.
+
+    Examples
+    --------
+    >>> with backend_config("loky"):
+    ...     pass
+    """
+    import joblib
+
+    if backend == "loky":
+        with joblib.parallel_config(backend="loky"):
+            yield
+    elif backend == "dask":
+        if not scheduler:
+            raise ValueError("the dask backend needs a scheduler address, e.g. tcp://10.0.0.5:8786")
+        from distributed import Client
+
+        with Client(scheduler, set_as_default=True), joblib.parallel_config(backend="dask"):
+            yield
+    else:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0,
+                  backend: str = "loky", scheduler: str | None = None) -> Iterator[tuple[T, Any]]:
+    """Yield ``(item, func(item))`` pairs in the order they finish.
+
+    ``func`` must be a picklable module-level function that returns its errors
+    as values: an exception it raises stops the run. A worker process that
+    dies yields ``(item, WorkerCrash(reason))`` for the item that killed it.
+
+    Parameters
+    ----------
+    func : callable
+        Runs in the workers.
+    items : iterable
+        Picklable work items.
+    jobs : int
+        Worker processes; 0 means all cores, 1 still uses one worker process
+        (so that a crash cannot take the caller down).
+    backend : {"loky", "dask"}
+        Local processes, or a Dask distributed cluster at ``scheduler``.
+    """
+    import joblib
+
+    pending = list(enumerate(items))
+    n_jobs = jobs if jobs > 0 else default_jobs()
+    # Dask schedules on the cluster's workers; -1 means "all of them".
+    parallel_jobs = -1 if backend == "dask" else n_jobs
+    in_flight = 2 * max(n_jobs, 1) + 2  # joblib dispatches at most pre_dispatch=2*n_jobs ahead
+    crash_errors = _crash_errors()
+    with backend_config(backend, scheduler=scheduler):
+        while pending:
+            done: set[int] = set()
+            by_position = dict(pending)
+            try:
+                parallel = joblib.Parallel(n_jobs=parallel_jobs, return_as="generator_unordered",
+                                           batch_size=1, pre_dispatch="2*n_jobs")
+                for position, result in parallel(joblib.delayed(_call)(func, p, item)
+                                                 for p, item in pending):
+                    done.add(position)
+                    yield by_position[position], result
+                pending = []
+            except crash_errors:
+                remaining = [(p, item) for p, item in pending if p not in done]
+                suspects, pending = remaining[:in_flight], remaining[in_flight:]
+                for position, item in suspects:
+                    yield item, _isolated(func, position, item, crash_errors)
+
+
+def _isolated(func: Callable[[T], Any], position: int, item: T,
+              crash_errors: tuple[type[BaseException], ...]) -> Any:
+    """Run one item alone in a worker process; a crash now is this item's own."""
+    import joblib
+
+    try:
+        (_, result), = joblib.Parallel(n_jobs=2)([joblib.delayed(_call)(func, position, item)])
+        return result
+    except crash_errors as exc:
+        return WorkerCrash(_describe_crash(exc))
+
+
+def _describe_crash(exc: BaseException) -> str:
+    text = str(exc)
+    for sig in (signal.SIGSEGV, signal.SIGKILL, signal.SIGABRT, signal.SIGBUS):
+        if f"-{int(sig)}" in text or sig.name in text:
+            return f"the worker process crashed ({sig.name}) while reading this file"
+    return "the worker process crashed while reading this file"
