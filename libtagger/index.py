@@ -1,0 +1,286 @@
+"""The SQLite index of every file libtagger has seen (through sqlite-utils).
+
+Tables (see README.md, "The index"):
+
+``tracks``
+    One row per file: path, size, mtime, audio fingerprint, duration, format,
+    status, error, genre, confidence, runner-up, previous genre, whether
+    libtagger wrote the tag, model id, times.
+``segments``
+    One row per analysed 30-s window: start, end, probabilities, and the
+    features (and taggram) it was classified from, so that a new model can
+    re-classify without decoding.
+``runs``
+    One row per ``scan`` or ``undo``: when, arguments, counts, how it ended.
+``journal``
+    The tag state of a file before each libtagger write, so that ``undo`` can
+    put it back.
+
+Every change to one file is one transaction, and the database runs in WAL
+mode with ``synchronous=FULL``: a run killed at any moment leaves the index
+consistent, and ``libtagger query`` can read while a scan writes.
+
+Example::
+
+    >>> index = Index(":memory:")
+    >>> index.tracks_count()
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+
+#: Final statuses a track can hold in the index (``unchanged`` exists only in run reports).
+STATUSES = ("tagged", "would-tag", "kept", "unsure", "error")
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 text (what every ``*_at`` column holds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def path_key(path: str | bytes | os.PathLike) -> tuple[str, bytes | None]:
+    """The text stored in ``tracks.path``, and the raw bytes when the name is not valid UTF-8.
+
+    SQLite text must be valid UTF-8, but Linux file names are bytes. A name that
+    does not decode is stored readable (``\\xff`` escapes) with its exact bytes
+    in ``path_bytes``, so the file can still be found again.
+
+    >>> path_key("/music/a.mp3")
+    ('/music/a.mp3', None)
+    >>> path_key(b"/music/\\xff.mp3")
+    ('/music/\\\\xff.mp3', b'/music/\\xff.mp3')
+    """
+    raw = os.fsencode(path)
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), raw
+
+
+def real_path(row: dict[str, Any]) -> str:
+    """The file-system path of a ``tracks`` row (inverse of :func:`path_key`)."""
+    raw = row.get("path_bytes")
+    return os.fsdecode(raw) if raw else row["path"]
+
+
+def pack_array(array: np.ndarray | None, dtype: str) -> bytes | None:
+    return None if array is None else np.ascontiguousarray(array, dtype=dtype).tobytes()
+
+
+def unpack_array(blob: bytes | None, dtype: str, width: int) -> np.ndarray | None:
+    """Inverse of :func:`pack_array`: shape (n, width)."""
+    if blob is None:
+        return None
+    return np.frombuffer(blob, dtype=dtype).reshape(-1, width)
+
+
+class Index:
+    """A libtagger index file. Creates the tables on first use.
+
+    Parameters
+    ----------
+    path : path-like or ":memory:"
+        The SQLite file; its folder is created when missing.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.path: Path | None = Path(path)
+            self.db = sqlite_utils.Database(path)
+        else:
+            self.path = None
+            self.db = sqlite_utils.Database(memory=True)
+        self.db.conn.execute("PRAGMA busy_timeout = 30000")
+        if self.path is not None:
+            self.db.enable_wal()
+        # FULL: the journal row of a file's original tags must be on disk before the file changes.
+        self.db.conn.execute("PRAGMA synchronous = FULL")
+        self.db.conn.execute("PRAGMA foreign_keys = ON")
+        self._create_tables()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _create_tables(self) -> None:
+        db = self.db
+        with db.atomic():
+            db["runs"].create({
+                "id": int, "kind": str, "started_at": str, "finished_at": str, "outcome": str,
+                "pid": int, "arguments": str, "model_id": str, "dry_run": int, "counts": str,
+            }, pk="id", if_not_exists=True)
+            db["tracks"].create({
+                "id": int, "path": str, "path_bytes": bytes, "size": int, "mtime_ns": int,
+                "fingerprint": str, "format": str, "duration": float, "samplerate": int,
+                "channels": int, "status": str, "error": str, "genre": str, "confidence": float,
+                "runner_up": str, "runner_up_confidence": float, "previous_genre": str,
+                "written": int, "written_genre": str, "model_id": str, "missing": int,
+                "analysed_at": str, "updated_at": str, "run_id": int,
+            }, pk="id", not_null={"path"}, defaults={"written": 0, "missing": 0},
+                foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            db["segments"].create({
+                "track_id": int, "idx": int, "start": float, "end": float, "genre": str,
+                "confidence": float, "probabilities": str, "features": bytes, "taggram": bytes,
+            }, pk=("track_id", "idx"), foreign_keys=[("track_id", "tracks", "id")],
+                if_not_exists=True)
+            db["journal"].create({
+                "id": int, "track_id": int, "run_id": int, "path": str, "path_bytes": bytes,
+                "action": str, "at": str, "before": str, "genre": str, "completed": int,
+            }, pk="id", foreign_keys=[("track_id", "tracks", "id"), ("run_id", "runs", "id")],
+                if_not_exists=True)
+            db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            db["tracks"].create_index(["path"], unique=True, if_not_exists=True)
+            db["tracks"].create_index(["fingerprint"], if_not_exists=True)
+            db["tracks"].create_index(["genre"], if_not_exists=True)
+            db["tracks"].create_index(["status"], if_not_exists=True)
+            db["journal"].create_index(["track_id"], if_not_exists=True)
+            db["journal"].create_index(["run_id"], if_not_exists=True)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def start_run(self, *, kind: str, arguments: dict[str, Any], model_id: str | None = None,
+                  dry_run: bool = False) -> int:
+        """Record the start of a run; returns its id."""
+        with self.db.atomic():
+            table = self.db["runs"].insert({
+                "kind": kind, "started_at": now(), "outcome": "running", "pid": os.getpid(),
+                "arguments": json.dumps(arguments, default=str), "model_id": model_id,
+                "dry_run": int(dry_run),
+            })
+        return int(table.last_pk)
+
+    def finish_run(self, run_id: int, *, outcome: str, counts: dict[str, int]) -> None:
+        with self.db.atomic():
+            self.db["runs"].update(run_id, {"finished_at": now(), "outcome": outcome,
+                                            "counts": json.dumps(counts)})
+
+    def mark_abandoned_runs(self) -> int:
+        """Runs still marked ``running`` were killed (we hold the lock): call them ``interrupted``."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "update runs set outcome = 'interrupted' where outcome = 'running'")
+        return cursor.rowcount
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.db.query("select * from runs order by id desc limit ?", [limit]))
+
+    # -- tracks ---------------------------------------------------------------------------
+
+    def tracks_count(self) -> int:
+        return self.db["tracks"].count
+
+    def track_by_path(self, path: str | bytes | os.PathLike) -> dict[str, Any] | None:
+        text, _ = path_key(path)
+        rows = list(self.db.query("select * from tracks where path = ?", [text]))
+        return rows[0] if rows else None
+
+    def track(self, track_id: int) -> dict[str, Any]:
+        return self.db["tracks"].get(track_id)
+
+    def file_states(self) -> dict[str, tuple[int, int, int, str, str | None]]:
+        """``{path: (id, size, mtime_ns, status, model_id)}`` for every track: one query, for fast re-runs."""
+        return {row[0]: (row[1], row[2], row[3], row[4], row[5]) for row in self.db.execute(
+            "select path, id, size, mtime_ns, status, model_id from tracks")}
+
+    def save_track(self, path: str | bytes | os.PathLike, values: dict[str, Any],
+                   segments: list[dict[str, Any]] | None = None) -> int:
+        """Insert or update the row of ``path`` (and replace its segments) in one transaction."""
+        text, raw = path_key(path)
+        row = {**values, "path": text, "path_bytes": raw, "updated_at": now(), "missing": 0}
+        with self.db.atomic():
+            existing = self.track_by_path(text)
+            if existing is None:
+                track_id = int(self.db["tracks"].insert(row).last_pk)
+            else:
+                track_id = existing["id"]
+                self.db["tracks"].update(track_id, row)
+            if segments is not None:
+                self.db.execute("delete from segments where track_id = ?", [track_id])
+                self.db["segments"].insert_all({**s, "track_id": track_id} for s in segments)
+        return track_id
+
+    def update_track(self, track_id: int, values: dict[str, Any]) -> None:
+        with self.db.atomic():
+            self.db["tracks"].update(track_id, {**values, "updated_at": now()})
+
+    def move_track(self, track_id: int, new_path: str | bytes | os.PathLike, *, size: int,
+                   mtime_ns: int) -> None:
+        """Point an existing analysis at the path a file was moved or renamed to."""
+        text, raw = path_key(new_path)
+        with self.db.atomic():
+            self.db["tracks"].update(track_id, {"path": text, "path_bytes": raw, "size": size,
+                                                "mtime_ns": mtime_ns, "missing": 0,
+                                                "updated_at": now()})
+
+    def mark_missing(self, track_ids: Iterable[int]) -> int:
+        ids = list(track_ids)
+        with self.db.atomic():
+            for chunk in _chunks(ids, 500):
+                self.db.execute(
+                    f"update tracks set missing = 1, updated_at = ? where id in ({','.join('?' * len(chunk))})",
+                    [now(), *chunk])
+        return len(ids)
+
+    def missing_candidates(self, fingerprints: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Tracks with one of these fingerprints whose file is gone: ``{fingerprint: row}``."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(set(fingerprints)), 500):
+            for row in self.db.query(
+                    f"select * from tracks where fingerprint in ({','.join('?' * len(chunk))})", chunk):
+                if row["missing"] or not os.path.lexists(real_path(row)):
+                    found.setdefault(row["fingerprint"], row)
+        return found
+
+    def segments(self, track_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("select * from segments where track_id = ? order by idx", [track_id]))
+
+    def iter_tracks(self, where: str = "1", params: list[Any] | None = None,
+                    order: str = "path") -> Iterator[dict[str, Any]]:
+        yield from self.db.query(f"select * from tracks where {where} order by {order}", params or [])
+
+    # -- journal --------------------------------------------------------------------------
+
+    def journal_before_write(self, *, track_id: int | None, path: str | bytes | os.PathLike,
+                             run_id: int, action: str, before: dict[str, Any], genre: str | None) -> int:
+        """Durably record a file's tag state before libtagger changes it; returns the entry id."""
+        text, raw = path_key(path)
+        with self.db.atomic():
+            table = self.db["journal"].insert({
+                "track_id": track_id, "run_id": run_id, "path": text, "path_bytes": raw,
+                "action": action, "at": now(), "before": json.dumps(before), "genre": genre,
+                "completed": 0})
+        return int(table.last_pk)
+
+    def journal_completed(self, entry_id: int) -> None:
+        with self.db.atomic():
+            self.db["journal"].update(entry_id, {"completed": 1})
+
+    def journal_entries(self, *, run_id: int | None = None,
+                        path: str | bytes | os.PathLike | None = None) -> list[dict[str, Any]]:
+        """Journal rows of one run, or of one path, oldest first."""
+        if run_id is not None:
+            return list(self.db.query("select * from journal where run_id = ? order by id", [run_id]))
+        if path is not None:
+            text, _ = path_key(path)
+            return list(self.db.query("select * from journal where path = ? order by id", [text]))
+        return list(self.db.query("select * from journal order by id"))
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
