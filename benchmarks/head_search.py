@@ -1,0 +1,162 @@
+"""Model selection for the ``musicnn-head`` model by grouped K-fold CV on the GTZAN train split.
+
+Only the 443 training-split clips are used (the test split is never looked at). Folds are
+stratified by genre and grouped by blocks of 10 consecutive clip numbers within a genre, an
+approximation to artist filtering (GTZAN repeats artists in runs of consecutive clips).
+
+Every candidate is trained once per fold (seed 0); its out-of-fold accuracy is measured every
+5 epochs on the full-length validation clips, so the table shows the accuracy curve and the
+epoch count that the final retraining uses. The best candidate is then rerun as an ensemble of
+seeds. Also reported: a one-patch (3-s) accuracy (the middle patch of each validation clip) and
+the linear reference model (logistic regression on pooled taggram + 57 features).
+
+    /work/venv/bin/python benchmarks/head_search.py            # the full search (~30-50 min on 1 core)
+    /work/venv/bin/python benchmarks/head_search.py --only base,lstm --folds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, replace
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from libtagger.head import HeadConfig, clip_groups, fit_members, load_clipset, predict_members
+from libtagger.paths import shared_gtzan_dir
+
+CHECK_EVERY = 5
+
+#: name -> (config, description)
+CANDIDATES: dict[str, tuple[HeadConfig, str]] = {
+    "base": (HeadConfig(), "conv64 k3 + GRU64, mean+max pool, skip tag mean, 57 feats, dropout .3"),
+    "lstm": (HeadConfig(rnn="lstm"), "as base, LSTM64"),
+    "small": (HeadConfig(conv=32, units=32, dense=32), "as base, conv32 + GRU32, dense32"),
+    "wide": (HeadConfig(conv=128, units=96, dense=128, dropout=0.4), "conv128 + GRU96, dense128, dropout .4"),
+    "bigru": (HeadConfig(rnn="bigru"), "as base, bidirectional GRU 2x32"),
+    "drop5": (HeadConfig(dropout=0.5), "as base, dropout .5"),
+    "noskip": (HeadConfig(skip_pool=False), "as base, without the pooled-taggram skip"),
+    "nofeat": (HeadConfig(use_features=False), "as base, taggrams only (no 57 features)"),
+}
+
+
+def set_threads(n: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
+
+
+def folds(data, k: int, seed: int = 0):
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(cv.split(np.zeros(len(data.y)), data.y, clip_groups(data.keys)))
+
+
+def linear_reference(data, splits) -> dict[str, float]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pooled = np.hstack([np.stack([s.mean(0) for s in data.seqs]),
+                        np.stack([s.std(0) for s in data.seqs]), data.features])
+    out = {}
+    for C in (0.01, 0.03, 0.1, 0.3, 1.0):
+        correct = 0
+        for tr, va in splits:
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+            clf.fit(pooled[tr], data.y[tr])
+            correct += int((clf.predict(pooled[va]) == data.y[va]).sum())
+        out[f"C={C}"] = correct / len(data.y)
+    return out
+
+
+def cv_candidate(data, splits, cfg: HeadConfig, *, seeds=(0,), epochs: int) -> dict:
+    """Out-of-fold accuracy every CHECK_EVERY epochs (seed-averaged probabilities when several)."""
+    checks = list(range(CHECK_EVERY, epochs + 1, CHECK_EVERY))
+    probs = {e: np.zeros((len(data.y), 10)) for e in checks}
+    probs1 = np.zeros((len(data.y), 10))  # one middle patch, at the last epoch
+    for tr, va in splits:
+        train, val = data.subset(tr), data.subset(va)
+
+        def on_epoch(member, epoch, model, scaler, va=va, val=val):
+            if epoch in probs:
+                probs[epoch][va] += predict_members([model], val.seqs, scaler.transform(val.features))
+
+        models, scaler = fit_members(train, cfg, seeds=seeds, epochs=epochs, on_epoch=on_epoch)
+        mid = [s[len(s) // 2: len(s) // 2 + 1] for s in val.seqs]
+        probs1[va] = predict_members(models, mid, scaler.transform(val.features))
+    curve = {e: float((p.argmax(1) == data.y).mean()) for e, p in probs.items()}
+    best = max(curve, key=lambda e: (curve[e], -e))
+    return {"curve": curve, "best_epoch": best, "best_acc": curve[best],
+            "final_acc": curve[checks[-1]], "one_patch_acc": float((probs1.argmax(1) == data.y).mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gtzan", default=str(shared_gtzan_dir()))
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
+    ap.add_argument("--ensemble", type=int, default=3, help="seeds for the best candidate's ensemble run")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default="", help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    set_threads(args.threads)
+
+    g = args.gtzan
+    data = load_clipset(f"{g}/musicnn/training_data_GTZAN_MSDmusicnn_taggram.npz",
+                        f"{g}/features_30_sec.csv", f"{g}/splits/train_filtered.txt")
+    splits = folds(data, args.folds)
+    print(f"{len(data.y)} train-split clips, {args.folds} grouped folds "
+          f"(val sizes {[len(v) for _, v in splits]})", flush=True)
+
+    results: dict = {"folds": args.folds, "epochs": args.epochs, "candidates": {}}
+    lin = linear_reference(data, splits)
+    results["linear"] = lin
+    print("linear reference (pooled taggram mean+std + 57 feats, logistic regression):", flush=True)
+    for k, v in lin.items():
+        print(f"  {k:8s} cv acc {v:.3f}", flush=True)
+
+    names = [n for n in args.only.split(",") if n] or list(CANDIDATES)
+    for name in names:
+        cfg, desc = CANDIDATES[name]
+        t0 = time.time()
+        r = cv_candidate(data, splits, replace(cfg, epochs=args.epochs), epochs=args.epochs)
+        r.update(desc=desc, config=asdict(cfg), seconds=round(time.time() - t0))
+        results["candidates"][name] = r
+        curve = " ".join(f"{e}:{a:.3f}" for e, a in r["curve"].items())
+        print(f"{name:7s} best {r['best_acc']:.3f}@{r['best_epoch']:<3d} final {r['final_acc']:.3f} "
+              f"1-patch {r['one_patch_acc']:.3f} ({r['seconds']}s)  {desc}\n        curve {curve}", flush=True)
+
+    if args.ensemble > 1 and results["candidates"]:
+        # Rank by the mean of the curve's last half, less noisy than its single maximum.
+        def score(r):
+            vals = list(r["curve"].values())
+            return float(np.mean(vals[len(vals) // 2:]))
+
+        best = max(results["candidates"], key=lambda n: score(results["candidates"][n]))
+        cfg = CANDIDATES[best][0]
+        t0 = time.time()
+        r = cv_candidate(data, splits, cfg, seeds=tuple(range(args.ensemble)), epochs=args.epochs)
+        r.update(desc=f"{best} x {args.ensemble} seeds averaged", config=asdict(cfg),
+                 seconds=round(time.time() - t0))
+        results["ensemble"] = {"of": best, **r}
+        curve = " ".join(f"{e}:{a:.3f}" for e, a in r["curve"].items())
+        print(f"ensemble of {args.ensemble} x {best}: best {r['best_acc']:.3f}@{r['best_epoch']} "
+              f"final {r['final_acc']:.3f} 1-patch {r['one_patch_acc']:.3f} ({r['seconds']}s)\n"
+              f"        curve {curve}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
