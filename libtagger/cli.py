@@ -5,12 +5,285 @@ Nothing here imports TensorFlow at module level, so ``libtagger query`` starts f
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+
 import typer
+
+from .policy import DEFAULT_MIN_CONFIDENCE
+from .segments import DEFAULT_MAX_SEGMENTS
+
+if TYPE_CHECKING:
+    from .index import Index
+    from .pipeline import FileReport
 
 app = typer.Typer(help="Batch genre tagger for personal music libraries.", no_args_is_help=True,
                   add_completion=False)
 
 # --- scan / query / stats / show / undo: owned by the pipeline (see libtagger/pipeline.py) ---
+
+#: Exit statuses (documented in README.md).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+IndexOption = Annotated[Optional[Path], typer.Option(
+    "--index", help="The index file [default: $LIBTAGGER_INDEX or ~/.local/share/libtagger/index.db]")]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    typer.echo(f"libtagger: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _index_path(index: Optional[Path]) -> Path:
+    from .paths import default_index_path
+
+    return index if index is not None else default_index_path()
+
+
+def _open_index(index: Optional[Path]) -> "Index":
+    from .index import Index
+
+    path = _index_path(index)
+    if not path.exists():
+        _fail(f"{path}: no index yet (run `libtagger scan` first, or pass --index)")
+    return Index(path)
+
+
+def _check_format(fmt: str) -> str:
+    from .report import FORMATS
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
+    return fmt
+
+
+class _Log:
+    """--log FILE: appends one timestamped line per event."""
+
+    def __init__(self, path: Optional[Path]) -> None:
+        self.handle = open(path, "a", encoding="utf-8", errors="backslashreplace") if path else None
+
+    def __call__(self, line: str) -> None:
+        if self.handle:
+            from .index import now
+
+            self.handle.write(f"{now()} {line}\n")
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
+    index: IndexOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Analyse and report; write no file.")] = False,
+    model: Annotated[Optional[str], typer.Option(help="Model in models/ [default: the shipped default]")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace genres a person set.")] = False,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
+    max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores).")] = 0,
+    backend: Annotated[str, typer.Option(help="loky (this machine) or dask (a cluster, with --scheduler).")] = "loky",
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    rescan: Annotated[bool, typer.Option(help="Analyse every file again, changed or not.")] = False,
+    include_hidden: Annotated[bool, typer.Option(help="Also scan hidden files and folders.")] = False,
+    preserve_mtime: Annotated[bool, typer.Option(help="Keep each file's modification time when tagging.")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for a running scan of the same index instead of exiting 3.")] = False,
+    report: Annotated[str, typer.Option(help="table, json or csv.")] = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
+    log: Annotated[Optional[Path], typer.Option(help="Append a line per file and per run to this file.")] = None,
+) -> None:
+    """Analyse, tag and index every audio file under PATHS.
+
+    Exit status: 0 when the run finished (single files that failed are reported
+    with status "error"), 1 on a fatal error, 2 on a usage error, 3 when another
+    run holds the index, 130 when interrupted.
+    """
+    import signal
+    import sys
+
+    from .errors import IndexLockedError, LibtaggerError
+    from .pipeline import ScanOptions
+    from .pipeline import scan as run_scan
+
+    if backend not in ("loky", "dask"):
+        raise typer.BadParameter(f"{backend!r} is not loky or dask", param_hint="--backend")
+    if backend == "dask" and not scheduler:
+        raise typer.BadParameter("the dask backend needs --scheduler ADDRESS", param_hint="--scheduler")
+    report = _check_format(report) if report != "table" else report
+    options = ScanOptions(
+        roots=[p.expanduser() for p in paths], index_path=_index_path(index), model=model,
+        dry_run=dry_run, overwrite=overwrite, min_confidence=min_confidence,
+        max_segments=max_segments, jobs=jobs, backend=backend, scheduler=scheduler, rescan=rescan,
+        include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait,
+        progress=not quiet and sys.stderr.isatty())
+    write_log = _Log(log)
+
+    def on_report(item: "FileReport") -> None:
+        if item.status == "error":
+            typer.echo(f"libtagger: {item.path}: {item.error}", err=True)
+        if item.status != "unchanged":
+            write_log(f"{item.status} {item.genre or '-'} {item.path}" + (f": {item.error}" if item.error else ""))
+
+    # cron and service managers stop jobs with SIGTERM: end like Ctrl-C, index consistent.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        summary = run_scan(options, on_report=on_report)
+    except IndexLockedError as exc:
+        write_log(f"not started: {exc}")
+        _fail(str(exc), EXIT_LOCKED)
+    except KeyboardInterrupt:
+        write_log("interrupted; the next run goes on where this one stopped")
+        _fail("interrupted; the next run goes on where this one stopped", EXIT_INTERRUPTED)
+    except (LibtaggerError, FileNotFoundError) as exc:
+        write_log(f"failed: {exc}")
+        _fail(str(exc))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no audio files"
+    write_log(f"run {summary.run_id} finished: {counts}")
+    write_log.close()
+    if quiet:
+        return
+    from .report import render
+
+    rows = [r.as_dict() for r in summary.reports]
+    if report == "table":
+        shown = [r for r in rows if r["status"] != "unchanged"]
+        if shown:
+            typer.echo(render(shown, fmt="table", columns=(
+                "path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")), nl=False)
+    else:
+        typer.echo(render(rows, fmt=report), nl=False)
+    if report == "table" or not sys.stdout.isatty():
+        typer.echo(f"run {summary.run_id}: {counts}" + (" (dry run: no file written)" if dry_run else ""),
+                   err=report != "table")
+
+
+@app.command()
+def query(
+    genre: Annotated[Optional[str], typer.Option(help="Voted genre, e.g. jazz or 'hip hop'.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="tagged, would-tag, kept, unsure, error or undone.")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option(help="Lowest voted confidence.")] = None,
+    max_confidence: Annotated[Optional[float], typer.Option(help="Highest voted confidence.")] = None,
+    path: Annotated[Optional[str], typer.Option(help="Shell pattern on the path, e.g. '*/Live/*'.")] = None,
+    disagrees: Annotated[bool, typer.Option(help="Only tracks whose previous genre differs from the verdict.")] = False,
+    missing: Annotated[bool, typer.Option(help="Only tracks whose file is gone.")] = False,
+    limit: Annotated[Optional[int], typer.Option(min=1)] = None,
+    fmt: FormatOption = "table",
+    index: IndexOption = None,
+) -> None:
+    """List indexed tracks that match every filter given."""
+    from .errors import LibtaggerError
+    from .query import QUERY_COLUMNS, find_tracks
+    from .report import render
+
+    _check_format(fmt)
+    db = _open_index(index)
+    try:
+        rows = find_tracks(db, genre=genre, status=status, min_confidence=min_confidence,
+                           max_confidence=max_confidence, path_glob=path, disagrees=disagrees,
+                           missing=True if missing else None, limit=limit)
+    except LibtaggerError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    rows = [{k: v for k, v in r.items() if k != "path_bytes"} for r in rows]
+    typer.echo(render(rows, fmt=fmt, columns=QUERY_COLUMNS if fmt != "json" else None), nl=False)
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    index: IndexOption = None,
+) -> None:
+    """Counts of indexed tracks per genre and per status."""
+    import json
+
+    from .query import stats as index_stats
+    from .report import render
+
+    result = index_stats(_open_index(index))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{result['tracks']} tracks ({result['missing']} missing), {result['runs']} runs\n")
+    typer.echo(render([{"genre": g, "tracks": n} for g, n in result["by_genre"].items()], fmt="table"))
+    typer.echo(render([{"status": s, "tracks": n} for s, n in result["by_status"].items()], fmt="table"), nl=False)
+
+
+@app.command()
+def show(
+    file: Annotated[Path, typer.Argument(help="An indexed audio file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    index: IndexOption = None,
+) -> None:
+    """One track of the index with its segment predictions."""
+    import json
+
+    from .errors import LibtaggerError
+    from .query import show_track
+    from .report import render
+
+    try:
+        track = show_track(_open_index(index), file)
+    except LibtaggerError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(track, indent=2, default=str))
+        return
+    for key, value in track.items():
+        if key != "segments":
+            typer.echo(f"{key:>21}: {'' if value is None else value}")
+    typer.echo("")
+    typer.echo(render([{"start": s["start"], "end": s["end"], "genre": s["genre"],
+                        "confidence": s["confidence"]} for s in track["segments"]], fmt="table"), nl=False)
+
+
+@app.command()
+def undo(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to give their original genre back.")] = None,
+    run: Annotated[Optional[int], typer.Option("--run", help="Undo every write of this run (see `libtagger runs`).")] = None,
+    preserve_mtime: Annotated[bool, typer.Option(help="Keep each file's modification time.")] = False,
+    index: IndexOption = None,
+) -> None:
+    """Restore the genre tags libtagger replaced (an undo can itself be undone with --run)."""
+    from .errors import IndexLockedError, LibtaggerError
+    from .lock import RunLock
+    from .undo import undo as run_undo
+
+    if (run is None) == (not paths):
+        raise typer.BadParameter("give either --run ID or one or more paths")
+    try:
+        with RunLock(_index_path(index)):
+            undo_run, results = run_undo(_open_index(index), run_id=run,
+                                         paths=[str(p) for p in paths or []], preserve_mtime=preserve_mtime)
+    except IndexLockedError as exc:
+        _fail(str(exc), EXIT_LOCKED)
+    except LibtaggerError as exc:
+        _fail(str(exc))
+    for result in results:
+        if result.error:
+            typer.echo(f"libtagger: {result.path}: {result.error}", err=True)
+        else:
+            typer.echo(f"restored {result.path}: {'; '.join(result.restored or []) or '(no genre)'}")
+    typer.echo(f"undo run {undo_run}: {sum(r.error is None for r in results)} restored, "
+               f"{sum(r.error is not None for r in results)} failed")
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    fmt: FormatOption = "table",
+    index: IndexOption = None,
+) -> None:
+    """The latest scan and undo runs, newest first (ids for `undo --run`)."""
+    from .report import render
+
+    _check_format(fmt)
+    rows = _open_index(index).runs(limit)
+    typer.echo(render(rows, fmt=fmt, columns=("id", "kind", "started_at", "finished_at", "outcome",
+                                               "dry_run", "model_id", "counts")), nl=False)
+
 
 # --- train / evaluate: owned by the model modules (see libtagger/train.py, libtagger/evaluate.py) ---
 

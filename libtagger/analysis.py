@@ -1,0 +1,149 @@
+"""The work done for one file inside a worker process: decode, features, mel patches.
+
+Nothing here imports TensorFlow: the network runs in the main process, batched
+over many tracks. Every file problem comes back as an :class:`AnalysisFailure`
+value instead of an exception, so one bad file never stops a run.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FileError, TooShortError
+from .segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_segments
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """What a worker should do with one file."""
+
+    path: str
+    max_segments: int = DEFAULT_MAX_SEGMENTS
+    want_patches: bool = True
+
+
+@dataclass
+class TrackAnalysis:
+    """Everything the main process needs to classify and index one track.
+
+    ``features`` has shape (n_segments, 57); ``patches`` holds one array of shape
+    (n_patches, 187, 96) per segment, or is None when the model does not use
+    the musicnn front-end.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    format: str
+    duration: float
+    samplerate: int
+    channels: int
+    windows: list[tuple[float, float]]
+    features: np.ndarray
+    patches: list[np.ndarray] | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class AnalysisFailure:
+    """A file that could not be analysed, with a one-line reason."""
+
+    path: str
+    reason: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    too_short: bool = field(default=False)
+
+
+def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
+    """Decode the planned windows of one file and compute what the classifier needs.
+
+    Runs in a joblib worker. Returns a failure value for any problem with the
+    file (including ones nobody foresaw), never raises for one.
+    """
+    # A crashing decoder is handled by the parent (libtagger.parallel); the
+    # worker's own traceback dump would only clutter the user's terminal.
+    faulthandler.disable()
+    started = time.perf_counter()
+    path = job.path
+    try:
+        before = os.stat(path)
+    except OSError as exc:
+        return AnalysisFailure(path, _os_reason(exc))
+    try:
+        result = _analyze(job, before)
+    except FileError as exc:
+        return AnalysisFailure(path, exc.reason, before.st_size, before.st_mtime_ns,
+                               too_short=isinstance(exc, TooShortError))
+    except MemoryError:
+        return AnalysisFailure(path, "out of memory while analysing", before.st_size, before.st_mtime_ns)
+    except Exception as exc:  # noqa: BLE001 - one unforeseen failure must not end a night's run
+        return AnalysisFailure(path, f"unexpected error: {type(exc).__name__}: {exc}",
+                               before.st_size, before.st_mtime_ns)
+    try:
+        after = os.stat(path)
+    except OSError:
+        return AnalysisFailure(path, "file vanished while it was being read",
+                               before.st_size, before.st_mtime_ns)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        return AnalysisFailure(path, "file changed while it was being read; the next run analyses it again",
+                               after.st_size, after.st_mtime_ns)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
+    import librosa
+
+    from . import decode, features, fingerprint, musicnn
+
+    info = decode.probe(job.path)
+    if not info.duration >= MIN_SECONDS:
+        raise TooShortError(job.path, f"too short: {info.duration:.1f} s of audio (at least {MIN_SECONDS:.0f} s needed)")
+    windows = plan_segments(info.duration, max_segments=job.max_segments)
+    rows: list[np.ndarray] = []
+    patches: list[np.ndarray] | None = [] if job.want_patches else None
+    for start, end in windows:
+        y = decode.load(job.path, sr=features.SAMPLE_RATE, offset=start, duration=end - start)
+        if y.size < MIN_SECONDS * features.SAMPLE_RATE * 0.9:
+            raise TooShortError(job.path, f"only {y.size / features.SAMPLE_RATE:.1f} s of audio could be decoded at {start:.0f} s")
+        if not np.all(np.isfinite(y)):
+            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
+        if patches is not None:
+            y16 = librosa.resample(y, orig_sr=features.SAMPLE_RATE, target_sr=musicnn.SAMPLE_RATE)
+            patches.append(musicnn.mel_patches(y16, sr=musicnn.SAMPLE_RATE))
+    return TrackAnalysis(
+        path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
+        fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
+        duration=float(info.duration), samplerate=int(info.samplerate), channels=int(info.channels),
+        windows=windows, features=np.vstack(rows).astype(np.float32), patches=patches)
+
+
+def fingerprint_file(path: str) -> str | AnalysisFailure:
+    """The audio fingerprint of one file, for recognising moved files (worker function)."""
+    from .fingerprint import audio_fingerprint
+
+    faulthandler.disable()
+    try:
+        return audio_fingerprint(path)
+    except FileError as exc:
+        return AnalysisFailure(path, exc.reason)
+    except Exception as exc:  # noqa: BLE001
+        return AnalysisFailure(path, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+def _os_reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ENOENT:
+        return "file vanished before it could be read"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or str(exc)

@@ -1,0 +1,68 @@
+"""The write policy: given a verdict and a file's current tags, what happens to the file.
+
+Rules (README.md, "Write policy"):
+
+* below ``min_confidence``: nothing is written, the track is ``unsure``;
+* the file has no genre, or its genre is one libtagger wrote: the genre is
+  written (``tagged``; ``would-tag`` in a dry run);
+* a genre a person set is kept (``kept``) unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .genres import display_name, parse_genre
+
+#: The default threshold. Voted probabilities of the shipped models are well
+#: calibrated enough that below 0.5 the runner-up is often right: see README.
+DEFAULT_MIN_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``status`` is the report status; ``write`` tells whether the file must change."""
+
+    status: str
+    write: bool
+
+
+def decide(*, genre_label: str, confidence: float, current: list[str], ours: bool,
+           min_confidence: float = DEFAULT_MIN_CONFIDENCE, overwrite: bool = False,
+           dry_run: bool = False) -> Decision:
+    """Apply the write policy to one track.
+
+    Parameters
+    ----------
+    genre_label : str
+        The voted genre label (``"hiphop"``).
+    confidence : float
+        Its voted probability.
+    current : list of str
+        The genre values the file holds now.
+    ours : bool
+        Whether those values are the ones libtagger wrote.
+
+    Examples
+    --------
+    >>> decide(genre_label="jazz", confidence=0.9, current=[], ours=False)
+    Decision(status='tagged', write=True)
+    >>> decide(genre_label="jazz", confidence=0.9, current=["Bebop"], ours=False)
+    Decision(status='kept', write=False)
+    >>> decide(genre_label="jazz", confidence=0.3, current=[], ours=False)
+    Decision(status='unsure', write=False)
+    """
+    if confidence < min_confidence:
+        return Decision("unsure", False)
+    wanted = display_name(genre_label)
+    if current and not ours and not overwrite:
+        return Decision("kept", False)
+    if current == [wanted]:
+        # Already holds exactly this genre: nothing to write, and the file is left alone.
+        return Decision("kept" if not ours else "tagged", False)
+    return Decision("would-tag" if dry_run else "tagged", not dry_run)
+
+
+def same_genre(current: list[str], label: str) -> bool:
+    """Whether a file's genre values name this label (for the "disagrees" query)."""
+    return any(parse_genre(value) == label for value in current)

@@ -1,0 +1,114 @@
+"""Questions asked of the index: ``query``, ``stats`` and ``show``. No TensorFlow here.
+
+Examples
+--------
+>>> from libtagger.index import Index
+>>> index = Index(":memory:")
+>>> find_tracks(index, genre="jazz", min_confidence=0.8)
+[]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .errors import LibtaggerError
+from .genres import GENRES, display_name, parse_genre
+from .index import STATUSES, Index, path_key
+
+#: Columns shown by ``query`` unless asked otherwise.
+QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")
+
+
+def find_tracks(index: Index, *, genre: str | None = None, status: str | None = None,
+                min_confidence: float | None = None, max_confidence: float | None = None,
+                path_glob: str | None = None, disagrees: bool = False,
+                missing: bool | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Tracks of the index that match every filter given, ordered by path.
+
+    Parameters
+    ----------
+    genre : str
+        A genre in any common spelling (``"hip hop"``, ``"Hip-Hop"``).
+    status : str
+        One of ``tagged``, ``would-tag``, ``kept``, ``unsure``, ``error``, ``undone``.
+    min_confidence, max_confidence : float
+        Inclusive bounds on the voted confidence (0 to 1).
+    path_glob : str
+        A shell pattern matched against the whole path, e.g. ``"*/Jazz/*"``.
+    disagrees : bool
+        Only tracks whose previous genre names a different genre than the verdict.
+    missing : bool
+        Only tracks whose file is gone (True), or only present ones (False).
+    """
+    where, params = ["1"], []
+    if genre is not None:
+        label = parse_genre(genre)
+        if label is None:
+            raise LibtaggerError(f"unknown genre {genre!r}; expected one of {', '.join(GENRES)}")
+        where.append("genre = ?")
+        params.append(display_name(label))
+    if status is not None:
+        if status not in (*STATUSES, "undone"):
+            raise LibtaggerError(f"unknown status {status!r}; expected one of {', '.join((*STATUSES, 'undone'))}")
+        where.append("status = ?")
+        params.append(status)
+    for bound, op in ((min_confidence, ">="), (max_confidence, "<=")):
+        if bound is not None:
+            if not 0.0 <= bound <= 1.0:
+                raise LibtaggerError(f"confidence bounds are between 0 and 1, got {bound!r}")
+            where.append(f"confidence {op} ?")
+            params.append(bound)
+    if path_glob is not None:
+        where.append("path glob ?")
+        params.append(path_glob if "/" in path_glob or path_glob.startswith("*") else f"*{path_glob}*")
+    if missing is not None:
+        where.append("missing = ?")
+        params.append(int(missing))
+    if disagrees:
+        where.append("previous_genre is not null and genre is not null")
+    rows = list(index.iter_tracks(" and ".join(where), params))
+    if disagrees:
+        rows = [r for r in rows if not _agrees(r["previous_genre"], r["genre"])]
+    return rows[:limit] if limit else rows
+
+
+def _agrees(previous: str, genre: str) -> bool:
+    label = parse_genre(genre)
+    return any(parse_genre(value.strip()) == label for value in previous.split(";"))
+
+
+def stats(index: Index) -> dict[str, Any]:
+    """Counts of present tracks per genre and per status, plus missing files and runs.
+
+    >>> stats(Index(":memory:"))["tracks"]
+    0
+    """
+    db = index.db
+    by_genre = {row["genre"] or "(none)": row["n"] for row in db.query(
+        "select genre, count(*) as n from tracks where missing = 0 group by genre order by n desc, genre")}
+    by_status = {row["status"]: row["n"] for row in db.query(
+        "select status, count(*) as n from tracks where missing = 0 group by status order by n desc, status")}
+    return {
+        "tracks": sum(by_status.values()),
+        "by_genre": by_genre,
+        "by_status": by_status,
+        "missing": db.execute("select count(*) from tracks where missing = 1").fetchone()[0],
+        "runs": db["runs"].count,
+    }
+
+
+def show_track(index: Index, path: str | os.PathLike) -> dict[str, Any]:
+    """One track with its segments; raises LibtaggerError when the path is not indexed."""
+    row = index.track_by_path(os.path.abspath(path))
+    if row is None:
+        raise LibtaggerError(f"{path_key(path)[0]}: not in the index (scan it first)")
+    track = {k: v for k, v in row.items() if k != "path_bytes"}
+    track["segments"] = [{
+        "start": s["start"], "end": s["end"], "genre": s["genre"], "confidence": s["confidence"],
+        "probabilities": dict(zip((display_name(g) for g in GENRES), json.loads(s["probabilities"])))
+        if s["probabilities"] else None,
+    } for s in index.segments(row["id"])]
+    return track
