@@ -101,8 +101,11 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
 
     pending = list(enumerate(items))
     n_jobs = jobs if jobs > 0 else default_jobs()
-    # Dask schedules on the cluster's workers; -1 means "all of them".
-    parallel_jobs = -1 if backend == "dask" else n_jobs
+    # Dask schedules on the cluster's workers; -1 means "all of them". joblib runs
+    # n_jobs=1 in the calling process, where a crashing decoder would kill the
+    # run: one job is two workers with one task in flight instead.
+    parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
+    pre_dispatch = "1" if n_jobs == 1 else "2*n_jobs"
     in_flight = 2 * max(n_jobs, 1) + 2  # joblib dispatches at most pre_dispatch=2*n_jobs ahead
     crash_errors = _crash_errors()
     with backend_config(backend, scheduler=scheduler):
@@ -111,7 +114,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
             by_position = dict(pending)
             try:
                 parallel = joblib.Parallel(n_jobs=parallel_jobs, return_as="generator_unordered",
-                                           batch_size=1, pre_dispatch="2*n_jobs")
+                                           batch_size=1, pre_dispatch=pre_dispatch)
                 for position, result in parallel(joblib.delayed(_call)(func, p, item)
                                                  for p, item in pending):
                     done.add(position)

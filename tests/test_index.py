@@ -1,0 +1,86 @@
+"""The SQLite index: schema, round trips, non-UTF-8 names, readable by the sqlite3 command line."""
+
+import shutil
+import sqlite3
+import subprocess
+
+import numpy as np
+import pytest
+
+from libtagger.index import Index, pack_array, path_key, real_path, unpack_array
+
+
+@pytest.fixture
+def index(tmp_path):
+    db = Index(tmp_path / "sub" / "index.db")
+    yield db
+    db.close()
+
+
+def test_creates_folder_and_tables(tmp_path, index):
+    assert (tmp_path / "sub" / "index.db").exists()
+    assert {"tracks", "segments", "runs", "journal", "meta"} <= set(index.db.table_names())
+    assert index.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_track_and_segments_round_trip(index):
+    run = index.start_run(kind="scan", arguments={"roots": ["/m"]})
+    features = np.arange(57, dtype=np.float32)
+    tid = index.save_track("/m/a.flac", {"size": 10, "mtime_ns": 5, "status": "tagged", "genre": "Jazz",
+                                         "confidence": 0.9, "run_id": run},
+                           [{"idx": 0, "start": 0.0, "end": 30.0, "genre": "Jazz", "confidence": 0.9,
+                             "probabilities": "[]", "features": pack_array(features, "float32"),
+                             "taggram": None}])
+    assert index.track_by_path("/m/a.flac")["genre"] == "Jazz"
+    seg = index.segments(tid)[0]
+    assert np.array_equal(unpack_array(seg["features"], "float32", 57)[0], features)
+    # saving again updates the same row and replaces the segments
+    assert index.save_track("/m/a.flac", {"status": "kept"}, []) == tid
+    assert index.track(tid)["status"] == "kept" and index.segments(tid) == []
+    assert index.file_states()["/m/a.flac"][:3] == (tid, 10, 5)
+
+
+def test_non_utf8_names_keep_their_bytes(index):
+    raw = b"/m/caf\xe9.mp3"
+    text, blob = path_key(raw)
+    assert blob == raw and "\\xe9" in text
+    tid = index.save_track(raw, {"status": "error", "error": "x"})
+    assert real_path(index.track(tid)) == "/m/caf\udce9.mp3"  # os.fsdecode of the raw bytes
+
+
+def test_runs_and_abandoned_runs(index):
+    run = index.start_run(kind="scan", arguments={})
+    assert index.mark_abandoned_runs() == 1  # a run still "running" when we hold the lock was killed
+    assert index.runs()[0]["outcome"] == "interrupted"
+    index.finish_run(run, outcome="finished", counts={"tagged": 2})
+    assert index.runs()[0]["counts"] == '{"tagged": 2}'
+
+
+def test_journal_entries_by_run_and_path(index):
+    run = index.start_run(kind="scan", arguments={})
+    e = index.journal_before_write(track_id=None, path="/m/a.mp3", run_id=run, action="write",
+                                   before={"genres": ["Rock"]}, genre="Jazz")
+    index.journal_completed(e)
+    assert index.journal_entries(run_id=run)[0]["completed"] == 1
+    assert index.journal_entries(path="/m/a.mp3")[0]["genre"] == "Jazz"
+
+
+def test_missing_and_move(index, tmp_path):
+    tid = index.save_track(str(tmp_path / "gone.mp3"), {"fingerprint": "abc", "status": "tagged"})
+    assert index.missing_candidates(["abc"])["abc"]["id"] == tid
+    index.mark_missing([tid])
+    assert index.track(tid)["missing"] == 1
+    index.move_track(tid, str(tmp_path / "new.mp3"), size=3, mtime_ns=4)
+    row = index.track(tid)
+    assert row["path"].endswith("new.mp3") and row["missing"] == 0
+
+
+def test_readable_by_sqlite3_and_sqlite_utils_command_lines(index, tmp_path):
+    index.save_track("/m/a.mp3", {"status": "tagged", "genre": "Pop"})
+    index.close()
+    db_path = tmp_path / "sub" / "index.db"
+    con = sqlite3.connect(db_path)
+    assert con.execute("select genre from tracks").fetchall() == [("Pop",)]
+    exe = shutil.which("sqlite-utils") or str(__import__("pathlib").Path(__import__("sys").executable).with_name("sqlite-utils"))
+    out = subprocess.run([exe, "rows", str(db_path), "tracks", "-c", "genre"], capture_output=True, text=True, check=True)
+    assert '"genre": "Pop"' in out.stdout
