@@ -151,7 +151,8 @@ def check_writable(path: Path, st: os.stat_result) -> None:
 
 
 def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
-                  preserve_mtime: bool = False) -> WriteResult:
+                  preserve_mtime: bool = False,
+                  original_times_ns: tuple[int, int] | None = None) -> WriteResult:
     """Apply ``edit`` to a copy of ``path`` and swap the copy in atomically.
 
     Parameters
@@ -164,6 +165,9 @@ def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
         other exception becomes one).
     preserve_mtime
         Keep the original atime/mtime instead of setting mtime to now.
+    original_times_ns
+        ``(atime_ns, mtime_ns)`` to put back with ``preserve_mtime``, when the
+        caller read the file first (reading updates atime); default: as found now.
 
     Returns
     -------
@@ -195,8 +199,8 @@ def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
         step = "set permissions"
         shutil.copystat(real, tmp)  # mode, xattrs/ACLs, flags (times are set below)
         _copy_owner(st, tmp)
-        mtime = st.st_mtime_ns if preserve_mtime else time.time_ns()
-        os.utime(tmp, ns=(st.st_atime_ns, mtime))
+        atime, mtime = original_times_ns or (st.st_atime_ns, st.st_mtime_ns)
+        os.utime(tmp, ns=(atime, mtime) if preserve_mtime else (atime, time.time_ns()))
         step = "flush"
         _fsync_path(tmp)
         step = "replace"

@@ -65,7 +65,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from libtagger.errors import ReadError, WriteError
-from libtagger.safe_write import WriteResult, atomic_update, remove_stale_temporaries
+from libtagger.safe_write import WriteResult, atomic_update, find_oserror, remove_stale_temporaries
 
 __all__ = [
     "TAGGABLE_EXTENSIONS", "WriteResult", "read_genres", "snapshot", "write_genre",
@@ -351,13 +351,16 @@ def _storage_for(path: Path) -> _Storage | None:
 def _open(storage: _Storage, path: Path, error: type[ReadError] | type[WriteError] = ReadError) -> Any:
     try:
         return storage.open(path)
-    except FileNotFoundError as exc:
-        raise error(path, "file not found") from exc
-    except PermissionError as exc:
-        raise error(path, "permission denied reading the file") from exc
-    except IsADirectoryError as exc:
-        raise error(path, "is a folder, not a file") from exc
     except (mutagen.MutagenError, OSError, ValueError, struct.error, EOFError) as exc:
+        os_err = find_oserror(exc)  # mutagen wraps OSError in its own errors
+        if isinstance(os_err, FileNotFoundError):
+            raise error(path, "file not found") from exc
+        if isinstance(os_err, PermissionError):
+            raise error(path, "permission denied reading the file") from exc
+        if isinstance(os_err, IsADirectoryError):
+            raise error(path, "is a folder, not a file") from exc
+        if os_err is not None:
+            raise error(path, f"cannot read the file: {os_err.strerror or os_err}") from exc
         raise error(path, f"cannot read the tags (corrupt or not a {_ext(path)} file): {exc}") from exc
 
 
@@ -468,7 +471,17 @@ def _stat_result(p: Path) -> WriteResult:
     return WriteResult(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def _apply(p: Path, storage: _Storage, target: dict[str, Any], *, preserve_mtime: bool) -> WriteResult:
+def _times(p: Path) -> tuple[int, int] | None:
+    """atime/mtime before we read the file (reading it moves atime on most mounts)."""
+    try:
+        st = p.stat()
+    except OSError:
+        return None  # reported properly by the read that follows
+    return st.st_atime_ns, st.st_mtime_ns
+
+
+def _apply(p: Path, storage: _Storage, target: dict[str, Any], *, preserve_mtime: bool,
+           times: tuple[int, int] | None) -> WriteResult:
     """Atomically give ``p`` the genre state ``target`` (a snapshot-shaped dict)."""
 
     def edit(tmp: Path) -> None:
@@ -495,7 +508,7 @@ def _apply(p: Path, storage: _Storage, target: dict[str, Any], *, preserve_mtime
         if _stream_info(g) != before_info:
             raise WriteError(p, "verification failed: audio stream parameters changed; left as it was")
 
-    return atomic_update(p, edit, preserve_mtime=preserve_mtime)
+    return atomic_update(p, edit, preserve_mtime=preserve_mtime, original_times_ns=times)
 
 
 def _stream_info(f: Any) -> tuple:
@@ -529,14 +542,12 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: boo
         if not p.exists():
             raise WriteError(p, "file not found")
         raise _cannot_hold(p)
-    try:
-        current = _state(storage, _open(storage, p, WriteError), p)
-    except OSError as exc:
-        raise WriteError(p, f"cannot read the file: {exc.strerror or exc}") from exc
+    times = _times(p)
+    current = _state(storage, _open(storage, p, WriteError), p)
     target = dict(current, genres=[genre], marker=genre, mp4_gnre=None, has_tags=True)
     if current == target:
         return _stat_result(p)  # already written by us: leave the file (and its mtime) alone
-    return _apply(p, storage, target, preserve_mtime=preserve_mtime)
+    return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times)
 
 
 def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtime: bool = False) -> WriteResult:
@@ -563,6 +574,7 @@ def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtim
         return _stat_result(p)
     if fmt != storage.kind:
         raise WriteError(p, f"snapshot holds {fmt} tags but this file holds {storage.kind} tags")
+    times = _times(p)
     f = _open(storage, p, WriteError)
     current = _state(storage, f, p)
     target = dict(current)
@@ -575,4 +587,4 @@ def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtim
     # block the file did not have, and only if nothing else is in it.
     if same and (target["has_tags"] or not current["has_tags"] or not storage.is_empty(f)):
         return _stat_result(p)
-    return _apply(p, storage, target, preserve_mtime=preserve_mtime)
+    return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times)
