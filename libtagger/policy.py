@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .genres import display_name, parse_genre
+from .genres import display_name
 
 #: The default threshold. Voted probabilities of the shipped models are well
 #: calibrated enough that below 0.5 the runner-up is often right: see README.
@@ -62,7 +62,3 @@ def decide(*, genre_label: str, confidence: float, current: list[str], ours: boo
         return Decision("kept" if not ours else "tagged", False)
     return Decision("would-tag" if dry_run else "tagged", not dry_run)
 
-
-def same_genre(current: list[str], label: str) -> bool:
-    """Whether a file's genre values name this label (for the "disagrees" query)."""
-    return any(parse_genre(value) == label for value in current)
