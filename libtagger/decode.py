@@ -253,33 +253,12 @@ def _downmix_into(block: np.ndarray, out: np.ndarray) -> None:
 
 
 def _probe_other(spath: str, fd: int, *, sf_reason: str | None) -> AudioInfo:
-    """Header info for files libsndfile does not read: mutagen first (in-process), else ffprobe."""
-    info = _probe_mutagen(spath)
-    if info is None:
-        info = _probe_ffprobe(spath, fd, sf_reason)
-    return _nonzero(info)
+    """Header info for files libsndfile does not read, from ffprobe.
 
-
-def _probe_mutagen(spath: str) -> AudioInfo | None:
-    import mutagen
-    from mutagen.asf import ASF
-    from mutagen.mp4 import MP4
-
-    # Only the containers whose mutagen info carries rate, channels and length reliably.
-    if _suffix(spath) not in FFMPEG_EXTENSIONS:
-        return None
-    try:
-        mf = mutagen.File(spath, options=[MP4, ASF])
-    except Exception:  # mutagen raises many types for damaged files; ffprobe gives the reason
-        return None
-    if mf is None or not getattr(mf.info, "sample_rate", 0) or not getattr(mf.info, "channels", 0):
-        return None
-    if isinstance(mf, MP4):
-        codec = mf.info.codec
-        fmt = "MP4 " + ("AAC" if codec.startswith("mp4a") else codec.upper())
-    else:
-        fmt = "WMA"
-    return AudioInfo(spath, float(mf.info.length), int(mf.info.sample_rate), int(mf.info.channels), fmt)
+    Not mutagen: its MP4 channel count comes from the sample entry, which encoders set to 2
+    even for mono AAC, and the ffmpeg decode below needs the true layout.
+    """
+    return _nonzero(_probe_ffprobe(spath, fd, sf_reason))
 
 
 def _ffmpeg_exe(name: str, spath: str) -> str:
@@ -308,8 +287,26 @@ def _probe_ffprobe(spath: str, fd: int, sf_reason: str | None) -> AudioInfo:
         raise ReadError(spath, f"not an audio file ({detail})")
     s, fmt = streams[0], data.get("format") or {}
     dur = s.get("duration") or fmt.get("duration") or 0
-    return AudioInfo(spath, float(dur), int(s.get("sample_rate") or 0), int(s["channels"]),
-                     f"{fmt.get('format_name', '?')} {s.get('codec_name', '?')}")
+    rate = int(s.get("sample_rate") or 0)
+    if rate <= 0:
+        raise ReadError(spath, "decoder failed: ffprobe found no sample rate")
+    names = str(fmt.get("format_name", "?")).split(",")
+    container = "mp4" if "mp4" in names else names[0]
+    if container == "asf":
+        # ffprobe estimates ASF durations from the bytes present, so a truncated WMA looks
+        # whole; the header's play duration (read by mutagen) says what there should be.
+        dur = _asf_header_duration(spath) or dur
+    return AudioInfo(spath, float(dur), rate, int(s["channels"]),
+                     f"{container} {s.get('codec_name', '?')}".upper())
+
+
+def _asf_header_duration(spath: str) -> float | None:
+    from mutagen.asf import ASF
+
+    try:
+        return float(ASF(spath).info.length) or None
+    except Exception:  # damaged header: keep ffprobe's estimate
+        return None
 
 
 def _last_line(raw: bytes, spath: str) -> str:
@@ -332,7 +329,9 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
     if offset:
         cmd += ["-ss", f"{offset:.6f}"]  # before -i: seeks the input instead of decoding up to it
     if duration is not None:
-        cmd += ["-t", f"{duration:.6f}"]
+        # Ask for a little more, then cut to the exact length: after a seek some decoders (WMA)
+        # drop their first frame, which would leave the window a few ms short.
+        cmd += ["-t", f"{duration + 1.0:.6f}"]
     cmd += ["-i", "file:" + spath,  # file: keeps names with ':' or a leading '-' literal
             "-map", "0:a:0", "-vn", "-f", "f32le", "-c:a", "pcm_f32le",
             "-ac", str(ch), "-ar", str(native), "pipe:1"]
@@ -378,6 +377,8 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
             raise ReadError(spath, f"decoder failed: ffmpeg timed out after {timeout:.0f} s")
         raise ReadError(spath, f"decoder failed: {reason or f'ffmpeg exit status {rc}'}")
     y = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if duration is not None:
+        y = y[: int(round(duration * native))]
     # Lossy headers are approximate to a frame or two, so allow 0.5 s of slack before crying foul.
     if y.size < (span - 0.5) * native:
         why = f"; {reason}" if reason else ""
