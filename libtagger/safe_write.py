@@ -13,7 +13,8 @@ hidden temporary behind; :func:`remove_stale_temporaries` removes those.
 Policy, stated honestly:
 
 * **Permissions**: the mode bits (and, on Linux, extended attributes such as
-  ACLs where the kernel allows copying them) are copied from the original.
+  ACLs where the kernel allows copying them) are copied from the original. On
+  file systems that cannot store them (FAT/exFAT drives) this is skipped.
 * **Ownership**: kept when the process may set it (root, or the owner keeping
   the group). A non-root user who can write a file owned by someone else ends
   up owning the new file; mode and group are still copied where allowed.
@@ -104,8 +105,10 @@ def find_oserror(exc: BaseException) -> OSError | None:
 
 
 def _temp_prefix(name: str) -> str:
-    raw = os.fsencode(name)[:_MAX_STEM_BYTES]
-    return "." + os.fsdecode(raw) + _TEMP_MARK
+    # Shorten by characters, not bytes, so a multi-byte character is never cut in half.
+    while len(os.fsencode(name)) > _MAX_STEM_BYTES:
+        name = name[:-1]
+    return "." + name + _TEMP_MARK
 
 
 def _fsync_path(path: str | os.PathLike[str], *, directory: bool = False) -> None:
@@ -197,7 +200,11 @@ def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
         step = "edit"
         edit(Path(tmp))
         step = "set permissions"
-        shutil.copystat(real, tmp)  # mode, xattrs/ACLs, flags (times are set below)
+        try:
+            shutil.copystat(real, tmp)  # mode, xattrs/ACLs, flags (times are set below)
+        except OSError:
+            # e.g. FAT/exFAT music drives cannot store modes: nothing there to preserve
+            pass
         _copy_owner(st, tmp)
         atime, mtime = original_times_ns or (st.st_atime_ns, st.st_mtime_ns)
         os.utime(tmp, ns=(atime, mtime) if preserve_mtime else (atime, time.time_ns()))
@@ -243,9 +250,13 @@ def is_temporary(name: str) -> bool:
     return bool(_TEMP_RE.match(name))
 
 
-def remove_stale_temporaries(folder: str | os.PathLike[str], *, recursive: bool = True,
+def remove_stale_temporaries(folder: str | os.PathLike[str], *, recursive: bool = False,
                              min_age_seconds: float = 0.0) -> list[Path]:
-    """Delete hidden temporaries left by killed writes under ``folder``.
+    """Delete hidden temporaries left by killed writes in ``folder``.
+
+    Only ``folder`` itself is looked at (one directory listing, cheap enough to
+    call before the first write in each folder); ``recursive=True`` walks the
+    whole tree below it. ``min_age_seconds`` spares temporaries younger than that.
 
     Only regular files whose names match ``.NAME.libtagger-XXXXXXXX.tmp`` exactly
     are removed (never symlinks, never anything else). Removing the temporary of

@@ -564,6 +564,8 @@ def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtim
         The snapshot is for another tag format, or the write failed (file untouched).
     """
     p = Path(path)
+    if not isinstance(snap, dict) or snap.get("version", 0) > SNAPSHOT_VERSION or "genres" not in snap:
+        raise WriteError(p, "not a genre snapshot this version of libtagger understands")
     storage = _storage_for(p)
     fmt = snap.get("format")
     if storage is None:

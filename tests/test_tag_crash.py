@@ -405,3 +405,23 @@ def test_ctrl_c_mid_write_cleans_up(crash_sources, tmp_path: Path, monkeypatch) 
         tags.write_genre(p, GENRE)
     assert p.read_bytes() == original
     assert [q.name for q in tmp_path.iterdir()] == ["song.mp3"]
+
+
+def test_a_tag_library_bug_is_caught_by_the_read_back(crash_sources, tmp_path: Path, monkeypatch) -> None:
+    """If saving the genre also changed another tag, the check on the copy stops the swap."""
+    from mutagen.flac import FLAC
+
+    original = crash_sources["song.flac"][0]
+    p = tmp_path / "song.flac"
+    p.write_bytes(original)
+    real_save = FLAC.save
+
+    def buggy_save(self, *args, **kwargs):
+        self.tags["TITLE"] = ["mangled"]
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(FLAC, "save", buggy_save)
+    with pytest.raises(WriteError, match="verification failed: other tags changed"):
+        tags.write_genre(p, GENRE)
+    assert p.read_bytes() == original
+    assert [q.name for q in tmp_path.iterdir()] == ["song.flac"]

@@ -424,7 +424,7 @@ def test_hard_links_keep_the_old_bytes(song: Path) -> None:
 
 @pytest.mark.parametrize("song", ["song.wav"], indirect=True)
 def test_very_long_file_name(song: Path) -> None:
-    long = song.with_name("é" * 120 + ".wav")  # 245 bytes: the temp name must be shortened
+    long = song.with_name("a" + "é" * 120 + ".wav")  # 246 bytes: temp name shortened, odd cut
     song.rename(long)
     tags.write_genre(long, "Classical")
     assert tags.read_genres(long) == ["Classical"] and leftovers(long.parent) == []
@@ -448,7 +448,8 @@ def test_remove_stale_temporaries_only_removes_ours(tmp_path: Path) -> None:
         p.write_bytes(b"x")
     (tmp_path / ".l.mp3.libtagger-linklink.tmp").symlink_to("a.mp3")
     keep.append(tmp_path / ".l.mp3.libtagger-linklink.tmp")
-    assert tags.remove_stale_temporaries(tmp_path) == sorted(ours)
+    assert tags.remove_stale_temporaries(tmp_path) == [ours[0]]  # this folder only, by default
+    assert tags.remove_stale_temporaries(tmp_path, recursive=True) == [ours[1]]
     assert all(p.is_symlink() or p.exists() for p in keep)
     assert not any(p.exists() for p in ours)
 
@@ -457,3 +458,13 @@ def test_taggable_extensions() -> None:
     assert {".mp3", ".flac", ".ogg", ".opus", ".m4a", ".mp4", ".wav", ".aiff", ".aif", ".wma"} \
         <= tags.TAGGABLE_EXTENSIONS
     assert all(e == e.lower() and e.startswith(".") for e in tags.TAGGABLE_EXTENSIONS)
+
+
+@pytest.mark.parametrize("song", ["song.flac"], indirect=True)
+def test_restore_refuses_a_snapshot_of_another_format(song: Path, originals, tmp_path: Path) -> None:
+    mp3 = tmp_path / "song.mp3"
+    shutil.copy(originals["song.mp3"], mp3)
+    with pytest.raises(WriteError, match="snapshot holds id3 tags but this file holds vorbis tags"):
+        tags.restore(song, tags.snapshot(mp3))
+    with pytest.raises(WriteError, match="not a genre snapshot"):
+        tags.restore(song, {"version": 99, "genres": []})
