@@ -57,7 +57,7 @@ def iter_audio_files(roots: Sequence[str | bytes | os.PathLike], *, include_hidd
     pathlib.Path
         Paths as reached from the roots (not resolved), each real file once.
     """
-    report: OnError = on_error or (lambda path, reason: None)
+    report: OnError = on_error if on_error is not None else (lambda path, reason: None)
     tops = [Path(os.path.expanduser(os.fsdecode(r))) for r in roots]
     # Resolved roots: a link is followed only when its target lies inside one of them.
     resolved = []
