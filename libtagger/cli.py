@@ -287,6 +287,82 @@ def runs(
 
 # --- train / evaluate: owned by the model modules (see libtagger/train.py, libtagger/evaluate.py) ---
 
+_SPLIT_HELP = "test, valid, train (the fault-filtered lists in --gtzan) or a split list file."
+
+
+@app.command()
+def train(
+    kind: Annotated[str, typer.Option(help="Model kind: seed or musicnn-head.")] = "seed",
+    out: Annotated[Path, typer.Option(help="Model folder to write; its name is the model name.")] = Path("models/seed"),
+    gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data [default: ../shared/gtzan].")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs [default: the kind's recipe].")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print one line per epoch.")] = False,
+) -> None:
+    """Train a model on the GTZAN reference data and write its folder (model.keras + meta.json)."""
+    import json
+
+    from .errors import LibtaggerError
+    from .paths import shared_gtzan_dir
+    from .train import train as run_train
+
+    options: dict = {"gtzan_dir": gtzan or shared_gtzan_dir(), "seed": seed, "verbose": 2 if verbose else 0}
+    if epochs is not None:
+        options["epochs"] = epochs
+    try:
+        metrics = run_train(kind, out, **options)
+    except LibtaggerError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {out}")
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="Model name in models/ (or a model folder).")] = "seed",
+    split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "test",
+    features_csv: Annotated[Optional[Path], typer.Option(help="Feature table [default: features_30_sec.csv in --gtzan].")] = None,
+    protocols: Annotated[str, typer.Option(help="Comma list: filtered (the split) and/or random (train a fresh model on a random 67 %, score the 33 %).")] = "filtered",
+    plot: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix as a PNG (random protocol: NAME-random.png).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data [default: ../shared/gtzan].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random protocol's split and training.")] = 0,
+) -> None:
+    """Score a model: track accuracy, per-genre precision/recall and the confusion matrix."""
+    import json
+
+    from .classifier import load_classifier
+    from .dataset import split_path
+    from .errors import LibtaggerError
+    from .evaluate import evaluate_features, format_result, plot_confusion, random_split_protocol
+    from .paths import shared_gtzan_dir
+
+    wanted = [p.strip() for p in protocols.split(",") if p.strip()]
+    unknown = sorted(set(wanted) - {"filtered", "random"})
+    if unknown or not wanted:
+        raise typer.BadParameter(f"{protocols!r}: use filtered, random or both", param_hint="--protocols")
+    gtzan_dir = gtzan or shared_gtzan_dir()
+    csv_path = features_csv or gtzan_dir / "features_30_sec.csv"
+    results: dict = {}
+    try:
+        clf = load_classifier(model)
+        if "filtered" in wanted:
+            results["filtered"] = evaluate_features(clf, features_csv=csv_path, split=split_path(split, gtzan_dir))
+        if "random" in wanted:
+            results["random"] = random_split_protocol(features_csv=csv_path, kind=clf.kind, seed=seed)
+            results["random"]["model_id"] = f"fresh {clf.kind} model (seed {seed})"
+        if plot is not None:
+            for name, result in results.items():
+                target = plot if name == "filtered" or len(results) == 1 else plot.with_name(f"{plot.stem}-random{plot.suffix}")
+                plot_confusion(result, target)
+    except LibtaggerError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    for name, result in results.items():
+        typer.echo(format_result(result, title=f"{result['model_id']} [{name}: {result['split']}]"))
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()
