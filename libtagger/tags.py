@@ -25,6 +25,10 @@ atom are touched.
 
 Details worth knowing:
 
+* Apart from the genre, the marker and ``gnre``, bytes can still move: a tag
+  block may be re-padded, and mutagen rewrites the whole tag it saves (values
+  unchanged). A .wav's RIFF ``INFO``/``IGNR`` chunk is not read or written.
+
 * ID3: the file keeps its ID3v2 version (v2.3 stays v2.3, frames are not
   converted); a new tag is v2.4; a v2.2 tag (which mutagen cannot write) becomes
   v2.3. An existing ID3v1 trailer is kept and updated by mutagen from the v2
@@ -204,9 +208,6 @@ class _Vorbis(_Storage):
             raise mutagen.MutagenError("not a FLAC, Ogg Vorbis or Opus file")
         return f
 
-    def has_tags(self, f: Any) -> bool:
-        return f.tags is not None
-
     def raw(self, f: Any) -> list[str]:
         return list(f.tags.get("GENRE", [])) if f.tags is not None else []
 
@@ -369,8 +370,8 @@ def _atom(name: bytes, payload: bytes) -> bytes:
 
 
 def _gnre_name(code: int) -> str | None:
-    from mutagen.id3 import TCON as _T  # ID3v1 genre list, 0-based; gnre is 1-based
-    return _T.GENRES[code - 1] if 1 <= code <= len(_T.GENRES) else None
+    """Name of an MP4 ``gnre`` code: the ID3v1 genre list, counted from 1."""
+    return TCON.GENRES[code - 1] if 1 <= code <= len(TCON.GENRES) else None
 
 
 def _read_gnre(path: Path) -> list[int] | None:

@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 from mutagen.asf import ASF, ASFByteArrayAttribute
 from mutagen.flac import FLAC, Picture
-from mutagen.id3 import APIC, ID3, TCON, TIT2, TPE1, TYER, TXXX
+from mutagen.id3 import APIC, ID3, TCON, TIT2, TPE1, TYER
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, MP4Cover
 
