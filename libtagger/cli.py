@@ -148,7 +148,7 @@ def scan(
         return
     from .report import render
 
-    rows = [r.as_dict() for r in summary.reports]
+    rows = sorted((r.as_dict() for r in summary.reports), key=lambda r: r["path"])
     if report == "table":
         shown = [r for r in rows if r["status"] != "unchanged"]
         if shown:
