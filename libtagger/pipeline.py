@@ -362,7 +362,7 @@ class Scanner:
             # The user undid libtagger's tag on this file: keep their choice.
             decision = Decision("undone", False)
         if decision.status in ("tagged", "would-tag") and not _taggable(path):
-            reason = f"cannot write a genre tag: {Path(path).suffix or 'this'} files have no tag block"
+            reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
             self._save(path, {**values, "status": "error", "error": reason}, segments)
             return
         if not decision.write:
