@@ -90,14 +90,14 @@ class ScanSummary:
 
 
 def model_meta(name: str) -> dict[str, Any]:
-    """The ``meta.json`` of a shipped model, read without importing TensorFlow."""
-    path = models_dir() / name / "meta.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"no model named {name!r} in {models_dir()} (missing {path.name})") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"model {name!r} is unreadable: {exc}") from None
+    """The checked ``meta.json`` of a shipped model, read without importing TensorFlow."""
+    from .classifier import available_models, read_meta
+
+    folder = models_dir() / name
+    if not folder.is_dir():
+        have = ", ".join(available_models(models_dir())) or "none"
+        raise ModelError(f"model {name!r} not found in {models_dir()} (available: {have})")
+    return read_meta(folder)
 
 
 def default_model_name() -> str:
