@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from libtagger.dataset import load_feature_table, load_split, load_taggrams, rows_for
+from libtagger.dataset import clip_id, load_feature_table, load_split, load_taggrams, rows_for
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 
@@ -82,7 +82,7 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
     elif isinstance(split, (str, os.PathLike)):
         wanted, split_name = load_split(split), Path(split).name
     else:
-        wanted, split_name = list(split), f"{len(split)} clips"
+        wanted, split_name = [clip_id(c) for c in split], f"{len(split)} clips"
     rows = rows_for(ids, wanted)
 
     per_segment = None
