@@ -257,8 +257,27 @@ def _probe_other(spath: str, fd: int, *, sf_reason: str | None) -> AudioInfo:
 
     Not mutagen: its MP4 channel count comes from the sample entry, which encoders set to 2
     even for mono AAC, and the ffmpeg decode below needs the true layout.
+
+    An ffprobe run costs a process start (tens of ms) and the pipeline probes, loads several
+    windows of, and fingerprints each file, so results are kept for the few most recent files.
+    The key includes inode, size and mtime: a file replaced or edited in between is probed again.
     """
-    return _nonzero(_probe_ffprobe(spath, fd, sf_reason))
+    st = os.fstat(fd)
+    key = (spath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _FFPROBE_LOCK:
+        info = _FFPROBE_CACHE.get(key)
+    if info is None:
+        info = _nonzero(_probe_ffprobe(spath, fd, sf_reason))  # failures are never cached
+        with _FFPROBE_LOCK:
+            _FFPROBE_CACHE[key] = info
+            while len(_FFPROBE_CACHE) > _FFPROBE_CACHE_SIZE:
+                _FFPROBE_CACHE.pop(next(iter(_FFPROBE_CACHE)))
+    return info
+
+
+_FFPROBE_CACHE: dict[tuple, AudioInfo] = {}  # insertion-ordered: the oldest entry goes first
+_FFPROBE_CACHE_SIZE = 32
+_FFPROBE_LOCK = threading.Lock()
 
 
 def _ffmpeg_exe(name: str, spath: str) -> str:

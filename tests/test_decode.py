@@ -413,3 +413,13 @@ def test_ffmpeg_window_of_a_long_file_stays_small_in_memory(tmp_path):
         tracemalloc.stop()
     assert len(y) == pytest.approx(30 * 8000, abs=100)
     assert peak < 4 * y.nbytes + 2_000_000
+
+
+def test_ffprobe_results_are_not_reused_for_a_changed_file(library, tmp_path):
+    p = tmp_path / "x.m4a"
+    shutil.copy(library["a.m4a"], p)
+    assert probe(p).channels == 2
+    make_audio(p, 3.0, channels=1)  # rewritten in place: new size and mtime
+    info = probe(p)
+    assert info.channels == 1 and info.duration == pytest.approx(3.0, abs=0.1)
+    assert len(load(p)) == pytest.approx(3.0 * 44100, abs=0.05 * 44100)
