@@ -60,6 +60,8 @@ def _check_segment(y: np.ndarray, sr: int) -> np.ndarray:
         raise ValueError(f"expected a mono signal of shape (n_samples,), got shape {y.shape}")
     if y.size == 0:
         raise ValueError("empty segment: 0 samples")
+    if y.size < N_FFT:
+        raise ValueError(f"segment of {y.size} samples is shorter than one {N_FFT}-sample analysis frame")
     if not np.issubdtype(y.dtype, np.floating):
         raise ValueError(f"expected floating-point samples, got dtype {y.dtype}")
     y = np.ascontiguousarray(y, dtype=np.float32)
@@ -67,7 +69,7 @@ def _check_segment(y: np.ndarray, sr: int) -> np.ndarray:
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"segment has {int(y.size - finite.sum())} non-finite samples "
-                         f"(first at index {bad}: {y[bad]!r})")
+                         f"(first at index {bad}: {float(y[bad])})")
     return y
 
 
@@ -101,16 +103,16 @@ def paper_segment_features(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarra
     """
     y = _check_segment(y, sr)
     out: list[float] = []
-    out += _mean_var(librosa.feature.chroma_stft(y=y, sr=sr))
+    with warnings.catch_warnings():
+        # The tuning estimate warns on silence and returns 0.0, which is what we want.
+        warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency set")
+        out += _mean_var(librosa.feature.chroma_stft(y=y, sr=sr))
     out += _mean_var(librosa.feature.rms(y=y))
     out += _mean_var(librosa.feature.spectral_centroid(y=y, sr=sr))
     out += _mean_var(librosa.feature.spectral_bandwidth(y=y, sr=sr))
     out += _mean_var(librosa.feature.spectral_rolloff(y=y, sr=sr))
     out += _mean_var(librosa.feature.zero_crossing_rate(y))
-    with warnings.catch_warnings():
-        # chroma's tuning estimate warns on silence; the value (0.0) is what we want.
-        warnings.simplefilter("ignore", UserWarning)
-        y_harm, y_perc = librosa.effects.hpss(y)
+    y_harm, y_perc = librosa.effects.hpss(y)
     out += _mean_var(y_harm)
     out += _mean_var(y_perc)
     tempo, _ = librosa.beat.beat_track(y=y, sr=sr)
@@ -220,16 +222,34 @@ def _centroid_bandwidth(mag: np.ndarray, *, sr: int) -> tuple[np.ndarray, np.nda
 
 
 def _rolloff(mag: np.ndarray, *, sr: int, roll_percent: float = 0.85) -> np.ndarray:
-    """Spectral rolloff per frame, shape (n_frames,): same float32 cumsum and threshold as librosa.
+    """Spectral rolloff per frame, shape (n_frames,), as ``librosa.feature.spectral_rolloff``.
 
-    librosa takes ``nanmin`` of the frequencies whose cumulative energy reaches
-    the threshold; the cumsum of non-negative values is non-decreasing, so that
-    is simply the bin after the count of bins below the threshold.
+    librosa takes a float32 cumsum over bins, the threshold ``0.85 * total``
+    and the lowest frequency whose cumulative energy reaches it. The cumsum of
+    non-negative values never decreases, so :func:`_rolloff_bins` accumulates
+    each frame in the same order and stops at that bin instead of building
+    full-size cumsum and NaN arrays.
     """
-    cumulative = np.cumsum(mag, axis=0)
-    threshold = roll_percent * cumulative[-1]
-    below = np.count_nonzero(cumulative < threshold, axis=0)
-    return _fft_frequencies(sr)[below]
+    bins = _rolloff_bins(np.ascontiguousarray(mag.T), np.float32(roll_percent))
+    return _fft_frequencies(sr)[bins]
+
+
+@numba.njit(cache=True, nogil=True)
+def _rolloff_bins(mag_t, roll_percent):  # pragma: no cover - compiled
+    n_frames, n_bins = mag_t.shape
+    out = np.zeros(n_frames, np.int64)
+    for t in range(n_frames):
+        total = np.float32(0.0)
+        for f in range(n_bins):
+            total += mag_t[t, f]
+        threshold = roll_percent * total
+        running = np.float32(0.0)
+        for f in range(n_bins):
+            running += mag_t[t, f]
+            if running >= threshold:
+                out[t] = f
+                break
+    return out
 
 
 def _zero_crossing_rate(y: np.ndarray) -> np.ndarray:
@@ -323,40 +343,50 @@ def _hpss(stft: np.ndarray, mag: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
       this STFT exactly (hann at hop n_fft/4), hence
       ``perc = istft(stft) - harm = y - harm`` up to float32 rounding: one
       inverse STFT instead of two.
+
+    Works on the (frames, bins) layout, which is how librosa's STFT is stored
+    in memory (Fortran order), so every inner loop below runs over contiguous bins.
     """
-    harmonic = np.empty_like(mag.T)
-    _median_filter_axis0(np.ascontiguousarray(mag.T), HPSS_KERNEL, harmonic)  # along time
-    percussive = np.empty_like(mag)
-    _median_filter_axis0(mag, HPSS_KERNEL, percussive)  # along frequency
-    stft_harm = _apply_soft_mask(stft, harmonic, percussive)
-    y_harm = librosa.istft(stft_harm, n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.size, dtype=y.dtype)
+    stft_t = np.ascontiguousarray(stft.T)
+    mag_t = np.ascontiguousarray(mag.T)
+    harmonic_t = np.empty_like(mag_t)
+    _median_filter_axis0(mag_t, HPSS_KERNEL, harmonic_t)  # along time
+    percussive = np.empty_like(mag_t.T)
+    _median_filter_axis0(mag_t.T, HPSS_KERNEL, percussive)  # along frequency
+    stft_harm_t = _apply_soft_mask(stft_t, harmonic_t, np.ascontiguousarray(percussive.T))
+    y_harm = librosa.istft(stft_harm_t.T, n_fft=N_FFT, hop_length=HOP_LENGTH, length=y.size, dtype=y.dtype)
     return y_harm, y - y_harm
 
 
 @numba.njit(cache=True, nogil=True)
-def _apply_soft_mask(stft, harmonic_t, percussive):  # pragma: no cover - compiled
+def _apply_soft_mask(stft_t, harmonic_t, percussive_t):  # pragma: no cover - compiled
     """``stft * softmask(H, P, power=2, split_zeros=True)`` with librosa's float32 steps.
 
-    ``harmonic_t`` is the harmonic median in (frames, bins) layout, as
-    :func:`_hpss` computes it.
+    All arrays are C-contiguous (frames, bins); the complex STFT is read as
+    interleaved float32 pairs and the mask is computed without branches, so
+    the loop vectorises.
     """
-    n_bins, n_frames = stft.shape
-    out = np.empty_like(stft)
+    n_frames, n_bins = stft_t.shape
+    out = np.empty_like(stft_t)
+    pairs_in = stft_t.view(np.float32)
+    pairs_out = out.view(np.float32)
     tiny = np.finfo(np.float32).tiny
-    for f in range(n_bins):
-        for t in range(n_frames):
+    half = np.float32(0.5)
+    one = np.float32(1.0)
+    for t in range(n_frames):
+        for f in range(n_bins):
             h = harmonic_t[t, f]
-            p = percussive[f, t]
+            p = percussive_t[t, f]
             z = max(h, p)
-            if z < tiny:
-                m = np.float32(0.5)
-            else:
-                a = h / z
-                a = a * a
-                b = p / z
-                b = b * b
-                m = a / (a + b)
-            out[f, t] = stft[f, t] * m
+            bad = z < tiny  # librosa sets Z = 1 there and the mask to 0.5
+            z = one if bad else z
+            a = h / z
+            a = a * a
+            b = p / z
+            b = b * b
+            m = half if bad else a / (a + b)
+            pairs_out[t, 2 * f] = pairs_in[t, 2 * f] * m
+            pairs_out[t, 2 * f + 1] = pairs_in[t, 2 * f + 1] * m
     return out
 
 
