@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -459,6 +459,10 @@ def scan(options: ScanOptions, *, on_report: Callable[[FileReport], None] | None
     for root in options.roots:
         if not os.path.exists(root):
             raise FileNotFoundError(f"{os.fsdecode(root)}: no such file or folder")
+    # The index keys tracks by path: relative roots would give paths that mean another file
+    # from another working folder (cron runs in $HOME), and never match the missing-file check.
+    # abspath, not resolve: a root reached through a symbolic link keeps the name the user gave.
+    options = replace(options, roots=[Path(os.path.abspath(root)) for root in options.roots])
     with RunLock(options.index_path, wait=options.wait):
         index = Index(options.index_path)
         try:
