@@ -173,7 +173,7 @@ def load_frontend(path: Path | None = None) -> "keras.Model":
     from .paths import models_dir
 
     path = Path(path) if path is not None else models_dir() / "musicnn"
-    if path.is_dir() or not path.name.endswith(".weights.h5"):
+    if path.is_dir():
         path = path / WEIGHTS_NAME
     path = path.resolve()
     if path not in _CACHE:
