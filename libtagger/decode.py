@@ -79,14 +79,11 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     """
     spath, fd = _open_checked(path)
     try:
-        if _suffix(spath) not in FFMPEG_EXTENSIONS:
-            try:
-                with sf.SoundFile(fd, closefd=False) as f:
-                    info = _sf_info(spath, f)
-            except sf.LibsndfileError as exc:
-                return _probe_other(spath, fd, sf_reason=_sf_reason(exc))
-            return _nonzero(info)
-        return _probe_other(spath, fd, sf_reason=None)
+        f, why = _soundfile_or_reason(spath, fd)
+        if f is None:
+            return _probe_other(spath, fd, sf_reason=why)
+        with f:
+            return _nonzero(_sf_info(spath, f))
     finally:
         os.close(fd)
 
@@ -123,20 +120,14 @@ def load(path: str | os.PathLike, *, sr: int | None = None, offset: float = 0.0,
         raise ValueError(f"sr must be a positive number of samples per second, got {sr}")
     spath, fd = _open_checked(path)
     try:
-        y = native = None
-        if _suffix(spath) not in FFMPEG_EXTENSIONS:
-            try:
-                f = sf.SoundFile(fd, closefd=False)
-            except sf.LibsndfileError as exc:
-                info = _probe_other(spath, fd, sf_reason=_sf_reason(exc))
-            else:
-                with f:
-                    info = _nonzero(_sf_info(spath, f))
-                    y, native = _read_soundfile(spath, f, offset, duration), f.samplerate
-        else:
-            info = _probe_other(spath, fd, sf_reason=None)
-        if y is None:
+        f, why = _soundfile_or_reason(spath, fd)
+        if f is None:
+            info = _probe_other(spath, fd, sf_reason=why)
             y, native = _read_ffmpeg(spath, info, offset, duration), info.samplerate
+        else:
+            with f:
+                _nonzero(_sf_info(spath, f))
+                y, native = _read_soundfile(spath, f, offset, duration), f.samplerate
     finally:
         os.close(fd)
     if sr is not None and sr != native and y.size:
@@ -176,6 +167,40 @@ def _open_checked(path: str | os.PathLike) -> tuple[str, int]:
 
 def _suffix(spath: str) -> str:
     return os.path.splitext(spath)[1].lower()
+
+
+def _soundfile_or_reason(spath: str, fd: int) -> tuple[sf.SoundFile | None, str | None]:
+    """An open SoundFile when libsndfile should decode the file; else (None, why libsndfile refused).
+
+    MP3s without a Xing/Info/VBRI header go to ffmpeg too: libsndfile then only estimates the
+    length from the first frame's bitrate, and stops reading at that estimate (a 20-s VBR file
+    decodes as 11 s), or promises a few frames more than there are (a CBR file looks truncated).
+    """
+    if _suffix(spath) in FFMPEG_EXTENSIONS:
+        return None, None
+    try:
+        f = sf.SoundFile(fd, closefd=False)
+    except sf.LibsndfileError as exc:
+        return None, _sf_reason(exc)
+    if f.format == "MP3" and not _mp3_has_length_header(fd):
+        f.close()
+        return None, None
+    return f, None
+
+
+def _mp3_has_length_header(fd: int) -> bool:
+    """True when the first MPEG frame carries a Xing/Info (LAME) or VBRI frame count."""
+    head = os.pread(fd, 10, 0)
+    start = 0
+    if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag: syncsafe size, maybe a footer
+        start = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
+        start += 10 if head[5] & 0x10 else 0
+    data = os.pread(fd, 8192, start)
+    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
+    if sync is None:
+        return False
+    first = data[sync:sync + 200]  # the tags sit 13-36 bytes into the first frame
+    return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 def _sniff(fd: int) -> str | None:
@@ -297,8 +322,10 @@ def _probe_ffprobe(spath: str, fd: int, sf_reason: str | None) -> AudioInfo:
         raise ReadError(spath, "decoder failed: ffprobe timed out") from None
     data = json.loads(r.stdout or b"{}") if r.returncode == 0 else {}
     streams = data.get("streams") or []
+    if r.returncode == 0 and not streams:
+        raise ReadError(spath, "not an audio file (no audio stream in it)")
     if not streams or not int(streams[0].get("channels") or 0):
-        reason = _last_line(r.stderr, spath) or "no audio stream"
+        reason = _last_line(r.stderr, spath) or "no audio channels"
         known = _sniff(fd)
         if known:
             raise ReadError(spath, f"truncated or corrupt {known} file ({reason})")
@@ -342,7 +369,11 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
     layout and no resampling or channel mixing happens inside ffmpeg.
     """
     native, ch = info.samplerate, info.channels
-    if offset >= info.duration:
+    # Only MP4 (mdhd) and ASF (play duration) headers state the length; other containers here
+    # (MP3 without a Xing header, ADTS AAC, ...) have it estimated from the bitrate, so there
+    # the estimate neither ends the window early nor makes a short decode count as damage.
+    strict = info.format.startswith(("MP4 ", "ASF "))
+    if strict and offset >= info.duration:
         return np.zeros(0, np.float32)
     cmd = [_ffmpeg_exe("ffmpeg", spath), "-nostdin", "-hide_banner", "-v", "error"]
     if offset:
@@ -354,7 +385,7 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
     cmd += ["-i", "file:" + spath,  # file: keeps names with ':' or a leading '-' literal
             "-map", "0:a:0", "-vn", "-f", "f32le", "-c:a", "pcm_f32le",
             "-ac", str(ch), "-ar", str(native), "pipe:1"]
-    span = info.duration - offset if duration is None else min(duration, info.duration - offset)
+    span = max(0.0, info.duration - offset if duration is None else min(duration, info.duration - offset))
     timeout = 60.0 + span  # generous: decoding runs at tens of times real time
     frame_bytes = 4 * ch
     chunks: list[np.ndarray] = []
@@ -398,8 +429,8 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
     y = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     if duration is not None:
         y = y[: int(round(duration * native))]
-    # Lossy headers are approximate to a frame or two, so allow 0.5 s of slack before crying foul.
-    if y.size < (span - 0.5) * native:
+    # Stated lengths are exact to a frame or two: 0.5 s of slack.
+    if strict and y.size < (span - 0.5) * native:
         why = f"; {reason}" if reason else ""
         raise ReadError(spath, f"truncated: the header promises {info.duration:.1f} s but the audio "
                                f"ends at {offset + y.size / native:.1f} s{why}")

@@ -423,3 +423,45 @@ def test_ffprobe_results_are_not_reused_for_a_changed_file(library, tmp_path):
     info = probe(p)
     assert info.channels == 1 and info.duration == pytest.approx(3.0, abs=0.1)
     assert len(load(p)) == pytest.approx(3.0 * 44100, abs=0.05 * 44100)
+
+
+@pytest.mark.parametrize("extra", [["-write_xing", "0"], ["-q:a", "0", "-write_xing", "0"]],
+                         ids=["cbr", "vbr"])
+def test_mp3_without_a_xing_header_decodes_to_its_real_end(tmp_path, extra):
+    """libsndfile only estimates such a file's length (and stops at a short VBR estimate)."""
+    p = make_audio(tmp_path / "old.mp3", 20.0, extra_ffmpeg=extra)
+    y = load(p)
+    assert len(y) == pytest.approx(20.0 * 44100, abs=0.1 * 44100)
+    assert probe(p).channels == 2
+    assert len(load(p, sr=22050, offset=12.0, duration=5.0)) == 5 * 22050
+
+
+def test_content_libsndfile_refuses_goes_to_ffmpeg(tmp_path):
+    """An ADTS AAC stream saved as .mp3 (seen in real libraries) still decodes."""
+    src = make_audio(tmp_path / "src.wav", 4.0)
+    p = tmp_path / "really aac.mp3"
+    subprocess.run([require_ffmpeg(), "-v", "error", "-i", str(src), "-c:a", "aac", "-f", "adts", str(p)],
+                   check=True)
+    info = probe(p)
+    assert (info.samplerate, info.channels) == (44100, 2)
+    assert "AAC" in info.format
+    assert len(load(p, sr=22050)) == pytest.approx(4.0 * 22050, abs=0.1 * 22050)
+
+
+def test_video_without_audio_is_not_an_audio_file(tmp_path):
+    p = tmp_path / "clip.mp4"
+    subprocess.run([require_ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5",
+                    "-c:v", "mpeg4", str(p)], check=True)
+    for call in (probe, load):
+        assert_read_error(p, "no audio stream", call=call)
+
+
+def test_video_with_audio_decodes_its_audio(tmp_path):
+    p = tmp_path / "clip.mp4"
+    subprocess.run([require_ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=3:size=64x64:rate=5",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3",
+                    "-c:v", "mpeg4", "-c:a", "aac", "-shortest", str(p)], check=True)
+    y = load(p)
+    assert probe(p).samplerate == 48000
+    assert len(y) == pytest.approx(3 * 48000, abs=0.1 * 48000)
+    assert int(np.argmax(np.abs(np.fft.rfft(y[:48000])))) == 440
