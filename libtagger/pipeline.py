@@ -144,13 +144,18 @@ class Scanner:
         from .discover import iter_audio_files
 
         opts = self.options
-        found = list(iter_audio_files(opts.roots, include_hidden=opts.include_hidden,
-                                      on_error=lambda p, why: self._report_error(os.fspath(p), why)))
+        seen: set[str] = set()
+
+        def on_error(path: os.PathLike, why: str) -> None:
+            path_str = os.fspath(path)
+            if self._file_error(path_str, why):
+                seen.add(self._key(path_str))  # still there: not a missing file
+
+        found = list(iter_audio_files(opts.roots, include_hidden=opts.include_hidden, on_error=on_error))
         states = self.index.file_states()
         to_analyse: list[tuple[str, os.stat_result]] = []
         redecide: list[int] = []
         reclassify: list[int] = []
-        seen: set[str] = set()
         for path in found:
             path_str = os.fspath(path)
             key = self._key(path_str)
@@ -158,7 +163,8 @@ class Scanner:
             try:
                 st = os.stat(path_str)
             except OSError as exc:
-                self._report_error(path_str, f"cannot stat: {exc.strerror}")
+                if not self._file_error(path_str, f"cannot stat: {exc.strerror}"):
+                    seen.discard(key)  # vanished since it was found: a missing file
                 continue
             state = states.get(key)
             unchanged = (state is not None and (state[1], state[2]) == (st.st_size, st.st_mtime_ns)
@@ -422,6 +428,17 @@ class Scanner:
 
     def _report_error(self, path: str, reason: str) -> None:
         self._emit(FileReport(path=self._key(path), status="error", error=reason))
+
+    def _file_error(self, path: str, reason: str) -> bool:
+        """Report a problem met before analysis; an audio file that is there (a broken or
+        looping link, an unreadable entry) also gets an error row. True when it got one."""
+        from .discover import is_supported
+
+        if not (is_supported(path) and os.path.lexists(path)):
+            self._report_error(path, reason)
+            return False
+        self._save(path, {"status": "error", "error": reason, "run_id": self.run_id}, None)
+        return True
 
     def _emit(self, report: FileReport) -> None:
         self._count(report.status)
