@@ -173,7 +173,7 @@ class Scanner:
                 to_analyse.append((path_str, st))
             elif state[4] != self.model_id:
                 reclassify.append(state[0])
-            elif state[3] in ("would-tag", "unsure", "kept"):
+            elif state[3] in ("would-tag", "unsure", "kept") or (state[3] == "undone" and opts.overwrite):
                 redecide.append(state[0])
             else:
                 self._report_stored(self.index.track(state[0]), "unchanged")
@@ -364,8 +364,9 @@ class Scanner:
                           ours=ours, min_confidence=opts.min_confidence, overwrite=opts.overwrite,
                           dry_run=opts.dry_run)
         existing = self.index.track_by_path(path)
-        if decision.write and existing is not None and existing["status"] == "undone" and not opts.overwrite:
-            # The user undid libtagger's tag on this file: keep their choice.
+        if existing is not None and existing["status"] == "undone" and not opts.overwrite:
+            # The user undid libtagger's tag on this file: keep their choice, and keep the
+            # mark even when this verdict would not write (unsure, kept), or a later run would.
             decision = Decision("undone", False)
         if decision.status in ("tagged", "would-tag") and not _taggable(path):
             reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
