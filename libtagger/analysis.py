@@ -99,8 +99,6 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
 
 
 def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
-    import librosa
-
     from . import decode, features, fingerprint, musicnn
 
     info = decode.probe(job.path)
@@ -117,9 +115,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
             y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
         if patches is not None:
-            y16 = librosa.resample(y, orig_sr=features.SAMPLE_RATE, target_sr=musicnn.SAMPLE_RATE,
-                                   res_type=musicnn.RESAMPLER)
-            patches.append(musicnn.mel_patches(y16, sr=musicnn.SAMPLE_RATE))
+            patches.append(musicnn.mel_patches(y, sr=features.SAMPLE_RATE))
     return TrackAnalysis(
         path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
         fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
