@@ -35,10 +35,13 @@ import soundfile as sf
 
 from libtagger.errors import ReadError
 
-__all__ = ["AudioInfo", "probe", "load", "FFMPEG_EXTENSIONS"]
+__all__ = ["AudioInfo", "probe", "load", "duration_is_exact", "FFMPEG_EXTENSIONS"]
 
 #: Extensions sent straight to ffmpeg: libsndfile cannot read these containers at all.
 FFMPEG_EXTENSIONS = frozenset({".m4a", ".mp4", ".m4b", ".aac", ".wma", ".asf"})
+
+#: Container names libsndfile reports (``SoundFile.format``).
+_SOUNDFILE_FORMATS = frozenset(sf.available_formats())
 
 #: Frames decoded per block. 65536 frames x 8 channels x 4 bytes = 2 MiB of scratch at most.
 _BLOCK_FRAMES = 65536
@@ -135,6 +138,19 @@ def load(path: str | os.PathLike, *, sr: int | None = None, offset: float = 0.0,
 
         y = librosa.resample(y, orig_sr=native, target_sr=sr).astype(np.float32, copy=False)
     return y
+
+
+def duration_is_exact(info: AudioInfo) -> bool:
+    """Whether ``info.duration`` is stated by the file rather than estimated from its bitrate.
+
+    Exact for everything libsndfile reads (sample counts in WAV/AIFF/AU/FLAC headers, the last
+    Ogg granule, the Xing/Info frame count of an MP3) and for MP4 and ASF (WMA) headers.
+    Estimated for the rest (MP3 without a Xing header, ADTS AAC, ...): such an estimate can even
+    move when tags are added, because it depends on where the audio starts.
+    """
+    # libsndfile's format names have no space ("FLAC", "MP3") except "OGG <codec>"; ffprobe's
+    # are "CONTAINER CODEC" ("MP3 MP3", "AAC AAC"), so the name says which decoder probed it.
+    return info.format in _SOUNDFILE_FORMATS or info.format.startswith(("OGG ", "MP4 ", "ASF "))
 
 
 # --------------------------------------------------------------------------- opening
@@ -372,7 +388,7 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
     # Only MP4 (mdhd) and ASF (play duration) headers state the length; other containers here
     # (MP3 without a Xing header, ADTS AAC, ...) have it estimated from the bitrate, so there
     # the estimate neither ends the window early nor makes a short decode count as damage.
-    strict = info.format.startswith(("MP4 ", "ASF "))
+    strict = duration_is_exact(info)
     if strict and offset >= info.duration:
         return np.zeros(0, np.float32)
     cmd = [_ffmpeg_exe("ffmpeg", spath), "-nostdin", "-hide_banner", "-v", "error"]

@@ -17,7 +17,10 @@ What is hashed, and why:
   tracks opening with silence).
 * **Native sample rate, channel count and the duration rounded to the second**: cheap header
   facts that separate a mono or down-sampled copy, or an extended version, from the original.
-  Rounding absorbs the frame-level jitter of lossy headers.
+  Rounding absorbs the frame-level jitter of lossy headers. Where the length is only estimated
+  from the bitrate (MP3 without a Xing header: the estimate moves when an ID3 tag grows; see
+  :func:`libtagger.decode.duration_is_exact`) it is left out and the second window sits at a
+  fixed 60 s instead of the middle.
 * **Samples quantised to 16 bits** before hashing: float output of lossy decoders can differ in
   the last bits between decoder builds (SIMD paths); 16-bit is what the ear and the model get.
 
@@ -33,7 +36,7 @@ import os
 
 import numpy as np
 
-from libtagger.decode import load, probe
+from libtagger.decode import duration_is_exact, load, probe
 
 __all__ = ["audio_fingerprint", "FINGERPRINT_VERSION"]
 
@@ -42,6 +45,9 @@ FINGERPRINT_VERSION = 1
 
 #: Length of the second window, taken in the middle of the track.
 _MIDDLE_SECONDS = 2.0
+
+#: Where the second window starts when the file only estimates its length (s).
+_FALLBACK_MIDDLE = 60.0
 
 
 def audio_fingerprint(path: str | os.PathLike, *, seconds: float = 20.0) -> str:
@@ -62,14 +68,23 @@ def audio_fingerprint(path: str | os.PathLike, *, seconds: float = 20.0) -> str:
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     info = probe(path)
+    exact = duration_is_exact(info)
     h = hashlib.sha256()
     h.update(f"libtagger-audio-v{FINGERPRINT_VERSION}|{info.samplerate}|{info.channels}|"
-             f"{round(info.duration)}|".encode())
+             f"{round(info.duration) if exact else '~'}|".encode())
     h.update(_pcm16(load(path, offset=0.0, duration=seconds)))
-    if info.duration > seconds + _MIDDLE_SECONDS:
-        middle = info.duration / 2 - _MIDDLE_SECONDS / 2
+    if exact:
+        if info.duration > seconds + _MIDDLE_SECONDS:
+            middle = round(info.duration / 2 - _MIDDLE_SECONDS / 2, 1)
+        else:
+            middle = None
+    else:
+        # An estimated length can move when tags change: take the second window at a fixed
+        # place instead (empty when the track is shorter, which hashes the same every time).
+        middle = _FALLBACK_MIDDLE
+    if middle is not None:
         h.update(b"|middle|")
-        h.update(_pcm16(load(path, offset=round(middle, 1), duration=_MIDDLE_SECONDS)))
+        h.update(_pcm16(load(path, offset=middle, duration=_MIDDLE_SECONDS)))
     return h.hexdigest()
 
 

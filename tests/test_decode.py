@@ -465,3 +465,11 @@ def test_video_with_audio_decodes_its_audio(tmp_path):
     assert probe(p).samplerate == 48000
     assert len(y) == pytest.approx(3 * 48000, abs=0.1 * 48000)
     assert int(np.argmax(np.abs(np.fft.rfft(y[:48000])))) == 440
+
+
+def test_duration_is_exact_only_where_the_file_states_it(library, tmp_path):
+    from libtagger.decode import duration_is_exact
+
+    assert all(duration_is_exact(probe(p)) for p in library.values())
+    old = make_audio(tmp_path / "old.mp3", 3.0, extra_ffmpeg=["-write_xing", "0"])
+    assert not duration_is_exact(probe(old))
