@@ -7,9 +7,11 @@ value instead of an exception, so one bad file never stops a run.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +79,8 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
     except OSError as exc:
         return AnalysisFailure(path, _os_reason(exc))
     try:
-        result = _analyze(job, before)
+        with _native_stderr_muted():
+            result = _analyze(job, before)
     except FileError as exc:
         return AnalysisFailure(path, exc.reason, before.st_size, before.st_mtime_ns,
                                too_short=isinstance(exc, TooShortError))
@@ -129,11 +132,35 @@ def fingerprint_file(path: str) -> str | AnalysisFailure:
 
     faulthandler.disable()
     try:
-        return audio_fingerprint(path)
+        with _native_stderr_muted():
+            return audio_fingerprint(path)
     except FileError as exc:
         return AnalysisFailure(path, exc.reason)
     except Exception as exc:  # noqa: BLE001
         return AnalysisFailure(path, f"unexpected error: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    """Send what C decoders print on file descriptor 2 to /dev/null for a while.
+
+    libmpg123 (inside libsndfile) prints warnings such as "Xing stream size off by more
+    than 1%" for damaged MP3s straight to the worker's stderr, which is the user's
+    terminal or cron's mail. The reason that matters reaches the user as the failure value.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error: nothing to protect
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _os_reason(exc: OSError) -> str:
