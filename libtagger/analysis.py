@@ -19,6 +19,10 @@ import numpy as np
 from .errors import FileError, TooShortError
 from .segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_segments
 
+#: A track whose analysed segments never get louder than this (-80 dBFS, below the
+#: dither of 16-bit audio) is silence: no genre can be told, so it is reported, not tagged.
+SILENCE_PEAK = 1e-4
+
 
 @dataclass(frozen=True)
 class AnalysisJob:
@@ -109,6 +113,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         raise TooShortError(job.path, f"too short: {info.duration:.1f} s of audio (at least {MIN_SECONDS:.0f} s needed)")
     windows = plan_segments(info.duration, max_segments=job.max_segments)
     rows: list[np.ndarray] = []
+    peak = 0.0
     patches: list[np.ndarray] | None = [] if job.want_patches else None
     for start, end in windows:
         y = decode.load(job.path, sr=features.SAMPLE_RATE, offset=start, duration=end - start)
@@ -116,9 +121,13 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
             raise TooShortError(job.path, f"only {y.size / features.SAMPLE_RATE:.1f} s of audio could be decoded at {start:.0f} s")
         if not np.all(np.isfinite(y)):
             y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        peak = max(peak, float(np.max(np.abs(y))))
         rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
         if patches is not None:
             patches.append(musicnn.mel_patches(y, sr=features.SAMPLE_RATE))
+    if peak < SILENCE_PEAK:
+        raise FileError(job.path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
+                                  " there is no music to tell a genre from")
     return TrackAnalysis(
         path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
         fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
