@@ -4,10 +4,19 @@ Two decoders, chosen per file:
 
 * **soundfile** (libsndfile 1.2.2) for WAV, AIFF, AU, FLAC, Ogg Vorbis, Opus and MP3. It runs
   in-process and seeks, so a 30-s window from a two-hour file costs about what a 30-s file does.
-* **ffmpeg** (a subprocess) for MP4/M4A (AAC, ALAC), WMA and anything libsndfile refuses. It is
-  asked for raw float32 at the file's *native* rate and channel count; the down-mix and the
-  resampling are then done here, exactly as for the soundfile path, so the samples a model sees
-  do not depend on which decoder happened to read the file.
+* **ffmpeg** (a subprocess) for MP4/M4A (AAC, ALAC), WMA, MP3s without a Xing/Info header
+  (libsndfile only guesses their length) and anything libsndfile refuses. Its header facts come
+  from ffprobe (cached per file version). ffmpeg is asked for raw float32 at the file's *native*
+  rate and channel count; the down-mix (mean of channels) and the resampling (librosa, soxr_hq)
+  are then done here, exactly as for the soundfile path, so the samples a model sees do not
+  depend on which decoder happened to read the file.
+
+Seeking precision: libsndfile and ffmpeg's AAC/ALAC land on the exact sample; ffmpeg's WMA
+decoder is up to one 2048-sample frame (46 ms) off, even when decoding from the start.
+
+Truncation is caught when the container states a length (WAV/AIFF chunk sizes, FLAC
+STREAMINFO, MP3 Xing frame count, MP4, WMA) and the decoded window reaches the missing part;
+Ogg files and bitrate-estimated lengths cannot tell a cut file from a short one.
 
 Memory stays bounded by the size of the window: both paths read in blocks of
 ``_BLOCK_FRAMES`` frames and down-mix each block before keeping it.
