@@ -285,6 +285,24 @@ def runs(
                                                "dry_run", "model_id", "counts")), nl=False)
 
 
+@app.command("convert-musicnn")
+def convert_musicnn(
+    wheel: Annotated[Path, typer.Argument(help="musicnn-0.1.0-py3-none-any.whl (pip download --no-deps musicnn==0.1.0).")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: models/musicnn].")] = None,
+) -> None:
+    """Convert the pretrained MSD_musicnn checkpoint in the musicnn wheel to Keras weights."""
+    from .convert_musicnn import convert
+    from .paths import models_dir
+    from .tf_quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    try:
+        weights = convert(wheel, out if out is not None else models_dir() / "musicnn")
+    except (ValueError, OSError) as exc:
+        _fail(f"{wheel}: {exc}")
+    typer.echo(f"wrote {weights}")
+
+
 # --- train / evaluate: owned by the model modules (see libtagger/train.py, libtagger/evaluate.py) ---
 
 _SPLIT_HELP = "test, valid, train (the fault-filtered lists in --gtzan) or a split list file."

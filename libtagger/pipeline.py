@@ -36,6 +36,7 @@ from .parallel import WorkerCrash, map_unordered
 from .paths import models_dir
 from .policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
 from .segments import DEFAULT_MAX_SEGMENTS
+from .tf_quiet import import_tensorflow_quietly
 from .vote import vote
 
 #: Tracks classified together in one TensorFlow call.
@@ -260,7 +261,7 @@ class Scanner:
         if self._classifier is None:
             from .classifier import load_classifier
 
-            _import_tensorflow_quietly()
+            import_tensorflow_quietly()
             self._classifier = load_classifier(self.model_name)
         return self._classifier
 
@@ -276,7 +277,7 @@ class Scanner:
         """Run the musicnn front-end over every patch of the batch at once; per track, per segment."""
         if not self.needs_taggrams:
             return None
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
         from .musicnn import taggrams
 
         flat = [p for a in batch for p in (a.patches or [])]
@@ -457,48 +458,6 @@ def _segment_verdict(probs: np.ndarray) -> dict[str, Any]:
     best = int(np.argmax(probs))
     return {"genre": display_name(GENRES[best]), "confidence": float(probs[best]),
             "probabilities": json.dumps([round(float(x), 6) for x in probs])}
-
-
-_tensorflow_ready = False
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow without its C++ start-up notices on standard error.
-
-    TensorFlow's native log (oneDNN, "Could not find cuda drivers", cuInit) no longer
-    obeys TF_CPP_MIN_LOG_LEVEL; printed every night, it would fill cron's mail, where
-    ``--quiet`` promises only error lines. The notices are captured at the file-descriptor
-    level and shown only when the import fails.
-    """
-    global _tensorflow_ready
-    if _tensorflow_ready:
-        return
-    import tempfile
-
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no standard error at all: nothing to keep clean
-        saved = None
-    with tempfile.TemporaryFile() as captured:
-        if saved is not None:
-            os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # the CUDA probe logs here, not at import
-            failed = False
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            if saved is not None:
-                os.dup2(saved, 2)
-                os.close(saved)
-                if failed:
-                    captured.seek(0)
-                    sys.stderr.write(captured.read().decode(errors="replace"))
-    _tensorflow_ready = True
 
 
 def _taggable(path: str) -> bool:

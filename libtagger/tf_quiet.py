@@ -1,0 +1,47 @@
+"""Import TensorFlow without its start-up noise on the user's terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_tensorflow_ready = False
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its C++ start-up notices on standard error.
+
+    TensorFlow's native log (oneDNN, "Could not find cuda drivers", cuInit) no longer
+    obeys TF_CPP_MIN_LOG_LEVEL; printed every night, it would fill cron's mail, where
+    ``--quiet`` promises only error lines. The notices are captured at the file-descriptor
+    level and shown only when the import fails.
+    """
+    global _tensorflow_ready
+    if _tensorflow_ready:
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error at all: nothing to keep clean
+        saved = None
+    with tempfile.TemporaryFile() as captured:
+        if saved is not None:
+            os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe logs here, not at import
+            failed = False
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+                if failed:
+                    captured.seek(0)
+                    sys.stderr.write(captured.read().decode(errors="replace"))
+    _tensorflow_ready = True
