@@ -173,7 +173,8 @@ def _open_checked(path: str | os.PathLike) -> tuple[str, int]:
     """
     spath = os.fsdecode(path)  # bytes and surrogate-escaped names both become str
     try:
-        fd = os.open(spath, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: opening a FIFO named like audio must not wait for a writer forever.
+        fd = os.open(spath, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ReadError(spath, "file vanished") from None
     except PermissionError:
@@ -187,6 +188,7 @@ def _open_checked(path: str | os.PathLike) -> tuple[str, int]:
     if st.st_size == 0:
         os.close(fd)
         raise ReadError(spath, "file is empty")
+    os.set_blocking(fd, True)
     return spath, fd
 
 
@@ -448,6 +450,8 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
         err.seek(0)
         reason = _last_line(err.read(), spath)
     if rc != 0:
+        if not os.path.lexists(spath):
+            raise ReadError(spath, "file vanished")
         if timed_out.is_set():
             raise ReadError(spath, f"decoder failed: ffmpeg timed out after {timeout:.0f} s")
         raise ReadError(spath, f"decoder failed: {reason or f'ffmpeg exit status {rc}'}")

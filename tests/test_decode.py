@@ -489,3 +489,10 @@ def test_duration_is_exact_only_where_the_file_states_it(library, tmp_path):
     assert all(duration_is_exact(probe(p)) for p in library.values())
     old = make_audio(tmp_path / "old.mp3", 3.0, extra_ffmpeg=["-write_xing", "0"])
     assert not duration_is_exact(probe(old))
+
+
+def test_a_fifo_named_like_audio_does_not_block(tmp_path):
+    p = tmp_path / "pipe.flac"
+    os.mkfifo(p)
+    for call in (probe, load):
+        assert_read_error(p, "not a regular file", call=call)
