@@ -496,3 +496,18 @@ def test_a_fifo_named_like_audio_does_not_block(tmp_path):
     os.mkfifo(p)
     for call in (probe, load):
         assert_read_error(p, "not a regular file", call=call)
+
+
+def test_gtzan_clips_decode_like_librosa_load(gtzan):
+    """On real GTZAN clips (16-bit 22050 Hz mono .au and .wav) load() gives what librosa.load
+    gives, sample for sample: the feature-parity work can use either."""
+    import librosa
+
+    files = list(iter_audio_files([gtzan / "audio"]))
+    assert len(files) == 110 and {p.suffix for p in files} == {".au", ".wav"}
+    for p in (gtzan / "audio" / "blues.00000.au", gtzan / "audio" / "jazz.00003.wav"):
+        info = probe(p)
+        assert (info.samplerate, info.channels) == (22050, 1)
+        ref, _ = librosa.load(p, sr=22050, offset=2.0, duration=10.0)
+        np.testing.assert_array_equal(load(p, sr=22050, offset=2.0, duration=10.0), ref)
+        assert (29 < info.duration < 31) if p.suffix == ".au" else (14 < info.duration < 21)
