@@ -337,7 +337,7 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Option(help="Model name in models/ (or a model folder).")] = "seed",
+    model: Annotated[Optional[str], typer.Option(help="Model name in models/ or a model folder [default: the shipped default].")] = None,
     split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "test",
     features_csv: Annotated[Optional[Path], typer.Option(help="Feature table [default: features_30_sec.csv in --gtzan].")] = None,
     protocols: Annotated[str, typer.Option(help="Comma list: filtered (the split) and/or random (train a fresh model on a random 67 %, score the 33 %).")] = "filtered",
@@ -363,7 +363,7 @@ def evaluate(
     csv_path = features_csv or gtzan_dir / "features_30_sec.csv"
     results: dict = {}
     try:
-        clf = load_classifier(model)
+        clf = load_classifier(model) if model else load_classifier()
         if "filtered" in wanted:
             results["filtered"] = evaluate_features(clf, features_csv=csv_path, split=split_path(split, gtzan_dir))
         if "random" in wanted:
