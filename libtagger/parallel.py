@@ -11,6 +11,7 @@ parallel.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
@@ -71,7 +72,13 @@ def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> It
             raise ValueError("the dask backend needs a scheduler address, e.g. tcp://10.0.0.5:8786")
         from distributed import Client
 
-        with Client(scheduler, set_as_default=True), joblib.parallel_config(backend="dask"):
+        from .errors import LibtaggerError
+
+        try:
+            client = Client(scheduler, set_as_default=True)
+        except (OSError, ValueError) as exc:  # unreachable, refused, or not an address
+            raise LibtaggerError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client, joblib.parallel_config(backend=_dask_backend_class()(client=client)):
             yield
     else:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -105,10 +112,14 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     # n_jobs=1 in the calling process, where a crashing decoder would kill the
     # run: one job is two workers with one task in flight instead.
     parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
-    pre_dispatch = "1" if n_jobs == 1 else "2*n_jobs"
-    in_flight = 2 * max(n_jobs, 1) + 2  # joblib dispatches at most pre_dispatch=2*n_jobs ahead
+    pre_dispatch = "1" if n_jobs == 1 and backend != "dask" else "2*n_jobs"
     crash_errors = _crash_errors()
     with backend_config(backend, scheduler=scheduler):
+        if backend == "dask":  # n_jobs=-1 is every thread of the cluster's workers
+            from distributed import default_client
+
+            n_jobs = max(sum(default_client().ncores().values()), 1)
+        in_flight = 2 * max(n_jobs, 1) + 2  # joblib dispatches at most pre_dispatch=2*n_jobs ahead
         while pending:
             done: set[int] = set()
             by_position = dict(pending)
@@ -125,6 +136,43 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
                 suspects, pending = remaining[:in_flight], remaining[in_flight:]
                 for position, item in suspects:
                     yield item, _isolated(func, position, item, crash_errors)
+
+
+@functools.cache
+def _dask_backend_class() -> type:
+    """joblib's Dask backend, made to report the tasks Dask gives up on.
+
+    When a task keeps killing its worker, Dask retries it on other workers and
+    then fails its future with ``KilledWorker``. joblib 1.6's
+    ``DaskDistributedBackend`` sets that exception on its own future but never
+    calls joblib's completion callback, so a ``Parallel`` returning a generator
+    waits for the task forever. Calling the callback with the error lets
+    ``Parallel`` raise it, and :func:`map_unordered` isolates the item as it
+    does for a crashed loky worker.
+    """
+    from joblib._dask import DaskDistributedBackend  # the class joblib registers as "dask"
+
+    class _Failed:
+        def __init__(self, error: BaseException) -> None:
+            self.error = error
+
+    class ReportingDaskBackend(DaskDistributedBackend):
+        def submit(self, func: Any, callback: Any = None) -> Any:
+            future = super().submit(func, callback=callback)
+            if callback is not None:
+                def report_error(done: Any) -> None:
+                    if not done.cancelled() and done.exception() is not None:
+                        callback(_Failed(done.exception()))
+
+                future.add_done_callback(report_error)
+            return future
+
+        def retrieve_result_callback(self, out: Any) -> Any:
+            if isinstance(out, _Failed):
+                raise out.error
+            return super().retrieve_result_callback(out)
+
+    return ReportingDaskBackend
 
 
 def _isolated(func: Callable[[T], Any], position: int, item: T,
