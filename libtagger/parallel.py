@@ -140,7 +140,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
 
 @functools.cache
 def _dask_backend_class() -> type:
-    """joblib's Dask backend, made to report the tasks Dask gives up on.
+    """joblib's Dask backend, made to report the tasks Dask gives up on and to stay on the cluster.
 
     When a task keeps killing its worker, Dask retries it on other workers and
     then fails its future with ``KilledWorker``. joblib 1.6's
@@ -157,6 +157,12 @@ def _dask_backend_class() -> type:
             self.error = error
 
     class ReportingDaskBackend(DaskDistributedBackend):
+        def effective_n_jobs(self, n_jobs: int) -> int:
+            # joblib runs a call whose effective n_jobs is 1 in the calling process: with a
+            # one-thread cluster (or one worker left after a crash) the analysis would
+            # silently leave the cluster, and a crashing decoder would kill the scan.
+            return max(super().effective_n_jobs(n_jobs), 2)
+
         def submit(self, func: Any, callback: Any = None) -> Any:
             future = super().submit(func, callback=callback)
             if callback is not None:
