@@ -1,0 +1,97 @@
+"""Running ``libtagger scan`` from cron: one run per index at a time, ``--wait``, ``--quiet``
+for cron's mail and ``--log`` for the record."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_audio
+from libtagger.cli import app
+from libtagger.lock import RunLock
+from scan_harness import cli_command, require_seed_model, rows, run_cli, stderr_lines
+
+runner = CliRunner()
+SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    require_seed_model()
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    lib = tmp_path / "Music"
+    make_audio(lib / "good.flac", 6.0, seed=1)
+    (lib / "broken.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x10not really an mp3")
+    return lib
+
+
+def test_a_second_run_exits_3_at_once_naming_the_running_one(library, tmp_path):
+    index = tmp_path / "index.db"
+    log = tmp_path / "scan.log"
+    with RunLock(index):
+        # in this thread: had it waited for the lock held just above, the test would hang
+        result = runner.invoke(app, ["scan", str(library), *SCAN, "--index", str(index), "--log", str(log)])
+        undo = runner.invoke(app, ["undo", "--run", "1", "--index", str(index)])
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ""
+    assert result.stderr.strip() == (f"libtagger: error: another libtagger run (pid {os.getpid()}) is using "
+                                     f"the index {index} (use --wait to wait for it)")
+    assert not index.exists()  # nothing was started
+    assert re.fullmatch(rf"{STAMP} not started: another libtagger run .*\n", log.read_text())
+    assert undo.exit_code == 3 and "another libtagger run" in undo.stderr
+
+
+def test_wait_waits_for_the_running_one_then_scans(library, tmp_path):
+    index = tmp_path / "index.db"
+    lock = RunLock(index)
+    lock.__enter__()
+    try:
+        waiting = subprocess.Popen(cli_command("scan", library, *SCAN, "--wait", "--quiet", "--index", index),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   stdin=subprocess.DEVNULL)
+        time.sleep(3)
+        assert waiting.poll() is None, waiting.communicate()  # still waiting while the lock is held
+        assert not index.exists()
+    finally:
+        lock.__exit__(None, None, None)
+    out, err = waiting.communicate(timeout=600)
+    assert waiting.returncode == 0, err
+    assert [r["status"] for r in rows(index, "select status from tracks order by path")] == ["error", "tagged"]
+
+
+def test_quiet_prints_only_error_lines_and_log_appends_across_runs(library, tmp_path):
+    index = tmp_path / "index.db"
+    log = tmp_path / "logs" / "scan.log"
+    log.parent.mkdir()
+    first = run_cli("scan", library, *SCAN, "--quiet", "--log", log, "--index", index)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""
+    assert stderr_lines(first) == [f"libtagger: {library / 'broken.mp3'}: "
+                                   + rows(index, "select error from tracks where status = 'error'")[0]["error"]]
+    text = log.read_text()
+    lines = text.splitlines()
+    assert all(re.match(rf"{STAMP} ", line) for line in lines), lines
+    assert any(line.endswith(f"tagged {rows(index, 'select genre from tracks where status = ?', ('tagged',))[0]['genre']} "
+                             f"{library / 'good.flac'}") for line in lines), lines
+    assert any(f"error - {library / 'broken.mp3'}: " in line for line in lines), lines
+    assert re.search(rf"{STAMP} run 1 finished: 1 error, 1 tagged$", text, re.M), text
+
+    make_audio(library / "new.mp3", 6.0, seed=2)
+    second = run_cli("scan", library, *SCAN, "--quiet", "--log", log, "--index", index)
+    assert second.returncode == 0 and second.stdout == ""
+    again = log.read_text()
+    assert again.startswith(text)  # appended, not rewritten
+    added = again[len(text):].splitlines()
+    assert any(line.endswith(f"{library / 'new.mp3'}") and " tagged " in line for line in added), added
+    assert not any("good.flac" in line for line in added)  # unchanged files are not logged
+    assert re.search(rf"{STAMP} run 2 finished: 1 error, 1 tagged, 1 unchanged$", again, re.M), again
