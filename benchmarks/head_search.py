@@ -44,6 +44,9 @@ CANDIDATES: dict[str, tuple[HeadConfig, str]] = {
     "nofeat": (HeadConfig(use_features=False), "as base, taggrams only (no 57 features)"),
 }
 
+#: What a plain run tries (the rest only with --only, to keep the search inside ~30 min of a shared core).
+DEFAULT_RUN = ("base", "lstm", "small", "wide", "noskip", "nofeat")
+
 
 def set_threads(n: int) -> None:
     import tensorflow as tf
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in lin.items():
         print(f"  {k:8s} cv acc {v:.3f}", flush=True)
 
-    names = [n for n in args.only.split(",") if n] or list(CANDIDATES)
+    names = [n for n in args.only.split(",") if n] or list(DEFAULT_RUN)
     for name in names:
         cfg, desc = CANDIDATES[name]
         t0 = time.time()
