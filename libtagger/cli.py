@@ -340,6 +340,7 @@ def evaluate(
     model: Annotated[Optional[str], typer.Option(help="Model name in models/ or a model folder [default: the shipped default].")] = None,
     split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "test",
     features_csv: Annotated[Optional[Path], typer.Option(help="Feature table [default: features_30_sec.csv in --gtzan].")] = None,
+    taggrams: Annotated[Optional[Path], typer.Option(help="Taggram npz (X, Y, IDS) of the split's clips; needed by models that read taggrams (musicnn-head).")] = None,
     protocols: Annotated[str, typer.Option(help="Comma list: filtered (the split) and/or random (train a fresh model on a random 67 %, score the 33 %).")] = "filtered",
     plot: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix as a PNG (random protocol: NAME-random.png).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -365,7 +366,8 @@ def evaluate(
     try:
         clf = load_classifier(model) if model else load_classifier()
         if "filtered" in wanted:
-            results["filtered"] = evaluate_features(clf, features_csv=csv_path, split=split_path(split, gtzan_dir))
+            results["filtered"] = evaluate_features(clf, features_csv=csv_path, split=split_path(split, gtzan_dir),
+                                                    taggrams=taggrams)
         if "random" in wanted:
             results["random"] = random_split_protocol(features_csv=csv_path, kind=clf.kind, seed=seed)
             results["random"]["model_id"] = f"fresh {clf.kind} model (seed {seed})"
