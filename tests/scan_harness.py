@@ -11,7 +11,9 @@ environment), so it can watch and disturb the decoder without any hook in libtag
   and one ``done`` line per finished ``analysis.analyze_file`` with the worker's peak RSS;
 * ``LT_PROBE_CRASH=TEXT``: ``decode.load`` of a path containing TEXT segfaults the worker;
 * ``LT_PROBE_VANISH=TEXT``: the file is deleted right after its first ``decode.load``;
-* ``LT_PROBE_CHANGE=TEXT``: the file's mtime moves right after its first ``decode.load``.
+* ``LT_PROBE_CHANGE=TEXT``: the file's mtime moves right after its first ``decode.load``;
+* ``LT_PROBE_SLOW=TEXT``: ``decode.load`` of such a path sleeps ten minutes first (a worker
+  busy on a long file: the moment to interrupt a run).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _LOG = _os.environ.get("LT_PROBE_LOG")
 _CRASH = _os.environ.get("LT_PROBE_CRASH")
 _VANISH = _os.environ.get("LT_PROBE_VANISH")
 _CHANGE = _os.environ.get("LT_PROBE_CHANGE")
+_SLOW = _os.environ.get("LT_PROBE_SLOW")
 
 
 def _install():
@@ -82,6 +85,9 @@ def _install():
     @functools.wraps(original_load)
     def load(path, *args, **kwargs):
         record("load", caller(), path)
+        if matches(_SLOW, path):
+            import time
+            time.sleep(600)
         if matches(_CRASH, path):
             import ctypes
             ctypes.string_at(0)
@@ -105,7 +111,7 @@ def _install():
     decode.probe, decode.load, analysis.analyze_file = probe, load, analyze_file
 
 
-if _LOG or _CRASH or _VANISH or _CHANGE:
+if _LOG or _CRASH or _VANISH or _CHANGE or _SLOW:
     _install()
 '''
 
@@ -122,7 +128,7 @@ def require_seed_model() -> None:
 def probe_env(folder: Path, **probe: str) -> dict[str, str]:
     """The environment for a scan subprocess with the probe installed.
 
-    ``probe`` keys: ``log`` (a file path), ``crash``, ``vanish``, ``change`` (path substrings).
+    ``probe`` keys: ``log`` (a file path), ``crash``, ``vanish``, ``change``, ``slow`` (path substrings).
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(PROBE_SOURCE)
