@@ -69,15 +69,16 @@ def linear_reference(data, splits) -> dict[str, float]:
 
     pooled = np.hstack([np.stack([s.mean(0) for s in data.seqs]),
                         np.stack([s.std(0) for s in data.seqs]), data.features])
-    out = {}
+    out, oof = {}, {}
     for C in (0.01, 0.03, 0.1, 0.3, 1.0):
-        correct = 0
+        probs = np.zeros((len(data.y), 10))
         for tr, va in splits:
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
             clf.fit(pooled[tr], data.y[tr])
-            correct += int((clf.predict(pooled[va]) == data.y[va]).sum())
-        out[f"C={C}"] = correct / len(data.y)
-    return out
+            probs[va] = clf.predict_proba(pooled[va])
+        out[f"C={C}"] = float((probs.argmax(1) == data.y).mean())
+        oof[f"C={C}"] = probs
+    return out, oof
 
 
 def cv_candidate(data, splits, cfg: HeadConfig, *, seeds=(0,), epochs: int) -> dict:
@@ -97,7 +98,8 @@ def cv_candidate(data, splits, cfg: HeadConfig, *, seeds=(0,), epochs: int) -> d
         probs1[va] = predict_members(models, mid, scaler.transform(val.features))
     curve = {e: float((p.argmax(1) == data.y).mean()) for e, p in probs.items()}
     best = max(curve, key=lambda e: (curve[e], -e))
-    return {"curve": curve, "best_epoch": best, "best_acc": curve[best],
+    return {"probs": {e: p / len(seeds) for e, p in probs.items()},
+            "curve": curve, "best_epoch": best, "best_acc": curve[best],
             "final_acc": curve[checks[-1]], "one_patch_acc": float((probs1.argmax(1) == data.y).mean())}
 
 
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
     ap.add_argument("--ensemble", type=int, default=3, help="seeds for the best candidate's ensemble run")
+    ap.add_argument("--ensemble-of", default="", help="run only the ensemble, of this candidate")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
@@ -121,40 +124,49 @@ def main(argv: list[str] | None = None) -> int:
           f"(val sizes {[len(v) for _, v in splits]})", flush=True)
 
     results: dict = {"folds": args.folds, "epochs": args.epochs, "candidates": {}}
-    lin = linear_reference(data, splits)
+    lin, lin_oof = linear_reference(data, splits)
     results["linear"] = lin
     print("linear reference (pooled taggram mean+std + 57 feats, logistic regression):", flush=True)
     for k, v in lin.items():
         print(f"  {k:8s} cv acc {v:.3f}", flush=True)
 
     names = [n for n in args.only.split(",") if n] or list(DEFAULT_RUN)
+    if args.ensemble_of:
+        names = []
     for name in names:
         cfg, desc = CANDIDATES[name]
         t0 = time.time()
         r = cv_candidate(data, splits, replace(cfg, epochs=args.epochs), epochs=args.epochs)
         r.update(desc=desc, config=asdict(cfg), seconds=round(time.time() - t0))
+        r.pop("probs")
         results["candidates"][name] = r
         curve = " ".join(f"{e}:{a:.3f}" for e, a in r["curve"].items())
         print(f"{name:7s} best {r['best_acc']:.3f}@{r['best_epoch']:<3d} final {r['final_acc']:.3f} "
               f"1-patch {r['one_patch_acc']:.3f} ({r['seconds']}s)  {desc}\n        curve {curve}", flush=True)
 
-    if args.ensemble > 1 and results["candidates"]:
+    if args.ensemble > 1 and (results["candidates"] or args.ensemble_of):
         # Rank by the mean of the curve's last half, less noisy than its single maximum.
         def score(r):
             vals = list(r["curve"].values())
             return float(np.mean(vals[len(vals) // 2:]))
 
-        best = max(results["candidates"], key=lambda n: score(results["candidates"][n]))
+        best = args.ensemble_of or max(results["candidates"], key=lambda n: score(results["candidates"][n]))
         cfg = CANDIDATES[best][0]
         t0 = time.time()
         r = cv_candidate(data, splits, cfg, seeds=tuple(range(args.ensemble)), epochs=args.epochs)
         r.update(desc=f"{best} x {args.ensemble} seeds averaged", config=asdict(cfg),
                  seconds=round(time.time() - t0))
+        # For reference only: the ensemble averaged with the best linear model, per epoch.
+        best_c = max(lin, key=lin.get)
+        blend = {e: float((((p + lin_oof[best_c]) / 2).argmax(1) == data.y).mean())
+                 for e, p in r.pop("probs").items()}
+        r["blend_with_linear_curve"] = blend
         results["ensemble"] = {"of": best, **r}
         curve = " ".join(f"{e}:{a:.3f}" for e, a in r["curve"].items())
         print(f"ensemble of {args.ensemble} x {best}: best {r['best_acc']:.3f}@{r['best_epoch']} "
               f"final {r['final_acc']:.3f} 1-patch {r['one_patch_acc']:.3f} ({r['seconds']}s)\n"
               f"        curve {curve}", flush=True)
+        print(f"  averaged with linear {best_c}: " + " ".join(f"{e}:{a:.3f}" for e, a in blend.items()), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
