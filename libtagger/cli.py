@@ -5,6 +5,7 @@ Nothing here imports TensorFlow at module level, so ``libtagger query`` starts f
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
@@ -50,6 +51,13 @@ def _open_index(index: Optional[Path]) -> "Index":
     return Index(path)
 
 
+def _index_problem(exc: BaseException, index: Path) -> str:
+    """One line for an error of the index or its lock file (not of an audio file)."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename or index}: {exc.strerror or exc}"
+    return f"{index}: {exc}"
+
+
 def _check_format(fmt: str) -> str:
     from .report import FORMATS
 
@@ -62,7 +70,13 @@ class _Log:
     """--log FILE: appends one timestamped line per event."""
 
     def __init__(self, path: Optional[Path]) -> None:
-        self.handle = open(path, "a", encoding="utf-8", errors="backslashreplace") if path else None
+        self.handle = None
+        if path:
+            # The README's crontab line logs into ~/.local/share/libtagger/, which does not
+            # exist before the first run creates the index there.
+            path = path.expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(path, "a", encoding="utf-8", errors="backslashreplace")
 
     def __call__(self, line: str) -> None:
         if self.handle:
@@ -120,7 +134,10 @@ def scan(
         max_segments=max_segments, jobs=jobs, backend=backend, scheduler=scheduler, rescan=rescan,
         include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait,
         progress=not quiet and sys.stderr.isatty())
-    write_log = _Log(log)
+    try:
+        write_log = _Log(log)
+    except OSError as exc:
+        _fail(f"{log}: cannot open the log file ({exc.strerror or exc})")
 
     def on_report(item: "FileReport") -> None:
         if item.status == "error":
@@ -141,6 +158,9 @@ def scan(
     except (LibtaggerError, FileNotFoundError) as exc:
         write_log(f"failed: {exc}")
         _fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:  # the index or its lock: unwritable, full disk, ...
+        write_log(f"failed: {_index_problem(exc, options.index_path)}")
+        _fail(_index_problem(exc, options.index_path))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no audio files"
     write_log(f"run {summary.run_id} finished: {counts}")
     write_log.close()
@@ -261,6 +281,8 @@ def undo(
         _fail(str(exc), EXIT_LOCKED)
     except LibtaggerError as exc:
         _fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_index_problem(exc, _index_path(index)))
     for result in results:
         if result.error:
             typer.echo(f"libtagger: {result.path}: {result.error}", err=True)
