@@ -95,3 +95,30 @@ def test_quiet_prints_only_error_lines_and_log_appends_across_runs(library, tmp_
     assert any(line.endswith(f"{library / 'new.mp3'}") and " tagged " in line for line in added), added
     assert not any("good.flac" in line for line in added)  # unchanged files are not logged
     assert re.search(rf"{STAMP} run 2 finished: 1 error, 1 tagged, 1 unchanged$", again, re.M), again
+
+
+def test_the_readme_crontab_line_works_on_a_fresh_machine(library, tmp_path, monkeypatch):
+    """`--log ~/.local/share/libtagger/scan.log` before any run: the folder does not exist yet."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("LIBTAGGER_INDEX", raising=False)
+    result = runner.invoke(app, ["scan", str(library), *SCAN, "--quiet", "--log",
+                                 "~/.local/share/libtagger/scan.log"])
+    assert result.exit_code == 0, result.output
+    log = tmp_path / "home" / ".local" / "share" / "libtagger" / "scan.log"
+    assert re.search(rf"{STAMP} run 1 finished: 1 error, 1 tagged$", log.read_text(), re.M)
+    assert (log.parent / "index.db").exists()
+
+
+def test_an_unusable_index_or_log_is_a_one_line_fatal_error(library, tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    for args in (["--index", str(blocker / "index.db")],
+                 ["--index", str(tmp_path / "index.db"), "--log", str(blocker / "scan.log")]):
+        result = runner.invoke(app, ["scan", str(library), *SCAN, *args])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+        line, = result.stderr.splitlines()
+        assert line.startswith(f"libtagger: error: {blocker}"), line
+    result = runner.invoke(app, ["undo", "--run", "1", "--index", str(blocker / "index.db")])
+    assert result.exit_code == 1 and result.stderr.startswith("libtagger: error: ")
