@@ -38,7 +38,7 @@ from libtagger.genres import GENRES
 from libtagger.paths import models_dir as _default_models_dir
 
 #: The model the pipeline uses when none is named.
-DEFAULT_MODEL = "seed"
+DEFAULT_MODEL = "musicnn-head"
 
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
