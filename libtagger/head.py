@@ -2,13 +2,14 @@
 
 One 30-s segment is described by its taggram (one row of 50 MSD_musicnn tag likelihoods per
 3-s patch, a patch every ~1 s, so 1..~30 rows) and by its 57 Kaggle-style features. The network
-runs a 1-D convolution over time, then a recurrent layer, pools over time, concatenates the
-pooled summary (plus the time-averaged taggram itself) with the standardised features, and ends
-in a softmax over the ten genres.
+runs a 1-D convolution over time, then a recurrent layer, pools over time (mean and max),
+concatenates the pooled summary (optionally plus the time-averaged taggram itself) with the
+standardised features, and ends in a softmax over the ten genres.
 
 Variable length without masking: sequences are predicted in buckets of equal length (every
 layer accepts any length >= 1), so no padding ever reaches the network and a one-patch segment
-is scored exactly like it was trained (training draws random crops of 1..28 patches).
+is scored like the crops it was trained on (each training batch is the whole clip or a random
+crop of 1-18 patches).
 
 A shipped model is a folder with ``meta.json`` and one ``model.keras`` that holds every
 ensemble member (same architecture, different seeds) and averages their probabilities.
