@@ -334,8 +334,8 @@ _SPLIT_HELP = "test, valid, train (the fault-filtered lists in --gtzan) or a spl
 def train(
     kind: Annotated[str, typer.Option(help="Model kind: seed or musicnn-head.")] = "seed",
     out: Annotated[Path, typer.Option(help="Model folder to write; its name is the model name.")] = Path("models/seed"),
-    gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data [default: ../shared/gtzan].")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs [default: the kind's recipe].")] = None,
+    gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data (default: ../shared/gtzan).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs (default: the kind's recipe).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print one line per epoch.")] = False,
 ) -> None:
@@ -359,14 +359,14 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[str], typer.Option(help="Model name in models/ or a model folder [default: the shipped default].")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name in models/ or a model folder (default: the shipped default).")] = None,
     split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "test",
-    features_csv: Annotated[Optional[Path], typer.Option(help="Feature table [default: features_30_sec.csv in --gtzan].")] = None,
+    features_csv: Annotated[Optional[Path], typer.Option(help="Feature table (default: features_30_sec.csv in --gtzan).")] = None,
     taggrams: Annotated[Optional[Path], typer.Option(help="Taggram npz (X, Y, IDS) of the split's clips; needed by models that read taggrams (musicnn-head).")] = None,
     protocols: Annotated[str, typer.Option(help="Comma list: filtered (the split) and/or random (train a fresh model on a random 67 %, score the 33 %).")] = "filtered",
     plot: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix as a PNG (random protocol: NAME-random.png).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data [default: ../shared/gtzan].")] = None,
+    gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data (default: ../shared/gtzan).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random protocol's split and training.")] = 0,
 ) -> None:
     """Score a model: track accuracy, per-genre precision/recall and the confusion matrix."""
