@@ -19,6 +19,8 @@ from libtagger.cli import app
 from scan_harness import require_seed_model, tracks_by_name
 
 runner = CliRunner()
+NON_UTF8 = os.fsdecode(b"caf\xe9.wav")  # the file's name
+ESCAPED = "caf\\xe9.wav"  # the same name as reports and the index's path column show it
 SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2", "--report", "json")
 
 
@@ -87,6 +89,8 @@ def library(tmp_path) -> Path:
             if genres:
                 f.tags.add(TCON(encoding=3, text=genres))
         f.save()
+    # a name that is not valid UTF-8: the index keeps its bytes, undo must find the file
+    os.rename(os.fsencode(lib / "person.wav"), os.fsencode(lib) + b"/caf\xe9.wav")
     return lib
 
 
@@ -97,7 +101,7 @@ def test_undo_run_restores_every_original_state_and_can_be_undone(library, tmp_p
 
     first = scan(library, index)  # genres of people are kept
     assert first["bebop.mp3"]["status"] == "kept" and first["two.flac"]["status"] == "kept"
-    assert {first[n]["status"] for n in ("plain.flac", "plain.mp3", "person.wav")} == {"tagged"}
+    assert {first[n]["status"] for n in ("plain.flac", "plain.mp3", ESCAPED)} == {"tagged"}
     run1 = last_run_id(index)
     second = scan(library, index, "--overwrite")  # now theirs are replaced too
     assert second["bebop.mp3"]["status"] == "tagged" and second["two.flac"]["status"] == "tagged"
@@ -123,14 +127,14 @@ def test_undo_run_restores_every_original_state_and_can_be_undone(library, tmp_p
         assert all_tags(path) == original[path.name], path.name
         assert np.array_equal(pcm(path), audio[path.name]), f"audio changed in {path.name}"
     tracks = tracks_by_name(index)
-    assert {tracks[n]["status"] for n in ("plain.flac", "plain.mp3", "person.wav")} == {"undone"}
+    assert {tracks[n]["status"] for n in ("plain.flac", "plain.mp3", ESCAPED)} == {"undone"}
 
     # undo the undo: libtagger's genres are back, and the tracks count as tagged again
     result = cli("undo", "--run", undo_run, "--index", index)
     assert result.exit_code == 0, result.output
-    for name in ("plain.flac", "plain.mp3", "person.wav"):
-        assert genre_of(library / name) == ours[name], name
-        assert tracks_by_name(index)[name]["status"] == "tagged"
+    for name, key in (("plain.flac", "plain.flac"), ("plain.mp3", "plain.mp3"), (NON_UTF8, ESCAPED)):
+        assert genre_of(library / name) == ours[name], key
+        assert tracks_by_name(index)[key]["status"] == "tagged"
 
 
 def test_undo_one_file_and_later_scans_leave_it_alone_unless_overwrite(library, tmp_path):
@@ -147,6 +151,11 @@ def test_undo_one_file_and_later_scans_leave_it_alone_unless_overwrite(library, 
     assert all_tags(song) == before
     assert genre_of(library / "plain.mp3") == other_genre  # only that file
     assert tracks_by_name(index)["plain.flac"]["status"] == "undone"
+    odd = library / NON_UTF8
+    assert genre_of(odd)
+    result = cli("undo", odd, "--index", index)  # a name that is not UTF-8
+    assert result.exit_code == 0, result.output
+    assert genre_of(odd) == [] and tracks_by_name(index)[ESCAPED]["status"] == "undone"
 
     again = scan(library, index)  # the nightly run
     assert again["plain.flac"]["status"] == "unchanged" and all_tags(song) == before
