@@ -344,8 +344,10 @@ def train(
 
     from .errors import LibtaggerError
     from .paths import shared_gtzan_dir
+    from .tf_quiet import import_tensorflow_quietly
     from .train import train as run_train
 
+    import_tensorflow_quietly()
     options: dict = {"gtzan_dir": gtzan or shared_gtzan_dir(), "seed": seed, "verbose": 2 if verbose else 0}
     if epochs is not None:
         options["epochs"] = epochs
@@ -377,7 +379,9 @@ def evaluate(
     from .errors import LibtaggerError
     from .evaluate import evaluate_features, format_result, plot_confusion, random_split_protocol
     from .paths import shared_gtzan_dir
+    from .tf_quiet import import_tensorflow_quietly
 
+    import_tensorflow_quietly()
     wanted = [p.strip() for p in protocols.split(",") if p.strip()]
     unknown = sorted(set(wanted) - {"filtered", "random"})
     if unknown or not wanted:
@@ -400,7 +404,11 @@ def evaluate(
     except LibtaggerError as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(results, indent=2))
+        # The split's own result is the top-level object; the random protocol rides along.
+        out = dict(results.get("filtered", results.get("random")))
+        if len(results) == 2:
+            out["random_split"] = results["random"]
+        typer.echo(json.dumps(out, indent=2))
         return
     for name, result in results.items():
         typer.echo(format_result(result, title=f"{result['model_id']} [{name}: {result['split']}]"))

@@ -98,10 +98,18 @@ def load_split(path: str | os.PathLike[str]) -> list[str]:
 
 
 def split_path(split: str | os.PathLike[str], gtzan_dir: str | os.PathLike[str]) -> Path:
-    """Resolve ``train`` / ``valid`` / ``test`` to ``<gtzan>/splits/<name>_filtered.txt``; other values are paths."""
+    """Resolve ``train`` / ``valid`` / ``test`` to ``<gtzan>/splits/<name>_filtered.txt``; other values are paths.
+
+    A bare file name that does not exist here is looked for in ``<gtzan>/splits/``
+    too, so ``--split test_filtered.txt`` works from any folder.
+    """
     if str(split) in SPLIT_NAMES:
         return Path(gtzan_dir) / "splits" / f"{split}_filtered.txt"
-    return Path(split)
+    path = Path(split)
+    beside = Path(gtzan_dir) / "splits" / path
+    if not path.exists() and path.parent == Path(".") and beside.exists():
+        return beside
+    return path
 
 
 def rows_for(ids: Sequence[str], wanted: Sequence[str]) -> np.ndarray:

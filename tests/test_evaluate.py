@@ -83,7 +83,8 @@ def test_cli_evaluate_json_and_plot(tiny_model: tuple[Path, Path], tmp_path: Pat
                                       "--split", "valid", "--json", "--plot", str(png)])
     assert result.exit_code == 0, result.output
     parsed = json.loads(result.stdout)
-    assert parsed["filtered"]["n_tracks"] == 20 and parsed["filtered"]["split"] == "valid_filtered.txt"
+    assert parsed["n_tracks"] == 20 and parsed["split"] == "valid_filtered.txt"
+    assert {"track_accuracy", "per_genre", "confusion"} <= set(parsed)
     assert png.exists()
 
     text = CliRunner().invoke(app, ["evaluate", "--model", str(folder), "--gtzan", str(data)])
