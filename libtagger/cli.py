@@ -27,7 +27,7 @@ app = typer.Typer(help="Batch genre tagger for personal music libraries.", no_ar
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 IndexOption = Annotated[Optional[Path], typer.Option(
-    "--index", help="The index file [default: $LIBTAGGER_INDEX or ~/.local/share/libtagger/index.db]")]
+    "--index", help="The index file (default: $LIBTAGGER_INDEX or ~/.local/share/libtagger/index.db).")]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, json or csv")]
 
 
@@ -95,7 +95,7 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
     index: IndexOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Analyse and report; write no file.")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Model in models/ [default: the shipped default]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model in models/ (default: musicnn-head; seed is the paper's model).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace genres a person set.")] = False,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
     max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
@@ -310,7 +310,7 @@ def runs(
 @app.command("convert-musicnn")
 def convert_musicnn(
     wheel: Annotated[Path, typer.Argument(help="musicnn-0.1.0-py3-none-any.whl (pip download --no-deps musicnn==0.1.0).")],
-    out: Annotated[Optional[Path], typer.Option(help="Output folder [default: models/musicnn].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: models/musicnn).")] = None,
 ) -> None:
     """Convert the pretrained MSD_musicnn checkpoint in the musicnn wheel to Keras weights."""
     from .convert_musicnn import convert
