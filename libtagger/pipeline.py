@@ -356,8 +356,13 @@ class Scanner:
     def _decide_and_write(self, path: str, label: str, values: dict[str, Any],
                           segments: list[dict[str, Any]] | None) -> None:
         opts = self.options
+        if not _taggable(path):
+            # Analysed and indexed, but nothing can ever be written: say so whatever the verdict.
+            reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
+            self._save(path, {**values, "status": "error", "error": reason}, segments)
+            return
         try:
-            current = tags.read_genres(path) if _taggable(path) else []
+            current = tags.read_genres(path)
             ours = bool(current) and tags.written_by_libtagger(path)
         except FileError as exc:
             self._save(path, {**values, "status": "error", "error": exc.reason}, segments)
@@ -371,10 +376,6 @@ class Scanner:
             # The user undid libtagger's tag on this file: keep their choice, and keep the
             # mark even when this verdict would not write (unsure, kept), or a later run would.
             decision = Decision("undone", False)
-        if decision.status in ("tagged", "would-tag") and not _taggable(path):
-            reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
-            self._save(path, {**values, "status": "error", "error": reason}, segments)
-            return
         if not decision.write:
             self._save(path, {**values, "status": decision.status,
                               "written": int(ours and current == [values["genre"]])}, segments)
