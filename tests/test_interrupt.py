@@ -190,3 +190,49 @@ def test_ctrl_c_and_sigterm_exit_130_with_the_run_marked_interrupted(tmp_path, h
     assert rows(index, "pragma integrity_check") == [{"integrity_check": "ok"}]
     assert {p.name: p.read_bytes() for p in lib.iterdir()} == before
     assert left == [], f"worker processes outlived the interrupted scan: {left}"
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    where = tmp_path / "index-disk"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_the_index_disk_filling_up_mid_run(tmp_path, small_tmpfs):
+    """The index's disk fills during a run: a one-line fatal error, a consistent index, files
+    untouched or fully tagged, and once there is room again the next run finishes the job."""
+    lib = tmp_path / "Music"
+    for i in range(6):
+        make_audio(lib / f"n{i}.flac", 4.0, seed=i)
+    original = {p.name: (p.read_bytes(), pcm(p)) for p in lib.iterdir()}
+    index = small_tmpfs / "index.db"
+    first = run_cli("scan", lib / "n0.flac", *SCAN, "--quiet", "--index", index)
+    assert first.returncode == 0, first.stderr
+    filler = small_tmpfs / "filler"
+    free = os.statvfs(small_tmpfs).f_bavail * os.statvfs(small_tmpfs).f_frsize
+    filler.write_bytes(b"\0" * (free - 128 * 1024))  # room for a few index pages only
+
+    full = run_cli("scan", lib, *SCAN, "--quiet", "--index", index)
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.splitlines() == [f"libtagger: error: {index}: database or disk is full"]
+    filler.unlink()
+    assert rows(index, "pragma integrity_check") == [{"integrity_check": "ok"}]
+    journaled = {Path(r["path"]).name for r in rows(index, "select path from journal")}
+    for path in lib.iterdir():
+        data, audio = original[path.name]
+        assert np.array_equal(pcm(path), audio), path.name
+        if path.read_bytes() != data:  # written: then journaled first, so undo can restore it
+            assert path.name in journaled, f"{path.name} was tagged without a journal entry"
+
+    again = run_cli("scan", lib, *SCAN, "--quiet", "--index", index)
+    assert again.returncode == 0, again.stderr
+    assert {t["status"] for t in tracks_by_name(index).values()} == {"tagged"}
+    assert len(tracks_by_name(index)) == 6
+    assert rows(index, "pragma integrity_check") == [{"integrity_check": "ok"}]
+    assert {Path(r["path"]).name for r in rows(index, "select path from journal where completed = 1")} == set(original)
