@@ -17,7 +17,7 @@ from typing import Any
 
 from . import tags
 from .errors import FileError, LibtaggerError
-from .index import Index, path_key
+from .index import Index, path_key, real_path
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,17 @@ def _targets(index: Index, *, run_id: int | None,
         raise LibtaggerError("say what to undo: --run ID, or one or more paths")
     targets = []
     for path in paths:
-        entries = [e for e in index.journal_entries(path=os.path.abspath(path)) if e["action"] == "write"]
+        wanted = os.path.abspath(path)
+        row = index.track_by_path(wanted)
+        # By track when indexed: the file may have had another name when libtagger wrote to it.
+        entries = (list(index.db.query("select * from journal where track_id = ? order by id", [row["id"]]))
+                   if row is not None else index.journal_entries(path=wanted))
+        entries = [e for e in entries if e["action"] == "write"]
         if not entries:
             raise LibtaggerError(f"{path}: libtagger never wrote a tag to this file")
-        targets.append(entries[0])  # the state before libtagger's first write: the original
+        text, raw = path_key(wanted)
+        # the state before libtagger's first write (the original), put back where the file is now
+        targets.append({**entries[0], "path": text, "path_bytes": raw})
     return targets
 
 
@@ -78,7 +85,12 @@ def undo(index: Index, *, run_id: int | None = None, paths: list[str] | None = N
 
 def _restore_one(index: Index, entry: dict[str, Any], undo_run: int,
                  preserve_mtime: bool) -> UndoResult:
-    path = os.fsdecode(entry["path_bytes"]) if entry["path_bytes"] else entry["path"]
+    path = real_path(entry)
+    if not os.path.lexists(path) and entry["track_id"] is not None:
+        # moved or renamed since (the scan recognised it): restore it where it is now
+        row = next(index.iter_tracks("id = ?", [entry["track_id"]]), None)
+        if row is not None and not row["missing"]:
+            path = real_path(row)
     before = json.loads(entry["before"])
     try:
         current = tags.snapshot(path)
