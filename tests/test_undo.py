@@ -185,3 +185,24 @@ def test_undo_of_a_run_that_wrote_nothing_is_a_clean_error(library, tmp_path):
     result = cli("undo", library / "plain.flac", "--index", index)
     assert result.exit_code == 1
     assert "never wrote a tag to this file" in result.stderr
+
+
+def test_undo_follows_a_file_that_was_moved_since(library, tmp_path):
+    """People reorganise their folders: undo finds a moved file through its track."""
+    index = tmp_path / "index.db"
+    before = {p.name: all_tags(p) for p in library.iterdir()}
+    scan(library, index)
+    run1 = last_run_id(index)
+    (library / "Sorted").mkdir()
+    (library / "plain.flac").rename(library / "Sorted" / "renamed.flac")
+    (library / "plain.mp3").rename(library / "Sorted" / "renamed.mp3")
+    moved = scan(library, index)
+    assert moved["renamed.flac"]["status"] == "tagged"  # recognised as the same track
+
+    result = cli("undo", library / "Sorted" / "renamed.mp3", "--index", index)
+    assert result.exit_code == 0, result.output
+    assert all_tags(library / "Sorted" / "renamed.mp3") == before["plain.mp3"]
+    result = cli("undo", "--run", run1, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert all_tags(library / "Sorted" / "renamed.flac") == before["plain.flac"]
+    assert tracks_by_name(index)["renamed.flac"]["status"] == "undone"
