@@ -380,6 +380,13 @@ class Scanner:
             self._save(path, {**values, "status": decision.status,
                               "written": int(ours and current == [values["genre"]])}, segments)
             return
+        changed = _changed_since(path, values)
+        if changed:
+            # the verdict is about audio that is gone: not kept as this file's genre
+            self._save(path, {**values, "status": "error", "error": changed, "genre": None,
+                              "confidence": None, "runner_up": None, "runner_up_confidence": None},
+                       segments)
+            return
         track_id = self._save(path, {**values, "status": "would-tag"}, segments, report=False)
         self._remove_stale_temporaries(path)
         try:
@@ -459,6 +466,25 @@ def _segment_verdict(probs: np.ndarray) -> dict[str, Any]:
     best = int(np.argmax(probs))
     return {"genre": display_name(GENRES[best]), "confidence": float(probs[best]),
             "probabilities": json.dumps([round(float(x), 6) for x in probs])}
+
+
+def _changed_since(path: str, values: dict[str, Any]) -> str | None:
+    """Why the file is no longer the one the verdict is about, or None.
+
+    Analysis happens in workers, a batch of tracks before the writes: a file replaced in
+    between (a re-rip, a sync tool) must not get the old audio's genre. Worse, the write
+    would record the new file's size and time as analysed, and no later run would look
+    at its audio again.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "file vanished after it was analysed"
+    except OSError:
+        return None  # the write reports it, with its reason
+    if (st.st_size, st.st_mtime_ns) != (values.get("size"), values.get("mtime_ns")):
+        return "file changed after it was analysed; not tagged (the next run analyses it again)"
+    return None
 
 
 def _taggable(path: str) -> bool:
