@@ -12,6 +12,8 @@ environment), so it can watch and disturb the decoder without any hook in libtag
 * ``LT_PROBE_CRASH=TEXT``: ``decode.load`` of a path containing TEXT segfaults the worker;
 * ``LT_PROBE_VANISH=TEXT``: the file is deleted right after its first ``decode.load``;
 * ``LT_PROBE_CHANGE=TEXT``: the file's mtime moves right after its first ``decode.load``;
+* ``LT_PROBE_REPLACE=TEXT`` and ``LT_PROBE_REPLACE_WITH=FILE``: right after the analysis of
+  such a path, before the main process writes its tag, the file is replaced by a copy of FILE;
 * ``LT_PROBE_SLOW=TEXT``: ``decode.load`` of such a path sleeps ten minutes first (a worker
   busy on a long file: the moment to interrupt a run).
 """
@@ -38,6 +40,7 @@ _CRASH = _os.environ.get("LT_PROBE_CRASH")
 _VANISH = _os.environ.get("LT_PROBE_VANISH")
 _CHANGE = _os.environ.get("LT_PROBE_CHANGE")
 _SLOW = _os.environ.get("LT_PROBE_SLOW")
+_REPLACE = _os.environ.get("LT_PROBE_REPLACE")
 
 
 def _install():
@@ -106,12 +109,15 @@ def _install():
     def analyze_file(job):
         result = original_analyze(job)
         record("done", "analyse", job.path)
+        if matches(_REPLACE, job.path):
+            import shutil
+            shutil.copyfile(_os.environ["LT_PROBE_REPLACE_WITH"], job.path)
         return result
 
     decode.probe, decode.load, analysis.analyze_file = probe, load, analyze_file
 
 
-if _LOG or _CRASH or _VANISH or _CHANGE or _SLOW:
+if _LOG or _CRASH or _VANISH or _CHANGE or _SLOW or _REPLACE:
     _install()
 '''
 
@@ -128,7 +134,8 @@ def require_seed_model() -> None:
 def probe_env(folder: Path, **probe: str) -> dict[str, str]:
     """The environment for a scan subprocess with the probe installed.
 
-    ``probe`` keys: ``log`` (a file path), ``crash``, ``vanish``, ``change``, ``slow`` (path substrings).
+    ``probe`` keys: ``log`` (a file path), ``crash``, ``vanish``, ``change``, ``slow``, ``replace``
+    (path substrings) and ``replace_with`` (a file).
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(PROBE_SOURCE)

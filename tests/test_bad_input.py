@@ -42,6 +42,7 @@ BAD = {
     "crashme.flac": ("worker process crashed",),
     "vanish.flac": ("vanished", "no such file"),
     "change.flac": ("changed while it was being read",),
+    "replaced.flac": ("changed after it was analysed",),
 }
 GOOD = ["good.flac", "good.mp3", "mono.wav", "six.flac", "six.wav", "sr8k.wav", "sr192k.flac",
         "u8.wav", "p24.wav", "f32.wav", "it's a \"quoted\" name.mp3", "caf\\xe9.flac"]
@@ -79,8 +80,9 @@ def bad_library(tmp_path_factory) -> Path:
     os.symlink(".", lib / "loop")  # a folder loop: walked once
     os.symlink("self.flac", lib / "self.flac")
     os.symlink("nowhere.flac", lib / "dangling.flac")
-    for name, seed in (("crashme.flac", 12), ("vanish.flac", 13), ("change.flac", 14)):
+    for name, seed in (("crashme.flac", 12), ("vanish.flac", 13), ("change.flac", 14), ("replaced.flac", 15)):
         make_audio(lib / name, 6.0, seed=seed)
+    make_audio(lib.parent / "re-rip.flac", 7.0, seed=16)  # replaces replaced.flac mid-run
     return lib
 
 
@@ -90,8 +92,8 @@ def bad_scan(bad_library, tmp_path_factory):
     deleted and a file modified while they are being analysed."""
     require_seed_model()
     work = tmp_path_factory.mktemp("bad-run")
-    env = probe_env(work / "probe", log=work / "decoded.log", crash="crashme",
-                    vanish="vanish.flac", change="change.flac")
+    env = probe_env(work / "probe", log=work / "decoded.log", crash="crashme", vanish="vanish.flac",
+                    change="change.flac", replace="replaced.flac", replace_with=bad_library.parent / "re-rip.flac")
     index = work / "index.db"
     result = run_cli("scan", bad_library, *SCAN, "--quiet", "--index", index, env=env)
     return bad_library, index, result, work / "decoded.log"
@@ -130,6 +132,8 @@ def test_every_bad_file_has_one_error_line_and_an_error_row(bad_scan):
         assert ours == [f"libtagger: {lib / name}: {row['error']}"], (name, lines)
     assert len(lines) == len(BAD), lines
     assert not (lib / "vanish.flac").exists()
+    # replaced between its analysis and the write: not tagged with the old audio's genre
+    assert (lib / "replaced.flac").read_bytes() == (lib.parent / "re-rip.flac").read_bytes()
     assert mutagen.File(lib / "crashme.flac").get("genre") is None  # errors write nothing
 
 
@@ -151,11 +155,12 @@ def test_the_next_run_retries_errors_and_marks_the_vanished_file_missing(bad_sca
     assert result.returncode == 0, result.stderr
     tracks = _index_rows(index)
     assert tracks["change.flac"]["status"] == "tagged"  # a file that changed mid-read is analysed again
+    assert tracks["replaced.flac"]["status"] == "tagged" and tracks["replaced.flac"]["duration"] == pytest.approx(7.0, abs=0.1)
     assert tracks["vanish.flac"]["missing"] == 1
     assert tracks["crashme.flac"]["status"] == "tagged"  # the decoder does not crash this time
     again = decoded_paths(log, "analyse")
     assert not again & set(GOOD), "finished files were decoded again"
-    assert {"change.flac", "crashme.flac", "empty.mp3", "text.flac"} <= again
+    assert {"change.flac", "crashme.flac", "replaced.flac", "empty.mp3", "text.flac"} <= again
 
 
 def test_unreadable_file_and_folder_without_root_powers(tmp_path):
