@@ -3,8 +3,9 @@
 One command builds a realistic library in a temporary folder and measures, in one run:
 
 1. **scan** end to end (a fresh ``libtagger`` process per run, fresh index): dry run and real
-   write, each model, ``--jobs 1`` and ``--jobs 2`` -> tracks per minute, seconds per minute
-   of audio, the parallel scaling ratio;
+   write, each model, ``--jobs 1`` and ``--jobs 2``, and ``--backend dask`` on two local worker
+   processes -> tracks per minute, seconds per minute of audio, the parallel scaling ratio, and
+   the steady rate without start-up (from a one-track scan);
 2. **features**: ``features.segment_features`` vs the paper-style per-feature librosa calls
    (``features.paper_segment_features``) on the same 30-s GTZAN clips, with each one's parity
    with ``features_30_sec.csv``;
@@ -20,7 +21,7 @@ one genre (``../shared/gtzan/audio``), encoded at 44.1 kHz stereo as MP3, FLAC, 
 Vorbis and WAV.
 
     /work/venv/bin/python benchmarks/bench_scan.py --quick     # a few minutes
-    /work/venv/bin/python benchmarks/bench_scan.py             # about 20 min on 2 busy cores
+    /work/venv/bin/python benchmarks/bench_scan.py             # 10-20 min on 2 busy cores
 
 The machine is shared: the load average is printed with every scan; CPU seconds (this
 process plus reaped child processes) are printed beside wall seconds.
@@ -29,6 +30,7 @@ process plus reaped child processes) are printed beside wall seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -38,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,21 +258,33 @@ def run_cli(args: list[str], tmp: Path) -> CliRun:
 
 
 def bench_scans(library: Path, tracks: list[tuple[Path, str, float]], models: list[str],
-                matrix: list[tuple[bool, int]], tmp: Path) -> tuple[list[list[object]], dict]:
+                matrix: list[tuple[bool, int]], tmp: Path,
+                dask_address: str | None = None) -> tuple[list[list[object]], dict]:
+    """Every (model, dry run?, jobs) of ``matrix``; jobs 0 means ``--backend dask`` at ``dask_address``."""
     n = len(tracks)
     minutes = sum(s for _, _, s in tracks) / 60
     rows, walls, agreement = [], {}, {}
     truth = {p.name: g for p, g, _ in tracks}
+    one = tmp / "one track"
+    one.mkdir()
+    shutil.copy2(tracks[0][0], one / tracks[0][0].name)
     for model in models:
+        # the fixed cost of a run (start-up, model loading): the same scan over one track
+        run = run_cli(["scan", str(one), "--index", str(tmp / f"one-{model}.db"), "--model", model,
+                       "--jobs", "1", "--dry-run", "--report", "json"], tmp)
+        walls[(model, "one")] = run.wall
         for dry, jobs in matrix:
+            if jobs == 0 and not dask_address:
+                continue
             folder = library
             if not dry:  # a real write changes the files: give it a fresh copy
                 folder = tmp / f"write-{model}-{jobs}"
                 shutil.copytree(library, folder)
             index = tmp / f"scan-{model}-{'dry' if dry else 'write'}-{jobs}.db"
             load = load_text()
-            say(f"scan --model {model} {'--dry-run ' if dry else ''}--jobs {jobs} ({load})")
-            run = run_cli(["scan", str(folder), "--index", str(index), "--model", model, "--jobs", str(jobs),
+            parallel = ["--backend", "dask", "--scheduler", dask_address] if jobs == 0 else ["--jobs", str(jobs)]
+            say(f"scan --model {model} {'--dry-run ' if dry else ''}{' '.join(parallel)} ({load})")
+            run = run_cli(["scan", str(folder), "--index", str(index), "--model", model, *parallel,
                            "--report", "json", *(["--dry-run"] if dry else [])], tmp)
             if run.returncode != 0:
                 raise SystemExit(f"scan failed ({run.returncode}):\n{run.stderr[-3000:]}")
@@ -282,12 +298,44 @@ def bench_scans(library: Path, tracks: list[tuple[Path, str, float]], models: li
             agreement[model] = sum(r["genre"] and r["genre"].lower().replace("-", "") == truth[Path(r["path"]).name]
                                    for r in report) / n
             walls[(model, dry, jobs)] = run.wall
-            rows.append([model, "dry run" if dry else "write", jobs, f"{run.wall:.1f}", f"{run.cpu:.1f}",
-                         f"{60 * n / run.wall:.1f}", f"{run.wall / minutes:.2f}", f"{run.maxrss_mb:.0f}",
+            steady = (run.wall - walls[(model, "one")]) / (n - 1)
+            rows.append([model, "dry run" if dry else "write", jobs or "dask 2x1", f"{run.wall:.1f}",
+                         f"{run.cpu:.1f}", f"{60 * n / run.wall:.1f}", f"{run.wall / minutes:.2f}",
+                         f"{60 / steady:.0f}" if steady > 0 else "-", f"{run.maxrss_mb:.0f}",
                          ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())), load])
             if not dry:
                 shutil.rmtree(folder)
     return rows, {"walls": walls, "agreement": agreement, "minutes": minutes}
+
+
+@contextlib.contextmanager
+def local_dask_cluster(tmp: Path) -> Iterator[str | None]:
+    """A ``dask scheduler`` and ``dask worker --nworkers 2 --nthreads 1`` on 127.0.0.1 (None without Dask)."""
+    try:
+        import distributed
+    except ImportError:
+        yield None
+        return
+    scheduler_file = tmp / "scheduler.json"
+    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    quiet = {"env": USER_ENV, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp}
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--port", "0",
+                               "--scheduler-file", str(scheduler_file), *common], **quiet)]
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file",
+                                       str(scheduler_file), "--nworkers", "2", "--nthreads", "1", *common],
+                                      **quiet))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with distributed.Client(scheduler_file=str(scheduler_file), timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            address = client.scheduler.address
+        yield address
+    finally:
+        for proc in procs[::-1]:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def bench_features(n_clips: int, passes: int) -> list[str]:
@@ -365,7 +413,9 @@ def bench_floor(tracks: list[tuple[Path, str, float]]) -> tuple[list[list[object
             assert hasattr(result, "features"), result
         t = time.perf_counter()
         try:
-            librosa.load(path, sr=SAMPLE_RATE)
+            with warnings.catch_warnings():  # M4A: soundfile refuses, librosa falls back to audioread
+                warnings.simplefilter("ignore")
+                librosa.load(path, sr=SAMPLE_RATE)
             times["librosa"] = time.perf_counter() - t
         except Exception as exc:  # noqa: BLE001 - a reference only
             say(f"librosa.load({path.name}) failed: {exc}")
@@ -452,14 +502,14 @@ def bench_startup(index: Path, tmp: Path, repeat: int) -> list[list[object]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small run (a few minutes)")
-    ap.add_argument("--tracks", type=int, help="library size (default 10, quick 4)")
+    ap.add_argument("--tracks", type=int, help="library size (default 24, quick 4)")
     ap.add_argument("--long-minutes", type=float, help="length of the long file (default 120, quick 120)")
     ap.add_argument("--noop-files", type=int, help="files in the no-op index (default 10000, quick 2000)")
     ap.add_argument("--models", help="comma-separated (default: musicnn-head,seed, those present)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
     quick = args.quick
-    n_tracks = args.tracks or (4 if quick else 10)
+    n_tracks = args.tracks or (4 if quick else 24)
     long_minutes = args.long_minutes or 120.0
     noop_files = args.noop_files or (2000 if quick else 10000)
     if not (GTZAN / "audio").is_dir():
@@ -473,8 +523,9 @@ def main() -> int:
     if not models:
         print(f"error: none of the models {wanted} is in {ROOT / 'models'}", file=sys.stderr)
         return 2
+    # (dry run?, jobs); jobs 0 is --backend dask on two local worker processes
     matrix = ([(True, 1), (True, 2), (False, 2)] if quick
-              else [(True, 1), (True, 2), (False, 1), (False, 2)])
+              else [(True, 1), (True, 2), (True, 0), (False, 1), (False, 2)])
 
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="bench_scan-"))
@@ -505,15 +556,23 @@ def main() -> int:
                            "GTZAN clips; 3 x 30-s segments analysed per track")
 
         say("scans")
-        rows, scans = bench_scans(library, tracks, models, matrix, tmp)
+        with local_dask_cluster(tmp) as address:
+            rows, scans = bench_scans(library, tracks, models, matrix, tmp, address)
         lines = [table(["model", "mode", "jobs", "wall s", "cpu s", "tracks/min", "s per audio min",
-                        "scan process peak MB", "statuses", "machine load"], rows)]
+                        "steady tracks/min", "scan process peak MB", "statuses", "machine load"], rows),
+                 "jobs 'dask 2x1': --backend dask on a local scheduler with 2 single-thread worker processes "
+                 "(their CPU is not in 'cpu s')",
+                 "steady tracks/min: (wall - wall of the same scan over one track) / (tracks - 1), i.e. "
+                 "without start-up; one-track scans: " + ", ".join(
+                     f"{m} {scans['walls'][(m, 'one')]:.1f} s" for m in models)]
         for model in models:
             walls = scans["walls"]
             for dry in (True, False):
                 if (model, dry, 1) in walls and (model, dry, 2) in walls:
                     lines.append(f"{model} {'dry run' if dry else 'write'}: --jobs 2 is "
-                                 f"{walls[(model, dry, 1)] / walls[(model, dry, 2)]:.2f}x --jobs 1")
+                                 f"{walls[(model, dry, 1)] / walls[(model, dry, 2)]:.2f}x as fast as --jobs 1"
+                                 + (f", --backend dask (2 local workers) {walls[(model, dry, 1)] / walls[(model, dry, 0)]:.2f}x"
+                                    if (model, dry, 0) in walls else ""))
         lines.append("genre agreement with the clips' source genre (GTZAN clips may be training data; not an "
                      "accuracy figure): " + ", ".join(f"{m} {100 * a:.0f} %" for m, a in scans["agreement"].items()))
         section("1. scan end to end (fresh process and index per run; cpu s = the scan process and the "

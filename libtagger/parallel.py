@@ -70,10 +70,12 @@ def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> It
     elif backend == "dask":
         if not scheduler:
             raise ValueError("the dask backend needs a scheduler address, e.g. tcp://10.0.0.5:8786")
-        from distributed import Client
-
         from .errors import LibtaggerError
 
+        try:
+            from distributed import Client
+        except ImportError:
+            raise LibtaggerError("the dask backend needs Dask: pip install 'libtagger[dask]'") from None
         try:
             client = Client(scheduler, set_as_default=True)
         except (OSError, ValueError) as exc:  # unreachable, refused, or not an address

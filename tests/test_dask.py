@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import make_audio
-from scan_harness import json_report, probe_env, probe_events, require_seed_model, rows, run_cli
+from scan_harness import json_report, probe_env, require_seed_model, rows, run_cli
 
 pytest.importorskip("distributed")
 
@@ -148,8 +148,7 @@ def test_a_dask_scan_gives_what_a_local_scan_gives(library, cluster, local_run, 
 
 
 def _events_with_pid(log: Path) -> list[tuple[str, str, int, bytes]]:
-    """Like ``probe_events`` but with the pid (the probe line's third column)."""
-    probe_events(log)  # validates the format
+    """``(call, caller, pid, path)`` per line of the probe log (see ``scan_harness.PROBE_SOURCE``)."""
     out = []
     for line in log.read_bytes().splitlines():
         call, who, pid, _peak, path = line.split(b"\t", 4)
