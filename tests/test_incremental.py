@@ -98,17 +98,23 @@ def test_unchanged_moved_changed_and_deleted_files(tmp_path):
     assert probe_events(tmp_path / "4.log") == []
 
 
-def _new_model_version(target: Path) -> str:
-    """Copy the seed model to ``target/seed`` as a new version: other bytes, same network."""
+def _new_model_version(target: Path, name: str = "seed") -> str:
+    """Copy a model to ``target/name`` as a new version: other bytes, same network.
+
+    The other folders of the models directory (the musicnn front-end) are linked beside it.
+    """
     from libtagger.classifier import model_id_for
     from libtagger.paths import models_dir
 
-    folder = target / "seed"
-    shutil.copytree(models_dir() / "seed", folder)
+    folder = target / name
+    shutil.copytree(models_dir() / name, folder)
+    for other in models_dir().iterdir():
+        if other.is_dir() and not (target / other.name).exists():
+            (target / other.name).symlink_to(other.resolve())
     with zipfile.ZipFile(folder / "model.keras", "a") as z:  # a zip comment: a new file, same weights
         z.comment = b"libtagger test: retrained"
     meta = json.loads((folder / "meta.json").read_text())
-    meta["model_id"] = model_id_for("seed", folder / "model.keras")
+    meta["model_id"] = model_id_for(name, folder / "model.keras")
     (folder / "meta.json").write_text(json.dumps(meta))
     return meta["model_id"]
 
@@ -138,3 +144,29 @@ def test_rescan_decodes_again_and_a_new_model_reclassifies_without_decoding(tmp_
     assert last_run(index)["model_id"] == new_id
     # stored features give the same verdict: same network, same numbers
     assert now["one.flac"]["confidence"] == pytest.approx(old["one.flac"]["confidence"], abs=1e-5)
+
+
+def test_a_new_default_model_reclassifies_from_stored_taggrams_without_decoding(tmp_path):
+    """The default model (musicnn-head) also needs the musicnn taggrams: they are stored too."""
+    lib = tmp_path / "Music"
+    make_audio(lib / "one.ogg", 6.0, seed=3)
+    index = tmp_path / "index.db"
+    default = ("--min-confidence", "0", "--jobs", "2", "--report", "json")
+    env = probe_env(tmp_path / "probe", log=tmp_path / "1.log")
+    first = json_report(run_cli("scan", lib, *default, "--index", index, env=env))
+    assert first["one.ogg"]["status"] == "tagged"
+    old = tracks_by_name(index)["one.ogg"]
+    assert rows(index, "select count(*) as n from segments where track_id = ? and taggram is not null",
+                (old["id"],)) == [{"n": 1}]
+
+    new_id = _new_model_version(tmp_path / "models", old["model_id"].rsplit("-", 1)[0])
+    env = probe_env(tmp_path / "probe", log=tmp_path / "2.log")
+    env["LIBTAGGER_MODELS"] = str(tmp_path / "models")
+    second = json_report(run_cli("scan", lib, *default, "--index", index, env=env))
+    assert probe_events(tmp_path / "2.log") == [], "re-classifying decoded audio"
+    now = tracks_by_name(index)["one.ogg"]
+    assert now["model_id"] == new_id != old["model_id"]
+    assert second["one.ogg"]["status"] == "tagged"
+    # float16 taggrams give (nearly) the verdict of the float32 ones computed from the audio
+    assert now["genre"] == old["genre"]
+    assert now["confidence"] == pytest.approx(old["confidence"], abs=0.01)
