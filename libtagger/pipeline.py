@@ -395,11 +395,13 @@ class Scanner:
                                                     action="write", before=before, genre=values["genre"])
             result = tags.write_genre(path, values["genre"], preserve_mtime=opts.preserve_mtime)
         except FileError as exc:
-            self._save(path, {**values, "status": "error", "error": exc.reason}, None)
+            self._save(path, {**values, "status": "error", "error": exc.reason}, None,
+                       n_segments=len(segments or []))
             return
         self.index.journal_completed(entry)
         self._save(path, {**values, "status": "tagged", "written": 1, "written_genre": values["genre"],
-                          "size": result.size, "mtime_ns": result.mtime_ns}, None)
+                          "size": result.size, "mtime_ns": result.mtime_ns}, None,
+                   n_segments=len(segments or []))
 
     def _remove_stale_temporaries(self, path: str) -> None:
         folder = os.path.dirname(path) or "."
@@ -413,7 +415,8 @@ class Scanner:
     # -- saving and reporting -------------------------------------------------------------
 
     def _save(self, path: str, values: dict[str, Any], segments: list[dict[str, Any]] | None,
-              report: bool = True) -> int:
+              report: bool = True, n_segments: int = 0) -> int:
+        """Save the track (``segments`` None: keep the stored ones, ``n_segments`` of them)."""
         track_id = self.index.save_track(path, values, segments)
         if report:
             self._emit(FileReport(
@@ -421,7 +424,7 @@ class Scanner:
                 confidence=values.get("confidence"), runner_up=values.get("runner_up"),
                 runner_up_confidence=values.get("runner_up_confidence"),
                 previous_genre=values.get("previous_genre"), error=values.get("error"),
-                segments=len(segments) if segments else 0))
+                segments=len(segments) if segments else n_segments))
         return track_id
 
     def _save_failure(self, failure: AnalysisFailure) -> None:
