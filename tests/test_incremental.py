@@ -42,6 +42,7 @@ def test_unchanged_moved_changed_and_deleted_files(tmp_path):
 
     first = json_report(scan(lib, index, tmp_path / "1.log"))
     assert {r["status"] for r in first.values()} == {"tagged"}
+    assert {r["segments"] for r in first.values()} == {1}  # one 30-s window in a 6-s file
     after_first = tracks_by_name(index)
     bytes_after_first = {p.name: p.read_bytes() for p in lib.iterdir()}
 
