@@ -273,12 +273,19 @@ def undo(
 
     if (run is None) == (not paths):
         raise typer.BadParameter("give either --run ID or one or more paths")
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # like scan: end cleanly
     try:
         with RunLock(_index_path(index)):
             undo_run, results = run_undo(_open_index(index), run_id=run,
                                          paths=[str(p) for p in paths or []], preserve_mtime=preserve_mtime)
     except IndexLockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
+    except KeyboardInterrupt:
+        # Each file is restored and journaled on its own: the files done so far stay done,
+        # and running the same undo again restores the rest (restoring twice changes nothing).
+        _fail("interrupted; run the same undo again to finish it", EXIT_INTERRUPTED)
     except LibtaggerError as exc:
         _fail(str(exc))
     except (OSError, sqlite3.Error) as exc:
