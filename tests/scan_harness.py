@@ -14,6 +14,7 @@ environment), so it can watch and disturb the decoder without any hook in libtag
 * ``LT_PROBE_CHANGE=TEXT``: the file's mtime moves right after its first ``decode.load``;
 * ``LT_PROBE_REPLACE=TEXT`` and ``LT_PROBE_REPLACE_WITH=FILE``: right after the analysis of
   such a path, before the main process writes its tag, the file is replaced by a copy of FILE;
+* ``LT_PROBE_SLOW_RESTORE=TEXT``: ``tags.restore`` of such a path (``undo``) sleeps ten minutes;
 * ``LT_PROBE_SLOW=TEXT``: ``decode.load`` of such a path sleeps ten minutes first (a worker
   busy on a long file: the moment to interrupt a run).
 """
@@ -41,6 +42,7 @@ _VANISH = _os.environ.get("LT_PROBE_VANISH")
 _CHANGE = _os.environ.get("LT_PROBE_CHANGE")
 _SLOW = _os.environ.get("LT_PROBE_SLOW")
 _REPLACE = _os.environ.get("LT_PROBE_REPLACE")
+_SLOW_RESTORE = _os.environ.get("LT_PROBE_SLOW_RESTORE")
 
 
 def _install():
@@ -116,8 +118,23 @@ def _install():
 
     decode.probe, decode.load, analysis.analyze_file = probe, load, analyze_file
 
+    if _SLOW_RESTORE:
+        import libtagger.tags as tags
 
-if _LOG or _CRASH or _VANISH or _CHANGE or _SLOW or _REPLACE:
+        original_restore = tags.restore
+
+        @functools.wraps(original_restore)
+        def restore(path, *args, **kwargs):
+            if matches(_SLOW_RESTORE, path):
+                record("restore", "undo", path)
+                import time
+                time.sleep(600)
+            return original_restore(path, *args, **kwargs)
+
+        tags.restore = restore
+
+
+if _LOG or _CRASH or _VANISH or _CHANGE or _SLOW or _REPLACE or _SLOW_RESTORE:
     _install()
 '''
 
@@ -135,7 +152,7 @@ def probe_env(folder: Path, **probe: str) -> dict[str, str]:
     """The environment for a scan subprocess with the probe installed.
 
     ``probe`` keys: ``log`` (a file path), ``crash``, ``vanish``, ``change``, ``slow``, ``replace``
-    (path substrings) and ``replace_with`` (a file).
+    ``slow_restore`` (path substrings) and ``replace_with`` (a file).
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(PROBE_SOURCE)

@@ -236,3 +236,33 @@ def test_the_index_disk_filling_up_mid_run(tmp_path, small_tmpfs):
     assert len(tracks_by_name(index)) == 6
     assert rows(index, "pragma integrity_check") == [{"integrity_check": "ok"}]
     assert {Path(r["path"]).name for r in rows(index, "select path from journal where completed = 1")} == set(original)
+
+
+def test_an_interrupted_undo_exits_130_and_running_it_again_finishes_it(tmp_path):
+    lib = tmp_path / "Music"
+    make_audio(lib / "a.flac", 4.0, seed=1)
+    make_audio(lib / "b.flac", 4.0, seed=2)
+    index = tmp_path / "index.db"
+    assert run_cli("scan", lib, *SCAN, "--quiet", "--index", index).returncode == 0
+    order = [Path(r["path"]).name for r in rows(index, "select path from journal order by id")]
+    log = tmp_path / "undo.log"
+    undo = subprocess.Popen(cli_command("undo", "--run", "1", "--index", index),
+                            env=probe_env(tmp_path / "probe", slow_restore="b.flac", log=log),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: log.exists() and b"restore\tundo" in log.read_bytes(), "the slow restore", undo)
+        os.kill(undo.pid, signal.SIGTERM)
+        out, err = undo.communicate(timeout=120)
+    finally:
+        end_session(undo)
+    assert undo.returncode == 130, err
+    assert err.splitlines() == ["libtagger: error: interrupted; run the same undo again to finish it"]
+    assert rows(index, "select kind, outcome from runs order by id") == [
+        {"kind": "scan", "outcome": "finished"}, {"kind": "undo", "outcome": "interrupted"}]
+    assert mutagen.File(lib / "b.flac").get("genre")  # not restored yet
+    assert bool(mutagen.File(lib / "a.flac").get("genre")) == (order[0] == "b.flac")  # restored if it came first
+
+    again = run_cli("undo", "--run", "1", "--index", index)
+    assert again.returncode == 0, again.stderr
+    assert mutagen.File(lib / "a.flac").get("genre") is None and mutagen.File(lib / "b.flac").get("genre") is None
