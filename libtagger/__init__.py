@@ -5,8 +5,3 @@ knows about the terminal.
 """
 
 __version__ = "0.1.0"
-
-import os as _os
-
-# TensorFlow's C++ start-up chatter (oneDNN notices, CPU feature lines) is not for users.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -19,6 +19,8 @@ def import_tensorflow_quietly() -> None:
     global _tensorflow_ready
     if _tensorflow_ready:
         return
+    # Hides TensorFlow's later C++ log lines; the start-up ones below ignore it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tempfile
 
     sys.stderr.flush()
