@@ -20,8 +20,8 @@ The library is made of REAL audio: full-length tracks (3-6 min) looped from the 
 one genre (``../shared/gtzan/audio``), encoded at 44.1 kHz stereo as MP3, FLAC, M4A (AAC), Ogg
 Vorbis and WAV.
 
-    /work/venv/bin/python benchmarks/bench_scan.py --quick     # a few minutes
-    /work/venv/bin/python benchmarks/bench_scan.py             # 10-20 min on 2 busy cores
+    /work/venv/bin/python benchmarks/bench_scan.py --quick     # 2-4 min
+    /work/venv/bin/python benchmarks/bench_scan.py             # 6-13 min on 2 shared cores
 
 The machine is shared: the load average is printed with every scan; CPU seconds (this
 process plus reaped child processes) are printed beside wall seconds.
