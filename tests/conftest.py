@@ -92,3 +92,27 @@ def audio_factory(tmp_path: Path):
         return make_audio(tmp_path / name, seconds, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):
+    """``small_tmpfs(size_bytes)`` mounts a tmpfs of that size under tmp_path (root only; else skip).
+
+    A real small file system is the honest way to fill a disk. Unmounted afterwards.
+    """
+    mounted: list[Path] = []
+
+    def mount(size_bytes: int, label: str = "mnt") -> Path:
+        where = tmp_path / label
+        where.mkdir()
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(where)],
+                           check=True, capture_output=True)
+        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {getattr(exc, 'stderr', exc)!r}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -201,25 +201,6 @@ def run_cli_args(*args) -> list[str]:
     return cli_command(*args)
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    mounted: list[Path] = []
-
-    def mount(size: int) -> Path:
-        where = tmp_path / f"tmpfs{len(mounted)}"
-        where.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.strip()}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def test_full_disk_while_tagging_leaves_the_file_intact(tmp_path, small_tmpfs):
     require_seed_model()
     song = make_audio(tmp_path / "big.wav", 15.0, seed=4)  # ~2.6 MB: no room for the tagged copy

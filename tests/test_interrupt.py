@@ -192,18 +192,6 @@ def test_ctrl_c_and_sigterm_exit_130_with_the_run_marked_interrupted(tmp_path, h
     assert left == [], f"worker processes outlived the interrupted scan: {left}"
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    where = tmp_path / "index-disk"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def test_the_index_disk_filling_up_mid_run(tmp_path, small_tmpfs):
     """The index's disk fills during a run: a one-line fatal error, a consistent index, files
     untouched or fully tagged, and once there is room again the next run finishes the job."""
@@ -211,11 +199,12 @@ def test_the_index_disk_filling_up_mid_run(tmp_path, small_tmpfs):
     for i in range(6):
         make_audio(lib / f"n{i}.flac", 4.0, seed=i)
     original = {p.name: (p.read_bytes(), pcm(p)) for p in lib.iterdir()}
-    index = small_tmpfs / "index.db"
+    disk = small_tmpfs(1 << 20, "index-disk")
+    index = disk / "index.db"
     first = run_cli("scan", lib / "n0.flac", *SCAN, "--quiet", "--index", index)
     assert first.returncode == 0, first.stderr
-    filler = small_tmpfs / "filler"
-    free = os.statvfs(small_tmpfs).f_bavail * os.statvfs(small_tmpfs).f_frsize
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
     filler.write_bytes(b"\0" * (free - 128 * 1024))  # room for a few index pages only
 
     full = run_cli("scan", lib, *SCAN, "--quiet", "--index", index)

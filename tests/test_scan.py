@@ -159,7 +159,7 @@ def test_bad_file_is_an_error_row_and_the_run_goes_on(audio_factory, tmp_path):
     good = audio_factory("good.wav", 5.0)
     bad = good.parent / "bad.mp3"
     bad.write_text("this is not audio")
-    short = audio_factory("short.flac", 1.0)
+    audio_factory("short.flac", 1.0)
     result = scan(str(good.parent), "--model", "seed", "--report", "json", "--index", str(tmp_path / "i.db"))
     rows = {Path(r["path"]).name: r for r in report_of(result)}
     assert rows["bad.mp3"]["status"] == "error" and rows["bad.mp3"]["error"]

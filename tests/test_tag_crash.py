@@ -172,27 +172,6 @@ def test_sigkill_after_random_delays(crash_sources, tmp_path: Path, name: str) -
 
 # ---------------------------------------------------------------- full disk
 
-@pytest.fixture
-def small_tmpfs(tmp_path: Path):
-    """Mount tmpfs filesystems of a chosen size under tmp_path; unmounted afterwards."""
-    mounted: list[Path] = []
-
-    def mount(size_bytes: int, label: str = "mnt") -> Path:
-        where = tmp_path / label
-        where.mkdir()
-        try:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(where)],
-                           check=True, capture_output=True)
-        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-            pytest.skip(f"cannot mount a tmpfs here (needs root): {getattr(exc, 'stderr', exc)!r}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def fill_to(folder: Path, free_bytes: int) -> int:
     """Write filler files until about ``free_bytes`` remain; return what really remains."""
     vfs = REAL_STATVFS(folder)
