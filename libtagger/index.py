@@ -192,10 +192,13 @@ class Index:
     def track(self, track_id: int) -> dict[str, Any]:
         return self.db["tracks"].get(track_id)
 
-    def file_states(self) -> dict[str, tuple[int, int, int, str, str | None]]:
-        """``{path: (id, size, mtime_ns, status, model_id)}`` for every track: one query, for fast re-runs."""
-        return {row[0]: (row[1], row[2], row[3], row[4], row[5]) for row in self.db.execute(
-            "select path, id, size, mtime_ns, status, model_id from tracks")}
+    def file_states(self) -> dict[str, tuple[int, int, int, str, str | None, float | None]]:
+        """``{path: (id, size, mtime_ns, status, model_id, confidence)}`` for every track.
+
+        One query, so that a re-run over an unchanged library needs no other.
+        """
+        return {row[0]: tuple(row[1:]) for row in self.db.execute(
+            "select path, id, size, mtime_ns, status, model_id, confidence from tracks")}
 
     def save_track(self, path: str | bytes | os.PathLike, values: dict[str, Any],
                    segments: list[dict[str, Any]] | None = None) -> int:

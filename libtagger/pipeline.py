@@ -174,7 +174,7 @@ class Scanner:
                 to_analyse.append((path_str, st))
             elif state[4] != self.model_id:
                 reclassify.append(state[0])
-            elif state[3] in ("would-tag", "unsure", "kept") or (state[3] == "undone" and opts.overwrite):
+            elif self._verdict_may_change(state[3], state[5]):
                 redecide.append(state[0])
             else:
                 self._report_stored(self.index.track(state[0]), "unchanged")
@@ -186,6 +186,21 @@ class Scanner:
             self._redecide(self.index.track(track_id))
         self._reclassify_stored(reclassify, to_analyse)
         self._analyse(to_analyse)
+
+    def _verdict_may_change(self, status: str, confidence: float | None) -> bool:
+        """Whether this run's options could write a stored verdict the last run did not.
+
+        Everything else unchanged is skipped without opening the file, so a nightly
+        run over a library of person-set genres ("kept") stays a no-op.
+        """
+        opts = self.options
+        if status == "would-tag":
+            return True  # a dry run's verdict, waiting for a real run
+        if status == "unsure":
+            return confidence is not None and confidence >= opts.min_confidence
+        if status in ("kept", "undone"):
+            return opts.overwrite
+        return False
 
     # -- discovery helpers ----------------------------------------------------------------
 

@@ -118,6 +118,9 @@ def test_write_policy_keeps_a_persons_genre_unless_overwrite(audio_factory, tmp_
     rows = report_of(scan(str(song), "--model", "seed", "--min-confidence", "0", "--report", "json", "--index", index))
     assert rows[0]["status"] == "kept" and rows[0]["previous_genre"] == "Bebop"
     assert mutagen.File(song)["genre"] == ["Bebop"]
+    # a nightly re-run has nothing to do for it: not re-decided, not logged again
+    rows = report_of(scan(str(song), "--model", "seed", "--min-confidence", "0", "--report", "json", "--index", index))
+    assert rows[0]["status"] == "unchanged"
     rows = report_of(scan(str(song), "--model", "seed", "--min-confidence", "0", "--overwrite",
                           "--report", "json", "--index", index))
     assert rows[0]["status"] == "tagged"
@@ -136,6 +139,8 @@ def test_nothing_written_below_min_confidence(gtzan, tmp_path):
     rows = report_of(scan(str(song), "--min-confidence", f"{confidence + 1e-4:.6f}", *common))
     assert rows[0]["status"] == "unsure"
     assert ffprobe_genre(song) is None
+    rows = report_of(scan(str(song), "--min-confidence", f"{confidence + 1e-4:.6f}", *common))
+    assert rows[0]["status"] == "unchanged"  # same threshold: the stored verdict cannot change
     rows = report_of(scan(str(song), "--min-confidence", f"{confidence - 1e-4:.6f}", *common))
     assert rows[0]["status"] == "tagged"
     assert ffprobe_genre(song) == rows[0]["genre"]
