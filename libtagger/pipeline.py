@@ -180,8 +180,8 @@ class Scanner:
                 self._report_stored(self.index.track(state[0]), "unchanged")
         gone = self._gone_tracks(states, seen)
         if gone and to_analyse:
-            to_analyse = self._detect_moves(to_analyse, gone)
-        self.index.mark_missing(row_id for row_id in gone.values())
+            to_analyse = self._detect_moves(to_analyse, gone, states)
+        self.index.mark_missing(gone.values())
         for track_id in redecide:
             self._redecide(self.index.track(track_id))
         self._reclassify_stored(reclassify, to_analyse)
@@ -219,10 +219,13 @@ class Scanner:
         return {p: s[0] for p, s in states.items()
                 if p not in seen and any(p == pre or p.startswith(pre) for pre in prefixes)}
 
-    def _detect_moves(self, to_analyse: list[tuple[str, os.stat_result]],
-                      gone: dict[str, int]) -> list[tuple[str, os.stat_result]]:
-        """Files new to the index whose audio matches a gone track are moves, not new tracks."""
-        states = self.index.file_states()
+    def _detect_moves(self, to_analyse: list[tuple[str, os.stat_result]], gone: dict[str, int],
+                      states: dict[str, tuple]) -> list[tuple[str, os.stat_result]]:
+        """Files new to the index whose audio matches a gone track are moves, not new tracks.
+
+        ``gone`` loses the tracks found again; ``states`` is the run's :meth:`Index.file_states`.
+        """
+        gone_ids = set(gone.values())
         new = [(p, st) for p, st in to_analyse if self._key(p) not in states]
         fingerprints = {p: fp for p, fp in map_unordered(
             fingerprint_file, [p for p, _ in new], jobs=self.options.jobs,
@@ -231,7 +234,7 @@ class Scanner:
         moved: set[str] = set()
         for path, st in new:
             row = candidates.pop(fingerprints.get(path, ""), None)
-            if row is None or row["id"] not in gone.values():
+            if row is None or row["id"] not in gone_ids:
                 continue
             self.index.move_track(row["id"], path, size=st.st_size, mtime_ns=st.st_mtime_ns)
             gone.pop(row["path"], None)
