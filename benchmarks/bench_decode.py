@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from conftest import make_audio  # noqa: E402  (writes real files in every format)
 
-from libtagger import decode  # noqa: E402
-from libtagger.decode import load, probe  # noqa: E402
-from libtagger.fingerprint import audio_fingerprint  # noqa: E402
+from libtagger.audio import decode  # noqa: E402
+from libtagger.audio.decode import load, probe  # noqa: E402
+from libtagger.audio.fingerprint import audio_fingerprint  # noqa: E402
 
 ALL = [".wav", ".aiff", ".au", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".alac.m4a", ".wma"]
 

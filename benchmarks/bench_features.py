@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     import librosa
     import numpy as np
 
-    from libtagger.features import FEATURE_NAMES, SAMPLE_RATE, paper_segment_features, segment_features
+    from libtagger.audio.features import FEATURE_NAMES, SAMPLE_RATE, paper_segment_features, segment_features
 
     gtzan = args.gtzan.parent if args.gtzan.name == "audio" else args.gtzan
     table_path = gtzan / "features_30_sec.csv"

@@ -35,7 +35,7 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from libtagger import musicnn
+    from libtagger.audio import musicnn
     from libtagger.paths import models_dir, shared_gtzan_dir
 
     clips = sorted((shared_gtzan_dir() / "audio").glob("*.au"))

@@ -79,10 +79,10 @@ finally:
 # One worker's job in a fresh process: its peak memory and time.
 WORKER = """
 import json, sys, time
-from libtagger.analysis import AnalysisJob, analyze_file
+from libtagger.scan.analysis import AnalysisJob, analyze_file
 path, patches = sys.argv[1], sys.argv[2] == "1"
 if path == "-":
-    import librosa, libtagger.features, libtagger.musicnn  # what a worker holds before its first file
+    import librosa, libtagger.audio.features, libtagger.audio.musicnn  # what a worker holds before its first file
     result, seconds = None, 0.0
 else:
     t = time.perf_counter()
@@ -200,7 +200,7 @@ def build_noop_library(folder: Path, n_files: int, clips: dict[str, list[np.ndar
 
 def fill_index(index_path: Path, paths: list[Path], model: str) -> None:
     """Index rows as a finished real run leaves them: status tagged, this model, 3 segments each."""
-    from libtagger.index import Index, now, path_key
+    from libtagger.store.index import Index, now, path_key
 
     meta = json.loads((ROOT / "models" / model / "meta.json").read_text())
     rng = np.random.default_rng(1)
@@ -345,7 +345,7 @@ def bench_features(n_clips: int, passes: int) -> list[str]:
 
     import librosa
 
-    from libtagger.features import FEATURE_NAMES, SAMPLE_RATE, paper_segment_features, segment_features
+    from libtagger.audio.features import FEATURE_NAMES, SAMPLE_RATE, paper_segment_features, segment_features
 
     with open(GTZAN / "features_30_sec.csv", newline="") as fh:
         reader = csv.reader(fh)
@@ -392,10 +392,10 @@ def bench_floor(tracks: list[tuple[Path, str, float]]) -> tuple[list[list[object
     """Per format: decode of the planned windows vs analyze_file (seed / musicnn-head), vs librosa.load."""
     import librosa
 
-    from libtagger import decode
-    from libtagger.analysis import AnalysisJob, analyze_file
-    from libtagger.features import SAMPLE_RATE
-    from libtagger.segments import plan_segments
+    from libtagger.audio import decode
+    from libtagger.scan.analysis import AnalysisJob, analyze_file
+    from libtagger.audio.features import SAMPLE_RATE
+    from libtagger.audio.segments import plan_segments
 
     warm = tracks[0][0]
     analyze_file(AnalysisJob(str(warm), want_patches=True))  # imports, numba, soxr
@@ -523,7 +523,7 @@ def main() -> int:
     if not (GTZAN / "audio").is_dir():
         print(f"error: GTZAN audio not found at {GTZAN / 'audio'}", file=sys.stderr)
         return 2
-    from libtagger.classifier import DEFAULT_MODEL
+    from libtagger.classify.classifier import DEFAULT_MODEL
 
     wanted = args.models.split(",") if args.models else ["musicnn-head", "seed"]
     models = [m for m in wanted if (ROOT / "models" / m / "meta.json").exists()]

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
-from .policy import DEFAULT_MIN_CONFIDENCE
-from .segments import DEFAULT_MAX_SEGMENTS
+from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
+from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
 
 if TYPE_CHECKING:
-    from .index import Index
-    from .pipeline import FileReport
+    from libtagger.store.index import Index
+    from libtagger.scan.pipeline import FileReport
 
 app = typer.Typer(help="Batch genre tagger for personal music libraries.", no_args_is_help=True,
                   add_completion=False)
@@ -37,13 +37,13 @@ def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 def _index_path(index: Optional[Path]) -> Path:
-    from .paths import default_index_path
+    from libtagger.paths import default_index_path
 
     return index if index is not None else default_index_path()
 
 
 def _open_index(index: Optional[Path]) -> "Index":
-    from .index import Index
+    from libtagger.store.index import Index
 
     path = _index_path(index)
     if not path.exists():
@@ -59,7 +59,7 @@ def _index_problem(exc: BaseException, index: Path) -> str:
 
 
 def _check_format(fmt: str) -> str:
-    from .report import FORMATS
+    from libtagger.scan.report import FORMATS
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
@@ -80,7 +80,7 @@ class _Log:
 
     def __call__(self, line: str) -> None:
         if self.handle:
-            from .index import now
+            from libtagger.store.index import now
 
             self.handle.write(f"{now()} {line}\n")
             self.handle.flush()
@@ -119,9 +119,9 @@ def scan(
     import signal
     import sys
 
-    from .errors import IndexLockedError, LibtaggerError
-    from .pipeline import ScanOptions
-    from .pipeline import scan as run_scan
+    from libtagger.errors import IndexLockedError, LibtaggerError
+    from libtagger.scan.pipeline import ScanOptions
+    from libtagger.scan.pipeline import scan as run_scan
 
     if backend not in ("loky", "dask"):
         raise typer.BadParameter(f"{backend!r} is not loky or dask", param_hint="--backend")
@@ -166,7 +166,7 @@ def scan(
     write_log.close()
     if quiet:
         return
-    from .report import render
+    from libtagger.scan.report import render
 
     rows = sorted((r.as_dict() for r in summary.reports), key=lambda r: r["path"])
     if report == "table":
@@ -195,9 +195,9 @@ def query(
     index: IndexOption = None,
 ) -> None:
     """List indexed tracks that match every filter given."""
-    from .errors import LibtaggerError
-    from .query import QUERY_COLUMNS, find_tracks
-    from .report import render
+    from libtagger.errors import LibtaggerError
+    from libtagger.store.query import QUERY_COLUMNS, find_tracks
+    from libtagger.scan.report import render
 
     _check_format(fmt)
     db = _open_index(index)
@@ -219,8 +219,8 @@ def stats(
     """Counts of indexed tracks per genre and per status."""
     import json
 
-    from .query import stats as index_stats
-    from .report import render
+    from libtagger.store.query import stats as index_stats
+    from libtagger.scan.report import render
 
     result = index_stats(_open_index(index))
     if as_json:
@@ -240,9 +240,9 @@ def show(
     """One track of the index with its segment predictions."""
     import json
 
-    from .errors import LibtaggerError
-    from .query import show_track
-    from .report import render
+    from libtagger.errors import LibtaggerError
+    from libtagger.store.query import show_track
+    from libtagger.scan.report import render
 
     try:
         track = show_track(_open_index(index), file)
@@ -267,9 +267,9 @@ def undo(
     index: IndexOption = None,
 ) -> None:
     """Restore the genre tags libtagger replaced (an undo can itself be undone with --run)."""
-    from .errors import IndexLockedError, LibtaggerError
-    from .lock import RunLock
-    from .undo import undo as run_undo
+    from libtagger.errors import IndexLockedError, LibtaggerError
+    from libtagger.store.lock import RunLock
+    from libtagger.scan.undo import undo as run_undo
 
     if (run is None) == (not paths):
         raise typer.BadParameter("give either --run ID or one or more paths")
@@ -306,7 +306,7 @@ def runs(
     index: IndexOption = None,
 ) -> None:
     """The latest scan and undo runs, newest first (ids for `undo --run`)."""
-    from .report import render
+    from libtagger.scan.report import render
 
     _check_format(fmt)
     rows = _open_index(index).runs(limit)
@@ -320,9 +320,9 @@ def convert_musicnn(
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: models/musicnn).")] = None,
 ) -> None:
     """Convert the pretrained MSD_musicnn checkpoint in the musicnn wheel to Keras weights."""
-    from .convert_musicnn import convert
-    from .paths import models_dir
-    from .tf_quiet import import_tensorflow_quietly
+    from libtagger.training.convert_musicnn import convert
+    from libtagger.paths import models_dir
+    from libtagger.tf_quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     try:
@@ -349,10 +349,10 @@ def train(
     """Train a model on the GTZAN reference data and write its folder (model.keras + meta.json)."""
     import json
 
-    from .errors import LibtaggerError
-    from .paths import shared_gtzan_dir
-    from .tf_quiet import import_tensorflow_quietly
-    from .train import train as run_train
+    from libtagger.errors import LibtaggerError
+    from libtagger.paths import shared_gtzan_dir
+    from libtagger.tf_quiet import import_tensorflow_quietly
+    from libtagger.training.train import train as run_train
 
     import_tensorflow_quietly()
     options: dict = {"gtzan_dir": gtzan or shared_gtzan_dir(), "seed": seed, "verbose": 2 if verbose else 0}
@@ -381,12 +381,12 @@ def evaluate(
     """Score a model: track accuracy, per-genre precision/recall and the confusion matrix."""
     import json
 
-    from .classifier import load_classifier
-    from .dataset import split_path
-    from .errors import LibtaggerError
-    from .evaluate import evaluate_features, format_result, plot_confusion, random_split_protocol
-    from .paths import shared_gtzan_dir
-    from .tf_quiet import import_tensorflow_quietly
+    from libtagger.classify.classifier import load_classifier
+    from libtagger.training.dataset import split_path
+    from libtagger.errors import LibtaggerError
+    from libtagger.training.evaluate import evaluate_features, format_result, plot_confusion, random_split_protocol
+    from libtagger.paths import shared_gtzan_dir
+    from libtagger.tf_quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     wanted = [p.strip() for p in protocols.split(",") if p.strip()]

@@ -50,8 +50,8 @@ def _install():
     import resource
     import sys
 
-    import libtagger.analysis as analysis
-    import libtagger.decode as decode
+    import libtagger.scan.analysis as analysis
+    import libtagger.audio.decode as decode
 
     def peak_kb():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -81,7 +81,7 @@ def _install():
     original_probe, original_load, original_analyze = decode.probe, decode.load, analysis.analyze_file
 
     # functools.wraps keeps module and name: the patched analyze_file is still pickled by
-    # reference (libtagger.analysis.analyze_file) when it is sent to a worker.
+    # reference (libtagger.scan.analysis.analyze_file) when it is sent to a worker.
     @functools.wraps(original_probe)
     def probe(path, *args, **kwargs):
         record("probe", caller(), path)
@@ -119,7 +119,7 @@ def _install():
     decode.probe, decode.load, analysis.analyze_file = probe, load, analyze_file
 
     if _SLOW_RESTORE:
-        import libtagger.tags as tags
+        import libtagger.tags.storage as tags
 
         original_restore = tags.restore
 

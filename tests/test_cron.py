@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import make_audio
 from libtagger.cli import app
-from libtagger.lock import RunLock
+from libtagger.store.lock import RunLock
 from scan_harness import cli_command, require_seed_model, rows, run_cli, stderr_lines
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from libtagger.dataset import (DatasetError, clip_id, feature_names_from_csv, load_feature_table, load_split,
+from libtagger.training.dataset import (DatasetError, clip_id, feature_names_from_csv, load_feature_table, load_split,
                                load_taggrams, rows_for, split_path)
 from libtagger.genres import GENRES
 
@@ -39,7 +39,7 @@ def test_feature_names_are_the_columns_between_length_and_label(gtzan: Path) -> 
     assert len(names) == 57
     assert names[0] == "chroma_stft_mean" and names[-1] == "mfcc20_var"
     try:
-        from libtagger.features import FEATURE_NAMES
+        from libtagger.audio.features import FEATURE_NAMES
     except ImportError:
         return
     assert tuple(FEATURE_NAMES) == names

@@ -18,8 +18,8 @@ import soundfile as sf
 from conftest import FORMATS as CONF_FORMATS
 from conftest import make_audio, music_like, require_ffmpeg
 
-from libtagger.decode import AudioInfo, load, probe
-from libtagger.discover import iter_audio_files
+from libtagger.audio.decode import AudioInfo, load, probe
+from libtagger.scan.discover import iter_audio_files
 from libtagger.errors import ReadError
 
 #: name -> (native rate after decoding, lossless?, decoded by soundfile?)
@@ -315,7 +315,7 @@ def test_permission_denied(library):
         p = folder / "locked.flac"
         shutil.copy(library["a.flac"], p)
         p.chmod(0)
-        code = ("import json, sys\nfrom libtagger.decode import load, probe\nout = []\n"
+        code = ("import json, sys\nfrom libtagger.audio.decode import load, probe\nout = []\n"
                 "for f in (probe, load):\n    try:\n        f(sys.argv[1]); out.append('ok')\n"
                 "    except Exception as e:\n        out.append(type(e).__name__ + ': ' + str(e))\n"
                 "print(json.dumps(out))")
@@ -403,7 +403,7 @@ def test_window_of_a_long_file_stays_small_in_memory(two_hour_flac):
 def test_window_of_a_long_file_keeps_peak_rss_small(two_hour_flac):
     """tracemalloc sees only Python's allocations; peak RSS of a fresh process also counts
     libsndfile's and libFLAC's. Decoding the whole file would need 230 MB for the floats alone."""
-    code = ("import resource, sys\nimport numpy, soundfile\nfrom libtagger.decode import load\n"
+    code = ("import resource, sys\nimport numpy, soundfile\nfrom libtagger.audio.decode import load\n"
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "y = load(sys.argv[1], offset=5400.0, duration=30.0)\n"
             "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -484,7 +484,7 @@ def test_video_with_audio_decodes_its_audio(tmp_path):
 
 
 def test_duration_is_exact_only_where_the_file_states_it(library, tmp_path):
-    from libtagger.decode import duration_is_exact
+    from libtagger.audio.decode import duration_is_exact
 
     assert all(duration_is_exact(probe(p)) for p in library.values())
     old = make_audio(tmp_path / "old.mp3", 3.0, extra_ffmpeg=["-write_xing", "0"])

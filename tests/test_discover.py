@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from libtagger.discover import SUPPORTED_EXTENSIONS, is_supported, iter_audio_files
+from libtagger.scan.discover import SUPPORTED_EXTENSIONS, is_supported, iter_audio_files
 
 
 def touch(root: Path, *names: str) -> None:
@@ -194,7 +194,7 @@ def test_unreadable_folder_is_reported_and_skipped():
         for p in (base / "m", base / "m" / "locked"):
             p.chmod(0o755)
         (base / "m" / "locked").chmod(0)
-        code = ("import json, sys\nfrom libtagger.discover import iter_audio_files\nerrs = []\n"
+        code = ("import json, sys\nfrom libtagger.scan.discover import iter_audio_files\nerrs = []\n"
                 "got = [p.name for p in iter_audio_files([sys.argv[1]], on_error=lambda p, r: errs.append([p.name, r]))]\n"
                 "print(json.dumps([got, errs]))")
         if os.geteuid() == 0:

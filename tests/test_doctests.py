@@ -5,9 +5,9 @@ import importlib
 
 import pytest
 
-MODULES = ["libtagger.genres", "libtagger.errors", "libtagger.segments", "libtagger.vote",
-           "libtagger.policy", "libtagger.index", "libtagger.query", "libtagger.report",
-           "libtagger.lock", "libtagger.parallel"]
+MODULES = ["libtagger.genres", "libtagger.errors", "libtagger.audio.segments", "libtagger.classify.vote",
+           "libtagger.scan.policy", "libtagger.store.index", "libtagger.store.query", "libtagger.scan.report",
+           "libtagger.store.lock", "libtagger.scan.parallel"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from libtagger.classifier import load_classifier
-from libtagger.evaluate import evaluate_features, plot_confusion, random_split_protocol, score_predictions
+from libtagger.classify.classifier import load_classifier
+from libtagger.training.evaluate import evaluate_features, plot_confusion, random_split_protocol, score_predictions
 from libtagger.genres import GENRES
 
 from test_train import small_gtzan
@@ -20,7 +20,7 @@ KEYS = {"track_accuracy", "n_tracks", "per_genre", "confusion", "labels"}
 
 @pytest.fixture(scope="module")
 def tiny_model(gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from libtagger.train import train_seed
+    from libtagger.training.train import train_seed
 
     data = small_gtzan(gtzan, tmp_path_factory.mktemp("gtzan"), {"train": 4, "valid": 2, "test": 3})
     folder = tmp_path_factory.mktemp("models") / "tiny"

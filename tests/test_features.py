@@ -11,8 +11,8 @@ import pytest
 import scipy.ndimage
 
 from conftest import music_like
-from libtagger import features
-from libtagger.features import FEATURE_NAMES, SAMPLE_RATE, paper_segment_features, segment_features
+from libtagger.audio import features
+from libtagger.audio.features import FEATURE_NAMES, SAMPLE_RATE, paper_segment_features, segment_features
 from libtagger.genres import GENRES
 
 SR = SAMPLE_RATE

@@ -15,7 +15,7 @@ from mutagen.mp4 import MP4, MP4Cover
 from mutagen.oggvorbis import OggVorbis
 
 from libtagger.errors import ReadError
-from libtagger.fingerprint import audio_fingerprint
+from libtagger.audio.fingerprint import audio_fingerprint
 
 # A fake but plausibly sized cover: mutagen stores image bytes without decoding them.
 COVER = b"\x89PNG\r\n\x1a\n" + np.random.default_rng(0).bytes(30_000)

@@ -11,10 +11,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from libtagger.classifier import load_classifier, read_meta
+from libtagger.classify.classifier import load_classifier, read_meta
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
-from libtagger.head import KIND, clip_groups, evaluate_taggrams, load_clipset, train_head
+from libtagger.classify.head import KIND, clip_groups, evaluate_taggrams, load_clipset, train_head
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "musicnn-head"

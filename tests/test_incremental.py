@@ -104,7 +104,7 @@ def _new_model_version(target: Path, name: str = "seed") -> str:
 
     The other folders of the models directory (the musicnn front-end) are linked beside it.
     """
-    from libtagger.classifier import model_id_for
+    from libtagger.classify.classifier import model_id_for
     from libtagger.paths import models_dir
 
     folder = target / name

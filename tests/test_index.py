@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from libtagger.index import Index, pack_array, path_key, real_path, unpack_array
+from libtagger.store.index import Index, pack_array, path_key, real_path, unpack_array
 
 
 @pytest.fixture

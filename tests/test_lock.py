@@ -7,7 +7,7 @@ import time
 import pytest
 
 from libtagger.errors import IndexLockedError
-from libtagger.lock import RunLock
+from libtagger.store.lock import RunLock
 
 
 def test_second_holder_is_refused_with_a_clear_message(tmp_path):
@@ -30,7 +30,7 @@ def test_wait_gives_up_after_timeout(tmp_path):
 
 def test_lock_of_a_killed_process_is_free(tmp_path):
     index = tmp_path / "index.db"
-    code = f"from libtagger.lock import RunLock; l = RunLock({str(index)!r}).__enter__(); print('held', flush=True); import time; time.sleep(60)"
+    code = f"from libtagger.store.lock import RunLock; l = RunLock({str(index)!r}).__enter__(); print('held', flush=True); import time; time.sleep(60)"
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "held"
     with pytest.raises(IndexLockedError):

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from conftest import music_like
-from libtagger import musicnn
+from libtagger.audio import musicnn
 from libtagger.errors import ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +32,11 @@ def test_constants_and_tags():
 
 
 def test_import_does_not_load_tensorflow():
-    code = ("import sys, libtagger.musicnn; "
+    code = ("import sys, libtagger.audio.musicnn; "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, f"importing libtagger.musicnn loaded {proc.stdout.strip()}"
+    assert proc.returncode == 0, f"importing libtagger.audio.musicnn loaded {proc.stdout.strip()}"
 
 
 def test_mel_patches_shapes_from_44k_stereo():
@@ -100,7 +100,7 @@ def test_taggrams_shape_range_and_batch_independence():
 def test_convert_reproduces_committed_weights(tmp_path):
     if not WHEEL.exists():
         pytest.skip(f"musicnn wheel not found at {WHEEL} (pip download --no-deps musicnn==0.1.0)")
-    from libtagger.convert_musicnn import convert, layer_map
+    from libtagger.training.convert_musicnn import convert, layer_map
 
     out = convert(WHEEL, tmp_path)
     assert out == tmp_path / "msd_musicnn.weights.h5"
@@ -116,7 +116,7 @@ def test_convert_reproduces_committed_weights(tmp_path):
 
 
 def test_convert_rejects_a_non_wheel(tmp_path):
-    from libtagger.convert_musicnn import convert
+    from libtagger.training.convert_musicnn import convert
 
     bogus = tmp_path / "musicnn.whl"
     bogus.write_text("not a zip")

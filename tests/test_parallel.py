@@ -3,7 +3,7 @@
 import ctypes
 import os
 
-from libtagger.parallel import WorkerCrash, map_unordered
+from libtagger.scan.parallel import WorkerCrash, map_unordered
 
 
 def double(x: int) -> int:

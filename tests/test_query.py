@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from libtagger.cli import app
-from libtagger.index import Index, pack_array
+from libtagger.store.index import Index, pack_array
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import FORMATS, make_audio
 from libtagger.cli import app
 from libtagger.genres import DISPLAY_NAMES
-from libtagger.index import Index
+from libtagger.store.index import Index
 
 runner = CliRunner()
 GENRE_NAMES = set(DISPLAY_NAMES.values())

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from libtagger.classifier import (DEFAULT_MODEL, available_models, load_classifier, model_id_for, read_meta,
+from libtagger.classify.classifier import (DEFAULT_MODEL, available_models, load_classifier, model_id_for, read_meta,
                                   register_kind)
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
@@ -19,7 +19,7 @@ SHIPPED = models_dir() / "seed"
 
 
 def test_paper_network_has_246154_parameters_192_frozen() -> None:
-    from libtagger.seed import build_seed_model
+    from libtagger.classify.seed import build_seed_model
 
     model = build_seed_model(n_features=57)
     assert model.count_params() == 246_154
@@ -33,7 +33,7 @@ def test_paper_network_has_246154_parameters_192_frozen() -> None:
 def test_scaler_matches_standard_scaler() -> None:
     from sklearn.preprocessing import StandardScaler
 
-    from libtagger.seed import fit_scaler, scale_features
+    from libtagger.classify.seed import fit_scaler, scale_features
 
     rng = np.random.default_rng(1)
     X = rng.normal(5, 3, size=(40, 57))
@@ -67,8 +67,8 @@ def test_shipped_seed_meta_describes_its_weights(shipped) -> None:
 
 def test_shipped_seed_scores_what_its_meta_states(shipped, gtzan: Path) -> None:
     """The shipped file is the trained model: re-scoring it reproduces meta.json exactly."""
-    from libtagger.dataset import split_path
-    from libtagger.evaluate import evaluate_features
+    from libtagger.training.dataset import split_path
+    from libtagger.training.evaluate import evaluate_features
 
     meta = read_meta(SHIPPED)
     for split in ("train", "valid", "test"):
@@ -81,7 +81,7 @@ def test_shipped_seed_scores_what_its_meta_states(shipped, gtzan: Path) -> None:
 
 
 def test_shipped_seed_predicts_probability_rows(shipped, gtzan: Path) -> None:
-    from libtagger.dataset import load_feature_table
+    from libtagger.training.dataset import load_feature_table
 
     _, X, y = load_feature_table(gtzan / "features_30_sec.csv")
     probs = shipped.predict(X[:25])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from libtagger.segments import DEFAULT_MAX_SEGMENTS, plan_segments
-from libtagger.vote import vote
+from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS, plan_segments
+from libtagger.classify.vote import vote
 
 
 def test_short_track_is_one_segment_over_all_of_it():

@@ -38,7 +38,8 @@ import numpy as np
 import pytest
 
 from conftest import make_audio
-from libtagger import safe_write, tags
+from libtagger.tags import safe_write
+from libtagger.tags import storage as tags
 from libtagger.errors import WriteError
 from test_tags import add_other_tags, decode, other_tags
 
@@ -47,7 +48,7 @@ REAL_STATVFS = os.statvfs  # some tests monkeypatch os.statvfs; filling a disk n
 
 CHILD = r"""
 import os, signal, sys
-from libtagger import tags
+from libtagger.tags import storage as tags
 path, genre, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
 count = 0
 replace_at = -1
@@ -285,7 +286,7 @@ def test_read_only_file_system(crash_sources, small_tmpfs) -> None:
 
 AS_NOBODY = r"""
 import json, os, sys
-from libtagger import tags
+from libtagger.tags import storage as tags
 from libtagger.errors import WriteError
 os.setgroups([]); os.setgid(int(sys.argv[2])); os.setuid(int(sys.argv[3]))
 try:

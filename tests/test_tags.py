@@ -28,9 +28,9 @@ from mutagen.mp4 import MP4, MP4Cover
 
 import mutagen
 from conftest import make_audio
-from libtagger import tags
+from libtagger.tags import storage as tags
 from libtagger.errors import ReadError, WriteError
-from libtagger.safe_write import is_temporary
+from libtagger.tags.safe_write import is_temporary
 
 #: test file name -> libtagger tag format
 FORMATS = {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from libtagger.classifier import load_classifier
-from libtagger.dataset import load_split
+from libtagger.classify.classifier import load_classifier
+from libtagger.training.dataset import load_split
 from libtagger.errors import ModelError
 
 
@@ -37,7 +37,7 @@ def tiny(gtzan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_short_training_writes_a_loadable_model(tiny: Path, tmp_path: Path) -> None:
-    from libtagger.train import train_seed
+    from libtagger.training.train import train_seed
 
     metrics = train_seed(tmp_path / "tiny", gtzan_dir=tiny, epochs=3, seed=0)
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["meta.json", "model.keras"]
@@ -59,8 +59,8 @@ def test_short_training_writes_a_loadable_model(tiny: Path, tmp_path: Path) -> N
 
 
 def test_scaler_is_fit_on_the_rows_trained_on_never_test(tiny: Path, tmp_path: Path) -> None:
-    from libtagger.dataset import load_feature_table, rows_for
-    from libtagger.train import train_seed
+    from libtagger.training.dataset import load_feature_table, rows_for
+    from libtagger.training.train import train_seed
 
     train_seed(tmp_path / "m", gtzan_dir=tiny, epochs=1)
     ids, X, _ = load_feature_table(tiny / "features_30_sec.csv")
@@ -72,7 +72,7 @@ def test_scaler_is_fit_on_the_rows_trained_on_never_test(tiny: Path, tmp_path: P
 
 
 def test_same_seed_same_model(tiny: Path, tmp_path: Path) -> None:
-    from libtagger.train import train_seed
+    from libtagger.training.train import train_seed
 
     a = train_seed(tmp_path / "a", gtzan_dir=tiny, epochs=2, seed=3)
     b = train_seed(tmp_path / "b", gtzan_dir=tiny, epochs=2, seed=3)
@@ -83,7 +83,7 @@ def test_same_seed_same_model(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_choose_epochs_smooths_the_valid_curve() -> None:
-    from libtagger.train import choose_epochs
+    from libtagger.training.train import choose_epochs
 
     # one lucky epoch (index 1) loses to a sustained plateau
     assert choose_epochs([0.1, 0.9, 0.1, 0.6, 0.6, 0.6, 0.6, 0.1], window=3) == 5
@@ -93,7 +93,7 @@ def test_choose_epochs_smooths_the_valid_curve() -> None:
 
 def test_unknown_kind_and_bad_epochs(tiny: Path, tmp_path: Path) -> None:
     from libtagger.errors import LibtaggerError
-    from libtagger.train import train, train_seed
+    from libtagger.training.train import train, train_seed
 
     with pytest.raises(ModelError, match="unknown model kind 'polka-net'"):
         train("polka-net", tmp_path / "x", gtzan_dir=tiny)

@@ -1,6 +1,6 @@
 """Change a file atomically: edit a copy, check it, then swap it in with one rename.
 
-:func:`atomic_update` is how :mod:`libtagger.tags` writes every tag. A copy of the
+:func:`atomic_update` is how :mod:`libtagger.tags.storage` writes every tag. A copy of the
 file is made beside it (same folder, so the final rename never crosses file
 systems) under a hidden name ``.NAME.libtagger-XXXXXXXX.tmp``; the edit and a
 read-back check run on the copy; the copy is flushed to disk with ``fsync`` and

@@ -19,7 +19,7 @@ What is hashed, and why:
   facts that separate a mono or down-sampled copy, or an extended version, from the original.
   Rounding absorbs the frame-level jitter of lossy headers. Where the length is only estimated
   from the bitrate (MP3 without a Xing header: the estimate moves when an ID3 tag grows; see
-  :func:`libtagger.decode.duration_is_exact`) it is left out and the second window sits at a
+  :func:`libtagger.audio.decode.duration_is_exact`) it is left out and the second window sits at a
   fixed 60 s instead of the middle.
 * **Samples quantised to 16 bits** before hashing: float output of lossy decoders can differ in
   the last bits between decoder builds (SIMD paths); 16-bit is what the ear and the model get.
@@ -36,7 +36,7 @@ import os
 
 import numpy as np
 
-from libtagger.decode import duration_is_exact, load, probe
+from libtagger.audio.decode import duration_is_exact, load, probe
 
 __all__ = ["audio_fingerprint", "FINGERPRINT_VERSION"]
 
@@ -56,14 +56,14 @@ def audio_fingerprint(path: str | os.PathLike, *, seconds: float = 20.0) -> str:
     Parameters
     ----------
     path : path-like
-        Any file :func:`libtagger.decode.probe` accepts.
+        Any file :func:`libtagger.audio.decode.probe` accepts.
     seconds : float
         Length of the window at the start that is decoded and hashed.
 
     Raises
     ------
     ReadError
-        When the file cannot be probed or decoded (see :mod:`libtagger.decode`).
+        When the file cannot be probed or decoded (see :mod:`libtagger.audio.decode`).
     """
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .errors import IndexLockedError
+from libtagger.errors import IndexLockedError
 
 
 class RunLock:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from libtagger.dataset import clip_id, load_feature_table, load_split, load_taggrams, rows_for
+from libtagger.training.dataset import clip_id, load_feature_table, load_split, load_taggrams, rows_for
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 
@@ -66,7 +66,7 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
 
     Parameters
     ----------
-    classifier : a loaded :class:`libtagger.classifier.Classifier`.
+    classifier : a loaded :class:`libtagger.classify.classifier.Classifier`.
     features_csv : the Kaggle-style feature table.
     split : a split list file, or a sequence of clip ids, or None.
     taggrams : a taggram npz or a dict clip id -> (n_patches, 50); required when
@@ -120,8 +120,8 @@ def random_split_protocol(*, features_csv: str | os.PathLike[str], kind: str = "
         raise ModelError(f"the random-split protocol is implemented for kind 'seed' only, not {kind!r}")
     from sklearn.model_selection import train_test_split
 
-    from libtagger.seed import predict_proba
-    from libtagger.train import select_and_fit
+    from libtagger.classify.seed import predict_proba
+    from libtagger.training.train import select_and_fit
 
     ids, X, y = load_feature_table(features_csv)
     rows = np.arange(len(ids))

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from libtagger.dataset import feature_names_from_csv, load_feature_table, load_split, rows_for, split_path
+from libtagger.training.dataset import feature_names_from_csv, load_feature_table, load_split, rows_for, split_path
 from libtagger.errors import LibtaggerError, ModelError
 
 DEFAULT_EPOCHS = 600
@@ -47,7 +47,7 @@ def register_trainer(kind: str, fn: Callable[..., dict[str, Any]]) -> None:
 def train(kind: str, out_dir: Path, **options: Any) -> dict[str, Any]:
     """Train a model of ``kind`` into ``out_dir`` and return its metrics; ModelError for an unknown kind."""
     if kind not in _TRAINERS:
-        from libtagger.classifier import kind_class
+        from libtagger.classify.classifier import kind_class
 
         kind_class(kind)  # importing the kind's module registers its trainer, if it has one
     if kind not in _TRAINERS:
@@ -91,7 +91,7 @@ def fit_seed(X_train: np.ndarray, y_train: np.ndarray, *, epochs: int = DEFAULT_
     scaler : {"mean", "scale"} fit on X_train only.
     history : Keras' per-epoch lists (``loss``, ``accuracy``, and ``val_*`` with valid rows).
     """
-    from libtagger.seed import build_seed_model, fit_scaler, scale_features
+    from libtagger.classify.seed import build_seed_model, fit_scaler, scale_features
 
     import keras
 
@@ -161,16 +161,16 @@ def train_seed(out_dir: Path, *, gtzan_dir: Path, epochs: int = DEFAULT_EPOCHS, 
 
     Writes ``out_dir/model.keras`` and ``out_dir/meta.json``; the folder name is the model name.
     After training the saved folder is reloaded and scored on train, valid and test
-    with :func:`libtagger.evaluate.evaluate_features`, so meta.json's metrics are
+    with :func:`libtagger.training.evaluate.evaluate_features`, so meta.json's metrics are
     exactly what ``libtagger evaluate`` reports for the shipped files. The shipped
     model has seen valid; the held-out valid figures are the stage-1 ones in
     ``metrics["selection"]``. Options of other kinds' trainers are ignored.
 
     Returns meta.json's ``metrics``.
     """
-    from libtagger.classifier import load_classifier, write_meta, write_model_folder
-    from libtagger.evaluate import evaluate_features
-    from libtagger.seed import build_seed_model
+    from libtagger.classify.classifier import load_classifier, write_meta, write_model_folder
+    from libtagger.training.evaluate import evaluate_features
+    from libtagger.classify.seed import build_seed_model
 
     if epochs < 1:
         raise LibtaggerError(f"epochs must be at least 1, got {epochs}")
@@ -185,7 +185,7 @@ def train_seed(out_dir: Path, *, gtzan_dir: Path, epochs: int = DEFAULT_EPOCHS, 
                                               batch_size=batch_size, seed=seed, threads=threads,
                                               verbose=verbose)
     recipe = {
-        "network": "paper CNN-RNN (libtagger.seed.build_seed_model), 246,154 parameters",
+        "network": "paper CNN-RNN (libtagger.classify.seed.build_seed_model), 246,154 parameters",
         "data": csv_path.name, "train_split": splits["train"].name, "valid_split": splits["valid"].name,
         "n_train": int(len(tr)), "n_valid": int(len(va)),
         "optimizer": "adam (lr 0.001)", "loss": "sparse_categorical_crossentropy", "batch_size": batch_size,

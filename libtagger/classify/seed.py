@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from libtagger.classifier import Classifier, register_kind
+from libtagger.classify.classifier import Classifier, register_kind
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 

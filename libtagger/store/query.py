@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from libtagger.index import Index
+>>> from libtagger.store.index import Index
 >>> index = Index(":memory:")
 >>> find_tracks(index, genre="jazz", min_confidence=0.8)
 []
@@ -14,9 +14,9 @@ import json
 import os
 from typing import Any
 
-from .errors import LibtaggerError
-from .genres import GENRES, display_name, parse_genre
-from .index import STATUSES, Index, path_key
+from libtagger.errors import LibtaggerError
+from libtagger.genres import GENRES, display_name, parse_genre
+from libtagger.store.index import STATUSES, Index, path_key
 
 #: Columns shown by ``query`` unless asked otherwise.
 QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")

@@ -16,7 +16,7 @@ The marker holds the value libtagger wrote, so a later run can tell its own
 genre (which it may replace) from one a person set (which it keeps):
 :func:`written_by_libtagger` is true when the current genre equals the marker.
 
-Every write goes through :func:`libtagger.safe_write.atomic_update`: a hidden copy
+Every write goes through :func:`libtagger.tags.safe_write.atomic_update`: a hidden copy
 beside the file is edited, re-read and checked (the genre reads back, every other
 tag, the cover art and the stream parameters are unchanged), fsynced and renamed
 over the original. See that module for the permission, ownership, mtime and
@@ -69,7 +69,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from libtagger.errors import ReadError, WriteError
-from libtagger.safe_write import WriteResult, atomic_update, find_oserror, remove_stale_temporaries
+from libtagger.tags.safe_write import WriteResult, atomic_update, find_oserror, remove_stale_temporaries
 
 __all__ = [
     "TAGGABLE_EXTENSIONS", "WriteResult", "read_genres", "snapshot", "write_genre",

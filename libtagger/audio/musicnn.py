@@ -3,7 +3,7 @@
 The network maps a 3-s log-mel patch, shape ``(187, 96)``, to 50 sigmoid tag
 likelihoods (the Million Song Dataset tags in :data:`TAGS`). A clip's rows over its
 patches form its *taggram*. The weights were converted from the ISC-licensed
-checkpoint in the ``musicnn==0.1.0`` wheel by :mod:`libtagger.convert_musicnn`
+checkpoint in the ``musicnn==0.1.0`` wheel by :mod:`libtagger.training.convert_musicnn`
 and live in ``models/musicnn/msd_musicnn.weights.h5``.
 
 Feature extraction (:func:`mel_patches`) is pure NumPy/librosa so joblib workers can
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ModelError
+from libtagger.errors import ModelError
 
 if TYPE_CHECKING:  # keep TensorFlow out of module import
     import keras
@@ -170,7 +170,7 @@ def load_frontend(path: Path | None = None) -> "keras.Model":
         A ``.weights.h5`` file or a folder holding ``msd_musicnn.weights.h5``;
         default ``models/musicnn/`` (see :func:`libtagger.paths.models_dir`).
     """
-    from .paths import models_dir
+    from libtagger.paths import models_dir
 
     path = Path(path) if path is not None else models_dir() / "musicnn"
     if path.is_dir():
@@ -179,7 +179,7 @@ def load_frontend(path: Path | None = None) -> "keras.Model":
     if path not in _CACHE:
         if not path.is_file():
             raise ModelError(f"MSD_musicnn weights not found at {path}; "
-                             "run `python -m libtagger.convert_musicnn WHEEL` to create them")
+                             "run `python -m libtagger.training.convert_musicnn WHEEL` to create them")
         model = build_msd_musicnn()
         try:
             model.load_weights(path)

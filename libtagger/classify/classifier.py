@@ -10,8 +10,8 @@ A model folder ``models/<name>/`` holds ``model.keras`` and ``meta.json``::
 ``model.keras``; loading checks it, so a meta.json never describes other weights.
 
 Kinds register themselves with :func:`register_kind`; the built-in kinds live in
-modules that are imported on first use (``seed`` -> :mod:`libtagger.seed`,
-``musicnn-head`` -> :mod:`libtagger.head`). This module does not import
+modules that are imported on first use (``seed`` -> :mod:`libtagger.classify.seed`,
+``musicnn-head`` -> :mod:`libtagger.classify.head`). This module does not import
 TensorFlow at top level: :func:`available_models` is cheap, :func:`load_classifier`
 pays for the import.
 
@@ -46,7 +46,7 @@ REQUIRED_META = ("name", "kind", "model_id", "labels", "feature_names")
 
 _KINDS: dict[str, type[Classifier]] = {}
 #: kind -> module that registers it when imported (so kinds load lazily, without cycles).
-_KIND_MODULES: dict[str, str] = {"seed": "libtagger.seed", "musicnn-head": "libtagger.head"}
+_KIND_MODULES: dict[str, str] = {"seed": "libtagger.classify.seed", "musicnn-head": "libtagger.classify.head"}
 
 
 class Classifier:
@@ -161,7 +161,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise ModelError(f"{path}: labels {meta['labels']} are not libtagger's genres {list(GENRES)}")
     expected = _expected_feature_names()
     if expected is not None and tuple(meta["feature_names"]) != expected:
-        raise ModelError(f"{path}: feature_names differ from libtagger.features.FEATURE_NAMES")
+        raise ModelError(f"{path}: feature_names differ from libtagger.audio.features.FEATURE_NAMES")
     return meta
 
 
@@ -223,7 +223,7 @@ def write_meta(folder: Path, meta: dict[str, Any]) -> None:
 
 def _expected_feature_names() -> tuple[str, ...] | None:
     try:
-        from libtagger.features import FEATURE_NAMES
+        from libtagger.audio.features import FEATURE_NAMES
     except ImportError:  # features.py is optional for loading; the table header is the reference then
         return None
     return tuple(FEATURE_NAMES)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .genres import GENRES
+from libtagger.genres import GENRES
 
 
 @dataclass(frozen=True)

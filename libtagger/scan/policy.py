@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .genres import display_name
+from libtagger.genres import display_name
 
 #: The default threshold. Voted probabilities of the shipped models are well
 #: calibrated enough that below 0.5 the runner-up is often right: see README.

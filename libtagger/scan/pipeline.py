@@ -1,14 +1,14 @@
 """``scan``: the whole path from a folder to tagged files and an up-to-date index.
 
-1. find the audio files under the roots (:mod:`libtagger.discover`);
+1. find the audio files under the roots (:mod:`libtagger.scan.discover`);
 2. split them into unchanged (same size and mtime as indexed), moved (same
    audio fingerprint as a track whose file is gone) and to-analyse;
-3. analyse in joblib workers (:mod:`libtagger.analysis`, through
-   :mod:`libtagger.parallel`), with a tqdm bar;
+3. analyse in joblib workers (:mod:`libtagger.scan.analysis`, through
+   :mod:`libtagger.scan.parallel`), with a tqdm bar;
 4. classify in the main process, batched over tracks, and vote;
-5. apply the write policy (:mod:`libtagger.policy`), journal the old tags,
-   write the new one (:mod:`libtagger.tags`), and save the track in one
-   transaction (:mod:`libtagger.index`).
+5. apply the write policy (:mod:`libtagger.scan.policy`), journal the old tags,
+   write the new one (:mod:`libtagger.tags.storage`), and save the track in one
+   transaction (:mod:`libtagger.store.index`).
 
 Each file is committed as soon as it is done, so a killed run loses at most
 the files in flight, and the next run skips everything already finished.
@@ -26,18 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from . import tags
-from .analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, fingerprint_file
-from .errors import FileError, ModelError
-from .genres import GENRES, display_name, parse_genre
-from .index import Index, now, pack_array, real_path, unpack_array
-from .lock import RunLock
-from .parallel import WorkerCrash, map_unordered
-from .paths import models_dir
-from .policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
-from .segments import DEFAULT_MAX_SEGMENTS
-from .tf_quiet import import_tensorflow_quietly
-from .vote import vote
+from libtagger.tags import storage as tags
+from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, fingerprint_file
+from libtagger.errors import FileError, ModelError
+from libtagger.genres import GENRES, display_name, parse_genre
+from libtagger.store.index import Index, now, pack_array, real_path, unpack_array
+from libtagger.store.lock import RunLock
+from libtagger.scan.parallel import WorkerCrash, map_unordered
+from libtagger.paths import models_dir
+from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
+from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
+from libtagger.tf_quiet import import_tensorflow_quietly
+from libtagger.classify.vote import vote
 
 #: Tracks classified together in one TensorFlow call.
 BATCH_TRACKS = 16
@@ -92,7 +92,7 @@ class ScanSummary:
 
 def model_meta(name: str) -> dict[str, Any]:
     """The checked ``meta.json`` of a shipped model, read without importing TensorFlow."""
-    from .classifier import available_models, read_meta
+    from libtagger.classify.classifier import available_models, read_meta
 
     folder = models_dir() / name
     if not folder.is_dir():
@@ -102,7 +102,7 @@ def model_meta(name: str) -> dict[str, Any]:
 
 
 def default_model_name() -> str:
-    from .classifier import DEFAULT_MODEL
+    from libtagger.classify.classifier import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 
@@ -142,7 +142,7 @@ class Scanner:
         return ScanSummary(self.run_id, self.counts, self.reports)
 
     def _run(self) -> None:
-        from .discover import iter_audio_files
+        from libtagger.scan.discover import iter_audio_files
 
         opts = self.options
         seen: set[str] = set()
@@ -206,7 +206,7 @@ class Scanner:
 
     @staticmethod
     def _key(path: str) -> str:
-        from .index import path_key
+        from libtagger.store.index import path_key
 
         return path_key(path)[0]
 
@@ -277,7 +277,7 @@ class Scanner:
 
     def classifier(self) -> Any:
         if self._classifier is None:
-            from .classifier import load_classifier
+            from libtagger.classify.classifier import load_classifier
 
             import_tensorflow_quietly()
             self._classifier = load_classifier(self.model_name)
@@ -296,7 +296,7 @@ class Scanner:
         if not self.needs_taggrams:
             return None
         import_tensorflow_quietly()
-        from .musicnn import taggrams
+        from libtagger.audio.musicnn import taggrams
 
         flat = [p for a in batch for p in (a.patches or [])]
         rows = np.split(taggrams(np.concatenate(flat)), np.cumsum([p.shape[0] for p in flat])[:-1])
@@ -465,7 +465,7 @@ class Scanner:
     def _file_error(self, path: str, reason: str) -> bool:
         """Report a problem met before analysis; an audio file that is there (a broken or
         looping link, an unreadable entry) also gets an error row. True when it got one."""
-        from .discover import is_supported
+        from libtagger.scan.discover import is_supported
 
         if not (is_supported(path) and os.path.lexists(path)):
             self._report_error(path, reason)
@@ -515,7 +515,7 @@ def _taggable(path: str) -> bool:
 def scan(options: ScanOptions, *, on_report: Callable[[FileReport], None] | None = None) -> ScanSummary:
     """Scan ``options.roots``: analyse, tag and index every supported file.
 
-    Holds the index's run lock for the whole run (:class:`~libtagger.lock.RunLock`);
+    Holds the index's run lock for the whole run (:class:`~libtagger.store.lock.RunLock`);
     raises :class:`~libtagger.errors.IndexLockedError` when another run has it.
 
     Examples

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from libtagger.classifier import Classifier, register_kind
+from libtagger.classify.classifier import Classifier, register_kind
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 
@@ -64,7 +64,7 @@ def load_clipset(taggrams_npz: str | os.PathLike[str], features_csv: str | os.Pa
     npz, in its order. Labels come from the feature table. Raises ModelError naming the
     clips that the split lists but the npz lacks.
     """
-    from libtagger.dataset import feature_names_from_csv, load_feature_table, load_split, rows_for, load_taggrams
+    from libtagger.training.dataset import feature_names_from_csv, load_feature_table, load_split, rows_for, load_taggrams
 
     table, _ = load_taggrams(taggrams_npz)
     if split is None:
@@ -333,15 +333,15 @@ def evaluate_taggrams(classifier: Classifier, *, taggrams_npz: str | os.PathLike
 
     Works on any npz with the training file's layout (``X`` rows of 50, ``Y``, ``IDS``).
     ``split`` is a split list file or clip ids; None scores every clip of the npz. The
-    scoring is :func:`libtagger.evaluate.evaluate_features` (so ``libtagger evaluate
+    scoring is :func:`libtagger.training.evaluate.evaluate_features` (so ``libtagger evaluate
     --taggrams`` gives the same numbers); returns its keys (track_accuracy, n_tracks,
     per_genre, confusion, model_id, split) plus ``taggrams`` (the npz file name).
 
     >>> evaluate_taggrams(load_classifier("musicnn-head"), taggrams_npz=npz,      # doctest: +SKIP
     ...                   features_csv=csv, split="splits/test_filtered.txt")["track_accuracy"]
     """
-    from libtagger.dataset import load_taggrams
-    from libtagger.evaluate import evaluate_features
+    from libtagger.training.dataset import load_taggrams
+    from libtagger.training.evaluate import evaluate_features
 
     table, _ = load_taggrams(taggrams_npz)
     wanted = list(table) if split is None else split
@@ -393,8 +393,8 @@ def train_head(out_dir: str | os.PathLike[str], *, gtzan_dir: str | os.PathLike[
 
     Returns meta.json's ``metrics``.
     """
-    from libtagger.classifier import load_classifier, write_meta, write_model_folder
-    from libtagger.train import configure_tensorflow
+    from libtagger.classify.classifier import load_classifier, write_meta, write_model_folder
+    from libtagger.training.train import configure_tensorflow
 
     gtzan_dir = Path(gtzan_dir)
     npz = Path(taggrams_npz) if taggrams_npz is not None else gtzan_dir / TAGGRAM_NPZ
@@ -442,7 +442,7 @@ def train_head(out_dir: str | os.PathLike[str], *, gtzan_dir: str | os.PathLike[
 
 
 def _register_trainer() -> None:
-    from libtagger.train import register_trainer
+    from libtagger.training.train import register_trainer
 
     register_trainer(KIND, train_head)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import FileError, TooShortError
-from .segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_segments
+from libtagger.errors import FileError, TooShortError
+from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_segments
 
 #: A track whose analysed segments never get louder than this (-80 dBFS, below the
 #: dither of 16-bit audio) is silence: no genre can be told, so it is reported, not tagged.
@@ -73,7 +73,7 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
     Runs in a joblib worker. Returns a failure value for any problem with the
     file (including ones nobody foresaw), never raises for one.
     """
-    # A crashing decoder is handled by the parent (libtagger.parallel); the
+    # A crashing decoder is handled by the parent (libtagger.scan.parallel); the
     # worker's own traceback dump would only clutter the user's terminal.
     faulthandler.disable()
     started = time.perf_counter()
@@ -106,7 +106,10 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
 
 
 def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
-    from . import decode, features, fingerprint, musicnn
+    from libtagger.audio import decode
+    from libtagger.audio import features
+    from libtagger.audio import fingerprint
+    from libtagger.audio import musicnn
 
     info = decode.probe(job.path)
     if not info.duration >= MIN_SECONDS:
@@ -137,7 +140,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
 
 def fingerprint_file(path: str) -> str | AnalysisFailure:
     """The audio fingerprint of one file, for recognising moved files (worker function)."""
-    from .fingerprint import audio_fingerprint
+    from libtagger.audio.fingerprint import audio_fingerprint
 
     faulthandler.disable()
     try:

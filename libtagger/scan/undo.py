@@ -1,6 +1,6 @@
 """``undo``: put back the genre tags libtagger replaced, from the index's journal.
 
-Before every write, the file's tag state was journaled (:mod:`libtagger.index`).
+Before every write, the file's tag state was journaled (:mod:`libtagger.store.index`).
 Undo restores it, and journals the state it replaces in its own run, so an undo
 can itself be undone with ``libtagger undo --run <that run's id>``.
 
@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from . import tags
-from .errors import FileError, LibtaggerError
-from .index import Index, path_key, real_path
+from libtagger.tags import storage as tags
+from libtagger.errors import FileError, LibtaggerError
+from libtagger.store.index import Index, path_key, real_path
 
 
 @dataclass(frozen=True)

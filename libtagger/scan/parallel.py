@@ -70,7 +70,7 @@ def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> It
     elif backend == "dask":
         if not scheduler:
             raise ValueError("the dask backend needs a scheduler address, e.g. tcp://10.0.0.5:8786")
-        from .errors import LibtaggerError
+        from libtagger.errors import LibtaggerError
 
         try:
             from distributed import Client

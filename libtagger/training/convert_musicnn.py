@@ -2,11 +2,11 @@
 
 The musicnn package cannot be installed with current NumPy, so we read its TF1
 checkpoint directly with TensorFlow's checkpoint reader and copy each variable into
-the matching layer of :func:`libtagger.musicnn.build_msd_musicnn`.
+the matching layer of :func:`libtagger.audio.musicnn.build_msd_musicnn`.
 
 Usage::
 
-    python -m libtagger.convert_musicnn musicnn-0.1.0-py3-none-any.whl --out models/musicnn
+    python -m libtagger.training.convert_musicnn musicnn-0.1.0-py3-none-any.whl --out models/musicnn
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .musicnn import MIDEND, TEMPORAL, TIMBRAL, WEIGHTS_NAME
+from libtagger.audio.musicnn import MIDEND, TEMPORAL, TIMBRAL, WEIGHTS_NAME
 
 CKPT_DIR = "musicnn/MSD_musicnn/"
 LICENSE_MEMBER = "musicnn-0.1.0.dist-info/LICENSE.md"
@@ -73,7 +73,7 @@ def convert(wheel: Path, out_dir: Path) -> Path:
     """
     import tensorflow as tf
 
-    from .musicnn import build_msd_musicnn
+    from libtagger.audio.musicnn import build_msd_musicnn
 
     wheel, out_dir = Path(wheel), Path(out_dir)
     if not zipfile.is_zipfile(wheel):
@@ -130,12 +130,12 @@ def convert(wheel: Path, out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m libtagger.convert_musicnn", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m libtagger.training.convert_musicnn", description=__doc__.split("\n")[0])
     parser.add_argument("wheel", type=Path, help="musicnn-0.1.0-py3-none-any.whl")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: models/musicnn)")
     args = parser.parse_args(argv)
     if args.out is None:
-        from .paths import models_dir
+        from libtagger.paths import models_dir
         args.out = models_dir() / "musicnn"
     path = convert(args.wheel, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

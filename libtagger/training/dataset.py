@@ -62,7 +62,7 @@ def load_feature_table(path: str | os.PathLike[str]) -> tuple[list[str], np.ndar
     -------
     ids : list of n clip ids (``blues.00000``), in table order.
     X : (n, 57) float64 raw (unscaled) features, columns in the table's order,
-        which is :data:`libtagger.features.FEATURE_NAMES`.
+        which is :data:`libtagger.audio.features.FEATURE_NAMES`.
     y : (n,) int64 label indices into :data:`libtagger.genres.GENRES`.
     """
     rows = _read_rows(path)
