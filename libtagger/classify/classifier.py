@@ -53,12 +53,19 @@ class Classifier:
     """A loaded model. Subclasses implement :meth:`predict` for one ``kind``.
 
     Attributes: ``name``, ``model_id``, ``kind``, ``labels`` (GENRES order),
-    ``feature_names`` (the 57 inputs, in order), ``needs_taggrams``, ``meta``
-    (the parsed meta.json), ``folder`` and ``model`` (the Keras model).
+    ``feature_names`` (the 57 inputs, in order), ``meta`` (the parsed meta.json),
+    ``folder`` and ``model`` (the Keras model).
+
+    What a kind needs as input is declared on the class, so a caller can plan its work
+    (decode patches or not, unpack stored rows) from meta.json's ``kind`` through
+    :func:`kind_class`, before paying for the weights: ``needs_taggrams`` (predict wants
+    each segment's MSD_musicnn taggram) and ``n_tags`` (columns of a taggram row, 0 when
+    none is used); :attr:`n_features` is the width of the feature rows.
     """
 
     kind: str = ""
     needs_taggrams: bool = False
+    n_tags: int = 0
 
     def __init__(self, folder: Path, meta: dict[str, Any], model: Any) -> None:
         self.folder = Path(folder)
@@ -68,6 +75,11 @@ class Classifier:
         self.model_id: str = meta["model_id"]
         self.labels: tuple[str, ...] = tuple(meta["labels"])
         self.feature_names: tuple[str, ...] = tuple(meta["feature_names"])
+
+    @property
+    def n_features(self) -> int:
+        """Columns of the feature rows :meth:`predict` takes (``len(feature_names)``)."""
+        return len(self.feature_names)
 
     @classmethod
     def custom_objects(cls) -> dict[str, Any]:
@@ -93,7 +105,7 @@ class Classifier:
         Parameters
         ----------
         features : (n_segments, 57) raw (unscaled) features in ``feature_names`` order.
-        taggrams : per segment an (n_patches_i, 50) array, or None; needed when ``needs_taggrams``.
+        taggrams : per segment an (n_patches_i, n_tags) array, or None; needed when ``needs_taggrams``.
 
         Returns
         -------
@@ -103,7 +115,7 @@ class Classifier:
 
     def _check_features(self, features: np.ndarray) -> np.ndarray:
         X = np.asarray(features, dtype=np.float64)
-        n = len(self.feature_names)
+        n = self.n_features
         if X.ndim != 2 or X.shape[1] != n:
             raise ModelError(f"model {self.name!r} expects features of shape (n_segments, {n}), got {X.shape}")
         if not np.isfinite(X).all():
