@@ -30,7 +30,8 @@ from libtagger.tags import storage as tags
 from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, fingerprint_file
 from libtagger.errors import FileError, ModelError
 from libtagger.genres import GENRES, display_name, parse_genre
-from libtagger.store.index import Index, now, pack_array, real_path, unpack_array
+from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
+from libtagger.store.index import FileState, Index, now, pack_array, real_path, unpack_array
 from libtagger.store.lock import RunLock
 from libtagger.scan.parallel import WorkerCrash, map_unordered
 from libtagger.paths import models_dir
@@ -168,16 +169,16 @@ class Scanner:
                     seen.discard(key)  # vanished since it was found: a missing file
                 continue
             state = states.get(key)
-            unchanged = (state is not None and (state[1], state[2]) == (st.st_size, st.st_mtime_ns)
-                         and state[3] != "error")
+            unchanged = (state is not None and (state.size, state.mtime_ns) == (st.st_size, st.st_mtime_ns)
+                         and state.status != "error")
             if not unchanged or opts.rescan:
                 to_analyse.append((path_str, st))
-            elif state[4] != self.model_id:
-                reclassify.append(state[0])
-            elif self._verdict_may_change(state[3], state[5]):
-                redecide.append(state[0])
+            elif state.model_id != self.model_id:
+                reclassify.append(state.track_id)
+            elif self._verdict_may_change(state.status, state.confidence):
+                redecide.append(state.track_id)
             else:
-                self._report_stored(self.index.track(state[0]), "unchanged")
+                self._report_stored(self.index.track(state.track_id), "unchanged")
         gone = self._gone_tracks(states, seen)
         if gone and to_analyse:
             to_analyse = self._detect_moves(to_analyse, gone, states)
@@ -210,17 +211,17 @@ class Scanner:
 
         return path_key(path)[0]
 
-    def _gone_tracks(self, states: dict[str, tuple], seen: set[str]) -> dict[str, int]:
+    def _gone_tracks(self, states: dict[str, FileState], seen: set[str]) -> dict[str, int]:
         """Indexed tracks under the scanned roots that were not found this time: {path: id}."""
         prefixes = []
         for root in self.options.roots:
             text = self._key(os.path.abspath(root))
             prefixes.append(text if os.path.isfile(root) else text.rstrip(os.sep) + os.sep)
-        return {p: s[0] for p, s in states.items()
+        return {p: s.track_id for p, s in states.items()
                 if p not in seen and any(p == pre or p.startswith(pre) for pre in prefixes)}
 
     def _detect_moves(self, to_analyse: list[tuple[str, os.stat_result]], gone: dict[str, int],
-                      states: dict[str, tuple]) -> list[tuple[str, os.stat_result]]:
+                      states: dict[str, FileState]) -> list[tuple[str, os.stat_result]]:
         """Files new to the index whose audio matches a gone track are moves, not new tracks.
 
         ``gone`` loses the tracks found again; ``states`` is the run's :meth:`Index.file_states`.
@@ -407,18 +408,14 @@ class Scanner:
             return
         track_id = self._save(path, {**values, "status": "would-tag"}, segments, report=False)
         self._remove_stale_temporaries(path)
-        try:
-            before = tags.snapshot(path)
-            entry = self.index.journal_before_write(track_id=track_id, path=path, run_id=self.run_id,
-                                                    action="write", before=before, genre=values["genre"])
-            result = tags.write_genre(path, values["genre"], preserve_mtime=opts.preserve_mtime)
-        except FileError as exc:
-            self._save(path, {**values, "status": "error", "error": exc.reason}, None,
+        outcome = journaled_write(self.index, run_id=self.run_id, track_id=track_id, path=path,
+                                  action=WriteGenre(values["genre"]), preserve_mtime=opts.preserve_mtime)
+        if isinstance(outcome, NotWritten):
+            self._save(path, {**values, "status": "error", "error": outcome.reason}, None,
                        n_segments=len(segments or []))
             return
-        self.index.journal_completed(entry)
         self._save(path, {**values, "status": "tagged", "written": 1, "written_genre": values["genre"],
-                          "size": result.size, "mtime_ns": result.mtime_ns}, None,
+                          "size": outcome.size, "mtime_ns": outcome.mtime_ns}, None,
                    n_segments=len(segments or []))
 
     def _remove_stale_temporaries(self, path: str) -> None:

@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlite_utils
@@ -84,6 +84,17 @@ def unpack_array(blob: bytes | None, dtype: str, width: int) -> np.ndarray | Non
     if blob is None:
         return None
     return np.frombuffer(blob, dtype=dtype).reshape(-1, width)
+
+
+class FileState(NamedTuple):
+    """What a scan needs to know of an indexed file before opening it (see :meth:`Index.file_states`)."""
+
+    track_id: int
+    size: int | None
+    mtime_ns: int | None
+    status: str | None
+    model_id: str | None
+    confidence: float | None
 
 
 class Index:
@@ -192,12 +203,12 @@ class Index:
     def track(self, track_id: int) -> dict[str, Any]:
         return self.db["tracks"].get(track_id)
 
-    def file_states(self) -> dict[str, tuple[int, int, int, str, str | None, float | None]]:
-        """``{path: (id, size, mtime_ns, status, model_id, confidence)}`` for every track.
+    def file_states(self) -> dict[str, FileState]:
+        """``{path: FileState}`` for every track (``path`` as stored, see :func:`path_key`).
 
         One query, so that a re-run over an unchanged library needs no other.
         """
-        return {row[0]: tuple(row[1:]) for row in self.db.execute(
+        return {row[0]: FileState(*row[1:]) for row in self.db.execute(
             "select path, id, size, mtime_ns, status, model_id, confidence from tracks")}
 
     def save_track(self, path: str | bytes | os.PathLike, values: dict[str, Any],
