@@ -34,8 +34,8 @@ class Errors(list):
 
 
 def test_extensions():
-    assert SUPPORTED_EXTENSIONS == {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".wav",
-                                    ".aiff", ".aif", ".au", ".wma"}
+    assert SUPPORTED_EXTENSIONS == {".mp3", ".flac", ".ogg", ".oga", ".opus", ".spx", ".m4a", ".m4b", ".mp4",
+                                    ".aac", ".wav", ".aiff", ".aif", ".aifc", ".au", ".wma", ".asf"}
     assert all(e == e.lower() for e in SUPPORTED_EXTENSIONS)
     assert is_supported("LOUD.MP3") and is_supported(b"a.Flac") and not is_supported("notes.txt")
     assert not is_supported("mp3")  # a bare name is not an extension

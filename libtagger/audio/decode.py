@@ -1,11 +1,13 @@
 """Probe and decode audio files: mono float32, only the window asked for.
 
-Two decoders, chosen per file:
+Two decoders, chosen per file (the route of each extension is a column of
+:data:`libtagger.formats.FORMATS`):
 
-* **soundfile** (libsndfile 1.2.2) for WAV, AIFF, AU, FLAC, Ogg Vorbis, Opus and MP3. It runs
-  in-process and seeks, so a 30-s window from a two-hour file costs about what a 30-s file does.
-* **ffmpeg** (a subprocess) for MP4/M4A (AAC, ALAC), WMA, MP3s without a Xing/Info header
-  (libsndfile only guesses their length) and anything libsndfile refuses. Its header facts come
+* **soundfile** (libsndfile 1.2.2) for WAV, AIFF/AIFF-C, AU, FLAC, Ogg Vorbis, Opus and MP3. It
+  runs in-process and seeks, so a 30-s window from a two-hour file costs about what a 30-s file does.
+* **ffmpeg** (a subprocess) for MP4/M4A/M4B (AAC, ALAC), raw AAC, WMA/ASF, Ogg Speex, MP3s without
+  a Xing/Info header (libsndfile only guesses their length) and anything else libsndfile refuses
+  (Ogg FLAC, ...). Its header facts come
   from ffprobe (cached per file version). ffmpeg is asked for raw float32 at the file's *native*
   rate and channel count; the down-mix (mean of channels) and the resampling (librosa, soxr_hq)
   are then done here, exactly as for the soundfile path, so the samples a model sees do not
@@ -42,11 +44,12 @@ import numpy as np
 import soundfile as sf
 
 from libtagger.errors import ReadError
+from libtagger.formats import FFMPEG_EXTENSIONS
 
 __all__ = ["AudioInfo", "probe", "load", "duration_is_exact", "FFMPEG_EXTENSIONS"]
 
-#: Extensions sent straight to ffmpeg: libsndfile cannot read these containers at all.
-FFMPEG_EXTENSIONS = frozenset({".m4a", ".mp4", ".m4b", ".aac", ".wma", ".asf"})
+# FFMPEG_EXTENSIONS (from the formats table): sent straight to ffmpeg, libsndfile cannot read
+# these at all. Any other file libsndfile refuses still reaches ffmpeg, by content.
 
 #: Container names libsndfile reports (``SoundFile.format``).
 _SOUNDFILE_FORMATS = frozenset(sf.available_formats())

@@ -25,18 +25,20 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from libtagger.formats import EXTENSIONS, format_for
+
 __all__ = ["SUPPORTED_EXTENSIONS", "iter_audio_files", "is_supported"]
 
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({
-    ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".wav", ".aiff", ".aif", ".au", ".wma",
-})
+#: Every extension in :data:`libtagger.formats.FORMATS`: a file libtagger can decode is found,
+#: whether or not it can hold a genre tag (one that cannot is analysed and reported).
+SUPPORTED_EXTENSIONS: frozenset[str] = EXTENSIONS
 
 OnError = Callable[[Path, str], None]
 
 
 def is_supported(path: str | os.PathLike) -> bool:
     """True when the file name ends with one of :data:`SUPPORTED_EXTENSIONS` (any case)."""
-    return os.path.splitext(os.fsdecode(path))[1].lower() in SUPPORTED_EXTENSIONS
+    return format_for(path) is not None
 
 
 def iter_audio_files(roots: Sequence[str | bytes | os.PathLike], *, include_hidden: bool = False,

@@ -1,16 +1,17 @@
 """Read and write the genre tag of every supported audio format, safely.
 
-One small storage class per tag format (the beets/mediafile way):
+One small storage class per tag format (the beets/mediafile way). Which extension uses
+which one is the ``storage`` column of :data:`libtagger.formats.FORMATS`:
 
-========================  ==========================  ================================
-files                     genre is stored in          libtagger marker
-========================  ==========================  ================================
-.mp3, .wav, .aiff, .aif   ID3v2 ``TCON``              ``TXXX:LIBTAGGER_GENRE``
-.flac, .ogg, .oga, .opus  Vorbis comment ``GENRE``    ``LIBTAGGER_GENRE``
-.m4a, .mp4 (AAC, ALAC)    MP4 ``©gen`` (+ old gnre)   ``----:org.libtagger:genre``
-.wma                      ASF ``WM/Genre``            ``LIBTAGGER/Genre``
-.au and anything else     (no genre; writing raises)
-========================  ==========================  ================================
+===========================  ==========================  ================================
+storage key (formats)        genre is stored in          libtagger marker
+===========================  ==========================  ================================
+id3-mp3, id3-wave, id3-aiff  ID3v2 ``TCON``              ``TXXX:LIBTAGGER_GENRE``
+vorbis (FLAC, Ogg)           Vorbis comment ``GENRE``    ``LIBTAGGER_GENRE``
+mp4 (AAC, ALAC)              MP4 ``©gen`` (+ old gnre)   ``----:org.libtagger:genre``
+asf (WMA)                    ASF ``WM/Genre``            ``LIBTAGGER/Genre``
+None (.au, raw .aac, ...)    (no genre; writing raises)
+===========================  ==========================  ================================
 
 The marker holds the value libtagger wrote, so a later run can tell its own
 genre (which it may replace) from one a person set (which it keeps):
@@ -69,10 +70,11 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from libtagger.errors import ReadError, WriteError
+from libtagger.formats import FORMATS
 from libtagger.tags.safe_write import WriteResult, atomic_update, find_oserror, remove_stale_temporaries
 
 __all__ = [
-    "TAGGABLE_EXTENSIONS", "WriteResult", "read_genres", "snapshot", "write_genre",
+    "TAGGABLE_EXTENSIONS", "STORAGE_KEYS", "WriteResult", "read_genres", "snapshot", "write_genre",
     "restore", "written_by_libtagger", "remove_stale_temporaries",
 ]
 
@@ -328,14 +330,17 @@ class _ASF(_Storage):
         return {"attributes": _digest(pairs)}
 
 
-_STORAGES: dict[str, _Storage] = {}
-for _ext_name, _storage in [
-    (".mp3", _ID3(MP3)), (".wav", _ID3(WAVE)), (".aiff", _ID3(AIFF)), (".aif", _ID3(AIFF)),
-    (".aifc", _ID3(AIFF)),
-    (".flac", _Vorbis()), (".ogg", _Vorbis()), (".oga", _Vorbis()), (".opus", _Vorbis()),
-    (".spx", _Vorbis()), (".m4a", _MP4()), (".mp4", _MP4()), (".m4b", _MP4()), (".wma", _ASF()),
-]:
-    _STORAGES[_ext_name] = _storage
+#: The storage classes by the key a row of :data:`libtagger.formats.FORMATS` names them with.
+_BY_KEY: dict[str, _Storage] = {
+    "id3-mp3": _ID3(MP3), "id3-wave": _ID3(WAVE), "id3-aiff": _ID3(AIFF),
+    "vorbis": _Vorbis(), "mp4": _MP4(), "asf": _ASF(),
+}
+
+#: Keys a format row may name in its ``storage`` column.
+STORAGE_KEYS: frozenset[str] = frozenset(_BY_KEY)
+
+# Extension -> storage, from the formats table (a row naming an unknown key fails the import).
+_STORAGES: dict[str, _Storage] = {r.extension: _BY_KEY[r.storage] for r in FORMATS if r.storage}
 
 #: File extensions (lower case, with the dot) whose genre can be read and written.
 TAGGABLE_EXTENSIONS: frozenset[str] = frozenset(_STORAGES)

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from libtagger.errors import LibtaggerError
+from libtagger.formats import EXTENSIONS
 from libtagger.genres import GENRES
 
 #: Names of the three fault-filtered split lists inside ``<gtzan>/splits/``.
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
-
-_AUDIO_SUFFIXES = (".wav", ".au", ".mp3", ".flac", ".ogg")
 
 
 class DatasetError(LibtaggerError):
@@ -39,10 +38,8 @@ def clip_id(text: str) -> str:
     'jazz.00054'
     """
     name = text.strip().replace("\\", "/").rsplit("/", 1)[-1]
-    for suffix in _AUDIO_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    stem, suffix = os.path.splitext(name)
+    return stem if suffix.lower() in EXTENSIONS else name  # any audio extension libtagger reads
 
 
 def feature_names_from_csv(path: str | os.PathLike[str]) -> tuple[str, ...]:

@@ -1,0 +1,127 @@
+"""The one table of audio formats: what libtagger finds, how it decodes each, where the genre goes.
+
+Discovery (:mod:`libtagger.scan.discover`), decoding (:mod:`libtagger.audio.decode`) and tagging
+(:mod:`libtagger.tags.storage`) all derive their extension sets from :data:`FORMATS`; no other
+list of extensions exists in the package, so the three cannot disagree again (they did: ``.au``
+was scanned but not taggable by design, while ``.m4b``, ``.spx``, ``.aifc``, ``.aac`` and ``.asf``
+were decoded or taggable but never found).
+
+**Adding a format** is one row here, plus, when the format can hold a genre, one storage class in
+:mod:`libtagger.tags.storage` registered under the row's ``storage`` key (and its description in
+:data:`STORAGE_NAMES`). ``tests/test_formats.py`` then makes a real file of the new row and checks
+that it is discovered, decoded and tagged.
+
+Rules the table follows:
+
+* Every row is discovered. A format libtagger cannot decode gets no row (a file that is found but
+  can never be analysed would only be noise in every report).
+* A row whose format cannot hold a genre (``storage=None``) is still analysed and indexed; the
+  scan reports it with the error "<ext> files cannot hold a genre tag", so the verdict is visible.
+* ``decoder`` is the route chosen by extension. A ``"soundfile"`` file that libsndfile refuses
+  (Ogg FLAC, an MP3 without a length header, ...) still falls back to ffmpeg by content; the
+  ``"ffmpeg"`` rows skip libsndfile because it has no reader for them at all.
+
+This module is data only (no imports beyond the standard library) so every layer may import it.
+
+>>> format_for("Song.M4B").name
+'MPEG-4 audiobook'
+>>> format_for("notes.txt") is None
+True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Format", "FORMATS", "STORAGE_NAMES", "EXTENSIONS", "FFMPEG_EXTENSIONS",
+           "TAGGABLE_EXTENSIONS", "format_for", "markdown_table"]
+
+Decoder = Literal["soundfile", "ffmpeg"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One row: a file extension and how each layer handles it."""
+
+    extension: str  #: lower case, with the dot: ``".flac"``
+    name: str  #: what a person calls the container/codec
+    decoder: Decoder  #: ``"soundfile"`` (libsndfile, in-process, seeks) or ``"ffmpeg"`` (subprocess)
+    decoder_why: str  #: why ffmpeg (empty for soundfile rows)
+    storage: str | None  #: key of the storage class in libtagger.tags.storage; None: no genre tag
+    note: str  #: one line a user may want to know
+
+    @property
+    def can_hold_tag(self) -> bool:
+        """Whether libtagger can write a genre into this format."""
+        return self.storage is not None
+
+
+_NO_MP4 = "libsndfile has no MP4 reader"
+_NO_ASF = "libsndfile has no ASF reader or WMA decoder"
+
+#: Every format libtagger handles, one row per extension (grouped by family, not sorted).
+FORMATS: tuple[Format, ...] = (
+    Format(".mp3", "MP3", "soundfile", "", "id3-mp3",
+           "an MP3 without a Xing/Info/VBRI length header goes to ffmpeg (libsndfile only guesses its length)"),
+    Format(".flac", "FLAC", "soundfile", "", "vorbis", "lossless"),
+    Format(".ogg", "Ogg Vorbis", "soundfile", "", "vorbis", ""),
+    Format(".oga", "Ogg audio (Vorbis, Opus or FLAC)", "soundfile", "", "vorbis",
+           "Ogg FLAC is refused by libsndfile and decoded by ffmpeg"),
+    Format(".opus", "Ogg Opus", "soundfile", "", "vorbis", "decoded at 48 kHz, Opus's only rate"),
+    Format(".spx", "Ogg Speex", "ffmpeg", "libsndfile has no Speex decoder", "vorbis",
+           "speech codec, 8-32 kHz"),
+    Format(".m4a", "MPEG-4 audio (AAC or ALAC)", "ffmpeg", _NO_MP4, "mp4", ""),
+    Format(".m4b", "MPEG-4 audiobook", "ffmpeg", _NO_MP4, "mp4", "the whole book is one track"),
+    Format(".mp4", "MPEG-4 (AAC or ALAC)", "ffmpeg", _NO_MP4, "mp4",
+           "only the first audio stream is analysed; video is ignored"),
+    Format(".aac", "raw AAC (ADTS)", "ffmpeg", "libsndfile has no AAC decoder", None,
+           "no tag block mutagen can write; length is estimated from the bitrate"),
+    Format(".wav", "WAV", "soundfile", "", "id3-wave",
+           "genre in an ID3 chunk; the RIFF INFO IGNR chunk is not read or written"),
+    Format(".aiff", "AIFF", "soundfile", "", "id3-aiff", "genre in an ID3 chunk"),
+    Format(".aif", "AIFF", "soundfile", "", "id3-aiff", "genre in an ID3 chunk"),
+    Format(".aifc", "AIFF-C", "soundfile", "", "id3-aiff",
+           "genre in an ID3 chunk; uncompressed and float AIFF-C"),
+    Format(".au", "Sun/NeXT AU", "soundfile", "", None,
+           "no tag block (GTZAN's clips are .au): analysed, reported as an error"),
+    Format(".wma", "Windows Media Audio", "ffmpeg", _NO_ASF, "asf",
+           "ffmpeg's WMA decoder is up to one 2048-sample frame off"),
+    Format(".asf", "ASF (Windows Media)", "ffmpeg", _NO_ASF, "asf", "as .wma"),
+)
+
+#: Storage key -> where that storage class keeps the genre (for people; the code is in tags.storage).
+STORAGE_NAMES: dict[str, str] = {
+    "id3-mp3": "ID3v2 `TCON`",
+    "id3-wave": "ID3v2 `TCON` (ID3 chunk)",
+    "id3-aiff": "ID3v2 `TCON` (ID3 chunk)",
+    "vorbis": "Vorbis comment `GENRE`",
+    "mp4": "MP4 `©gen`",
+    "asf": "ASF `WM/Genre`",
+}
+
+_BY_EXTENSION: dict[str, Format] = {row.extension: row for row in FORMATS}
+
+#: Every extension discovery looks for (lower case, with the dot).
+EXTENSIONS: frozenset[str] = frozenset(_BY_EXTENSION)
+#: Extensions decoded by ffmpeg without asking libsndfile first.
+FFMPEG_EXTENSIONS: frozenset[str] = frozenset(r.extension for r in FORMATS if r.decoder == "ffmpeg")
+#: Extensions whose genre libtagger can read and write.
+TAGGABLE_EXTENSIONS: frozenset[str] = frozenset(r.extension for r in FORMATS if r.can_hold_tag)
+
+
+def format_for(path: str | bytes | os.PathLike) -> Format | None:
+    """The row for ``path``'s extension (any case), or None when libtagger does not handle it."""
+    return _BY_EXTENSION.get(os.path.splitext(os.fsdecode(path))[1].lower())
+
+
+def markdown_table() -> str:
+    """The table as Markdown, for the README's "Formats" section (a test keeps the two equal)."""
+    lines = ["| Extension | Format | Decoded by | Genre stored in | Note |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in FORMATS:
+        decoder = f"ffmpeg ({r.decoder_why})" if r.decoder == "ffmpeg" else "soundfile"
+        genre = STORAGE_NAMES[r.storage] if r.storage else "cannot hold a genre tag"
+        lines.append(f"| `{r.extension}` | {r.name} | {decoder} | {genre} | {r.note} |")
+    return "\n".join(lines) + "\n"
