@@ -61,8 +61,8 @@ def test_journal_entries_by_run_and_path(index):
     e = index.journal_before_write(track_id=None, path="/m/a.mp3", run_id=run, action="write",
                                    before={"genres": ["Rock"]}, genre="Jazz")
     index.journal_completed(e)
-    assert index.journal_entries(run_id=run)[0]["completed"] == 1
-    assert index.journal_entries(path="/m/a.mp3")[0]["genre"] == "Jazz"
+    assert index.journal_entries(run_id=run)[0].completed is True
+    assert index.journal_entries(path="/m/a.mp3")[0].genre == "Jazz"
 
 
 def test_missing_and_move(index, tmp_path):

@@ -10,14 +10,13 @@ alone (unless ``--overwrite``), so a nightly cron job does not re-tag it.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+from libtagger.errors import LibtaggerError
+from libtagger.scan.journaled_write import NotWritten, RestoreSnapshot, journaled_write
+from libtagger.store.index import Index, JournalEntry, path_key
 from libtagger.tags import storage as tags
-from libtagger.errors import FileError, LibtaggerError
-from libtagger.store.index import Index, path_key, real_path
 
 
 @dataclass(frozen=True)
@@ -28,16 +27,16 @@ class UndoResult:
 
 
 def _targets(index: Index, *, run_id: int | None,
-             paths: list[str] | None) -> list[dict[str, Any]]:
+             paths: list[str] | None) -> list[JournalEntry]:
     """The journal entry whose ``before`` state each file should get back."""
     if run_id is not None:
         entries = index.journal_entries(run_id=run_id)
         if not entries:
             raise LibtaggerError(f"run {run_id} changed no file (no journal entries)")
         # The first entry of a file in that run holds its state before the run.
-        first: dict[str, dict[str, Any]] = {}
+        first: dict[str, JournalEntry] = {}
         for entry in entries:
-            first.setdefault(entry["path"], entry)
+            first.setdefault(entry.path, entry)
         return list(first.values())
     if not paths:
         raise LibtaggerError("say what to undo: --run ID, or one or more paths")
@@ -46,14 +45,14 @@ def _targets(index: Index, *, run_id: int | None,
         wanted = os.path.abspath(path)
         row = index.track_by_path(wanted)
         # By track when indexed: the file may have had another name when libtagger wrote to it.
-        entries = (list(index.db.query("select * from journal where track_id = ? order by id", [row["id"]]))
-                   if row is not None else index.journal_entries(path=wanted))
-        entries = [e for e in entries if e["action"] == "write"]
+        entries = (index.journal_entries(track_id=row["id"]) if row is not None
+                   else index.journal_entries(path=wanted))
+        entries = [e for e in entries if e.action == "write"]
         if not entries:
             raise LibtaggerError(f"{path}: libtagger never wrote a tag to this file")
         text, raw = path_key(wanted)
         # the state before libtagger's first write (the original), put back where the file is now
-        targets.append({**entries[0], "path": text, "path_bytes": raw})
+        targets.append(replace(entries[0], path=text, path_bytes=raw))
     return targets
 
 
@@ -83,23 +82,18 @@ def undo(index: Index, *, run_id: int | None = None, paths: list[str] | None = N
     return undo_run, results
 
 
-def _restore_one(index: Index, entry: dict[str, Any], undo_run: int,
+def _restore_one(index: Index, entry: JournalEntry, undo_run: int,
                  preserve_mtime: bool) -> UndoResult:
-    path = real_path(entry)
-    if not os.path.lexists(path) and entry["track_id"] is not None:
+    path = entry.real_path
+    if not os.path.lexists(path) and entry.track_id is not None:
         # moved or renamed since (the scan recognised it): restore it where it is now
-        row = next(index.iter_tracks("id = ?", [entry["track_id"]]), None)
-        if row is not None and not row["missing"]:
-            path = real_path(row)
-    before = json.loads(entry["before"])
-    try:
-        current = tags.snapshot(path)
-        journal_id = index.journal_before_write(track_id=entry["track_id"], path=path, run_id=undo_run,
-                                                action="undo", before=current, genre=None)
-        result = tags.restore(path, before, preserve_mtime=preserve_mtime)
-    except FileError as exc:
-        return UndoResult(path_key(path)[0], None, exc.reason)
-    index.journal_completed(journal_id)
+        path = index.present_path(entry.track_id) or path
+    before = entry.before
+    # Journaled in the undo run itself, so that the undo can be undone with --run.
+    result = journaled_write(index, run_id=undo_run, track_id=entry.track_id, path=path,
+                             action=RestoreSnapshot(before), preserve_mtime=preserve_mtime)
+    if isinstance(result, NotWritten):
+        return UndoResult(path_key(path)[0], None, result.reason)
     row = index.track_by_path(path)
     if row is not None:
         # Undoing an undo puts libtagger's own genre back: the track is tagged again.

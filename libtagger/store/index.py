@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -95,6 +96,77 @@ class FileState(NamedTuple):
     status: str | None
     model_id: str | None
     confidence: float | None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One ``journal`` row: a file's tag state before libtagger changed it (see :meth:`Index.journal_entries`)."""
+
+    id: int
+    track_id: int | None
+    run_id: int
+    path: str  # as stored, see path_key
+    path_bytes: bytes | None
+    action: str  # "write" (a scan set a genre) or "undo" (an undo restored a state)
+    at: str
+    before: dict[str, Any]  # the snapshot of libtagger.tags.storage.snapshot
+    genre: str | None  # the genre written (None for an undo)
+    completed: bool  # False: the run stopped or the write failed after journaling
+
+    @property
+    def real_path(self) -> str:
+        """The file-system path the entry was journaled for."""
+        return os.fsdecode(self.path_bytes) if self.path_bytes else self.path
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> JournalEntry:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**values | {"before": json.loads(values["before"]),
+                               "completed": bool(values["completed"])})
+
+
+@dataclass(frozen=True)
+class TrackFilter:
+    """Which tracks :meth:`Index.tracks_matching` returns; every field that is set must match.
+
+    The values are taken as they are stored (:mod:`libtagger.store.query` parses what
+    a person types into them).
+    """
+
+    genre: str | None = None  # the display spelling, e.g. "Hip-Hop"
+    status: str | None = None
+    min_confidence: float | None = None  # inclusive
+    max_confidence: float | None = None  # inclusive
+    path_glob: str | None = None  # an SQLite GLOB over the whole stored path, e.g. "*/Jazz/*"
+    missing: bool | None = None  # True: only files that are gone; False: only present ones
+    with_previous_genre: bool = False  # only tracks with both a previous genre and a verdict
+
+
+class IndexCounts(NamedTuple):
+    """Totals for ``libtagger stats`` (present tracks only, except ``missing``)."""
+
+    by_genre: dict[str | None, int]  # most common first; None: tracks without a verdict
+    by_status: dict[str, int]  # most common first
+    missing: int
+    runs: int
+
+
+def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
+    """The SQL condition and parameters of a :class:`TrackFilter` (values always as parameters)."""
+    where, params = ["1"], []
+    for column, op, value in (("genre", "=", wanted.genre), ("status", "=", wanted.status),
+                              ("confidence", ">=", wanted.min_confidence),
+                              ("confidence", "<=", wanted.max_confidence),
+                              ("path", "glob", wanted.path_glob)):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    if wanted.missing is not None:
+        where.append("missing = ?")
+        params.append(int(wanted.missing))
+    if wanted.with_previous_genre:
+        where.append("previous_genre is not null and genre is not null")
+    return " and ".join(where), params
 
 
 class Index:
@@ -263,9 +335,29 @@ class Index:
     def segments(self, track_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("select * from segments where track_id = ? order by idx", [track_id]))
 
-    def iter_tracks(self, where: str = "1", params: list[Any] | None = None,
-                    order: str = "path") -> Iterator[dict[str, Any]]:
-        yield from self.db.query(f"select * from tracks where {where} order by {order}", params or [])
+    def present_path(self, track_id: int) -> str | None:
+        """Where the track's file is now, or None when the track is unknown or its file is missing.
+
+        A scan that recognises a moved file points its track at the new path, so this
+        finds a file under the name it has now.
+        """
+        rows = list(self.db.query("select path, path_bytes, missing from tracks where id = ?", [track_id]))
+        return real_path(rows[0]) if rows and not rows[0]["missing"] else None
+
+    def tracks_matching(self, wanted: TrackFilter = TrackFilter()) -> list[dict[str, Any]]:
+        """The ``tracks`` rows that match ``wanted``, ordered by path."""
+        where, params = _track_where(wanted)
+        return list(self.db.query(f"select * from tracks where {where} order by path", params))
+
+    def counts(self) -> IndexCounts:
+        """Tracks per genre and per status, missing files and runs."""
+        def grouped(column: str) -> dict[Any, int]:
+            return {row[0]: row[1] for row in self.db.execute(
+                f"select {column}, count(*) as n from tracks where missing = 0 "
+                f"group by {column} order by n desc, {column}")}
+
+        missing = self.db.execute("select count(*) from tracks where missing = 1").fetchone()[0]
+        return IndexCounts(grouped("genre"), grouped("status"), missing, self.db["runs"].count)
 
     # -- journal --------------------------------------------------------------------------
 
@@ -284,15 +376,22 @@ class Index:
         with self.db.atomic():
             self.db["journal"].update(entry_id, {"completed": 1})
 
-    def journal_entries(self, *, run_id: int | None = None,
-                        path: str | bytes | os.PathLike | None = None) -> list[dict[str, Any]]:
-        """Journal rows of one run, or of one path, oldest first."""
+    def journal_entries(self, *, run_id: int | None = None, track_id: int | None = None,
+                        path: str | bytes | os.PathLike | None = None) -> list[JournalEntry]:
+        """Journal entries of one run, one track or one path (the first one given), oldest first.
+
+        With none given, every entry.
+        """
         if run_id is not None:
-            return list(self.db.query("select * from journal where run_id = ? order by id", [run_id]))
-        if path is not None:
-            text, _ = path_key(path)
-            return list(self.db.query("select * from journal where path = ? order by id", [text]))
-        return list(self.db.query("select * from journal order by id"))
+            where, params = "run_id = ?", [run_id]
+        elif track_id is not None:
+            where, params = "track_id = ?", [track_id]
+        elif path is not None:
+            where, params = "path = ?", [path_key(path)[0]]
+        else:
+            where, params = "1", []
+        return [JournalEntry.from_row(row) for row in
+                self.db.query(f"select * from journal where {where} order by id", params)]
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

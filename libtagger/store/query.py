@@ -16,7 +16,7 @@ from typing import Any
 
 from libtagger.errors import LibtaggerError
 from libtagger.genres import GENRES, display_name, parse_genre
-from libtagger.store.index import STATUSES, Index, path_key
+from libtagger.store.index import STATUSES, Index, TrackFilter, path_key
 
 #: Columns shown by ``query`` unless asked otherwise.
 QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")
@@ -43,34 +43,25 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
     missing : bool
         Only tracks whose file is gone (True), or only present ones (False).
     """
-    where, params = ["1"], []
+    stored_genre = None
     if genre is not None:
         label = parse_genre(genre)
         if label is None:
             raise LibtaggerError(f"unknown genre {genre!r}; expected one of {', '.join(GENRES)}")
-        where.append("genre = ?")
-        params.append(display_name(label))
-    if status is not None:
-        if status not in (*STATUSES, "undone"):
-            raise LibtaggerError(f"unknown status {status!r}; expected one of {', '.join((*STATUSES, 'undone'))}")
-        where.append("status = ?")
-        params.append(status)
-    for bound, op in ((min_confidence, ">="), (max_confidence, "<=")):
-        if bound is not None:
-            if not 0.0 <= bound <= 1.0:
-                raise LibtaggerError(f"confidence bounds are between 0 and 1, got {bound!r}")
-            where.append(f"confidence {op} ?")
-            params.append(bound)
-    if path_glob is not None:
-        where.append("path glob ?")
-        params.append(path_glob if "/" in path_glob or path_glob.startswith("*") else f"*{path_glob}*")
-    if missing is not None:
-        where.append("missing = ?")
-        params.append(int(missing))
+        stored_genre = display_name(label)
+    if status is not None and status not in (*STATUSES, "undone"):
+        raise LibtaggerError(f"unknown status {status!r}; expected one of {', '.join((*STATUSES, 'undone'))}")
+    for bound in (min_confidence, max_confidence):
+        if bound is not None and not 0.0 <= bound <= 1.0:
+            raise LibtaggerError(f"confidence bounds are between 0 and 1, got {bound!r}")
+    if path_glob is not None and not ("/" in path_glob or path_glob.startswith("*")):
+        path_glob = f"*{path_glob}*"  # a bare name matches anywhere in the path
+    rows = index.tracks_matching(TrackFilter(
+        genre=stored_genre, status=status, min_confidence=min_confidence,
+        max_confidence=max_confidence, path_glob=path_glob, missing=missing,
+        with_previous_genre=disagrees))
     if disagrees:
-        where.append("previous_genre is not null and genre is not null")
-    rows = list(index.iter_tracks(" and ".join(where), params))
-    if disagrees:
+        # Whether "Rock; Alternative" agrees with "Rock" needs the genre parser, not SQL.
         rows = [r for r in rows if not _agrees(r["previous_genre"], r["genre"])]
     return rows[:limit] if limit else rows
 
@@ -86,17 +77,13 @@ def stats(index: Index) -> dict[str, Any]:
     >>> stats(Index(":memory:"))["tracks"]
     0
     """
-    db = index.db
-    by_genre = {row["genre"] or "(none)": row["n"] for row in db.query(
-        "select genre, count(*) as n from tracks where missing = 0 group by genre order by n desc, genre")}
-    by_status = {row["status"]: row["n"] for row in db.query(
-        "select status, count(*) as n from tracks where missing = 0 group by status order by n desc, status")}
+    counts = index.counts()
     return {
-        "tracks": sum(by_status.values()),
-        "by_genre": by_genre,
-        "by_status": by_status,
-        "missing": db.execute("select count(*) from tracks where missing = 1").fetchone()[0],
-        "runs": db["runs"].count,
+        "tracks": sum(counts.by_status.values()),
+        "by_genre": {genre or "(none)": n for genre, n in counts.by_genre.items()},
+        "by_status": counts.by_status,
+        "missing": counts.missing,
+        "runs": counts.runs,
     }
 
 
