@@ -7,7 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from libtagger.store.index import Index, pack_array, path_key, real_path, unpack_array
+from libtagger.store.index import (FileState, Index, IndexCounts, JournalEntry, TrackFilter, pack_array, path_key,
+                                   real_path, unpack_array)
 
 
 @pytest.fixture
@@ -84,3 +85,84 @@ def test_readable_by_sqlite3_and_sqlite_utils_command_lines(index, tmp_path):
     exe = shutil.which("sqlite-utils") or str(__import__("pathlib").Path(__import__("sys").executable).with_name("sqlite-utils"))
     out = subprocess.run([exe, "rows", str(db_path), "tracks", "-c", "genre"], capture_output=True, text=True, check=True)
     assert '"genre": "Pop"' in out.stdout
+
+
+def test_file_states_are_named_records(index):
+    tid = index.save_track("/m/a.flac", {"size": 10, "mtime_ns": 5, "status": "unsure", "model_id": "m1",
+                                         "confidence": 0.4})
+    state = index.file_states()["/m/a.flac"]
+    assert isinstance(state, FileState)
+    assert state == FileState(track_id=tid, size=10, mtime_ns=5, status="unsure", model_id="m1", confidence=0.4)
+    assert (state.track_id, state.status, state.confidence) == (tid, "unsure", 0.4)
+
+
+def test_journal_entries_are_records_by_run_track_and_path(index):
+    raw = b"/m/caf\xe9.mp3"
+    tid = index.save_track(raw, {"status": "would-tag"})
+    scan_run = index.start_run(kind="scan", arguments={})
+    first = index.journal_before_write(track_id=tid, path=raw, run_id=scan_run, action="write",
+                                       before={"genres": ["Rock"], "marker": None}, genre="Jazz")
+    undo_run = index.start_run(kind="undo", arguments={})
+    second = index.journal_before_write(track_id=tid, path=raw, run_id=undo_run, action="undo",
+                                        before={"genres": ["Jazz"], "marker": "Jazz"}, genre=None)
+    index.journal_completed(second)
+    entry = index.journal_entries(run_id=scan_run)[0]
+    assert isinstance(entry, JournalEntry)
+    assert (entry.id, entry.track_id, entry.action, entry.genre) == (first, tid, "write", "Jazz")
+    assert entry.before == {"genres": ["Rock"], "marker": None}  # decoded, not JSON text
+    assert entry.completed is False
+    assert entry.real_path == "/m/caf\udce9.mp3" and entry.path == path_key(raw)[0]
+    assert [e.id for e in index.journal_entries(track_id=tid)] == [first, second]
+    assert [e.completed for e in index.journal_entries(path=raw)] == [False, True]
+    assert [e.run_id for e in index.journal_entries()] == [scan_run, undo_run]
+    assert index.journal_entries(track_id=tid + 1) == []
+
+
+def test_present_path_follows_moves_and_not_missing_files(index):
+    tid = index.save_track("/m/old.mp3", {"status": "tagged"})
+    assert index.present_path(tid) == "/m/old.mp3"
+    index.move_track(tid, b"/m/n\xe9w.mp3", size=1, mtime_ns=2)
+    assert index.present_path(tid) == "/m/n\udce9w.mp3"
+    index.mark_missing([tid])
+    assert index.present_path(tid) is None
+    assert index.present_path(tid + 1) is None
+
+
+@pytest.fixture
+def filled(index):
+    rows = [("/m/jazz/a.flac", "tagged", "Jazz", 0.91, None, 0),
+            ("/m/jazz/b'c.mp3", "kept", "Jazz", 0.70, "Bebop", 0),
+            ("/m/rock/c.mp3", "unsure", "Rock", 0.35, "Rock", 0),
+            ("/m/rock/d.ogg", "kept", "Metal", 0.88, "Rock", 1),
+            ("/m/x.mp3", "error", None, None, None, 0)]
+    for path, status, genre, conf, prev, missing in rows:
+        tid = index.save_track(path, {"status": status, "genre": genre, "confidence": conf,
+                                      "previous_genre": prev})
+        if missing:
+            index.mark_missing([tid])
+    return index
+
+
+@pytest.mark.parametrize("wanted, paths", [
+    (TrackFilter(), ["/m/jazz/a.flac", "/m/jazz/b'c.mp3", "/m/rock/c.mp3", "/m/rock/d.ogg", "/m/x.mp3"]),
+    (TrackFilter(genre="Jazz"), ["/m/jazz/a.flac", "/m/jazz/b'c.mp3"]),
+    (TrackFilter(status="kept"), ["/m/jazz/b'c.mp3", "/m/rock/d.ogg"]),
+    (TrackFilter(min_confidence=0.7, max_confidence=0.88), ["/m/jazz/b'c.mp3", "/m/rock/d.ogg"]),
+    (TrackFilter(path_glob="*/rock/*"), ["/m/rock/c.mp3", "/m/rock/d.ogg"]),
+    (TrackFilter(path_glob="*'*"), ["/m/jazz/b'c.mp3"]),  # a quote is a value, not SQL
+    (TrackFilter(missing=True), ["/m/rock/d.ogg"]),
+    (TrackFilter(missing=False, with_previous_genre=True), ["/m/jazz/b'c.mp3", "/m/rock/c.mp3"]),
+    (TrackFilter(genre="Jazz' or '1'='1"), []),
+])
+def test_tracks_matching_each_filter(filled, wanted, paths):
+    assert [row["path"] for row in filled.tracks_matching(wanted)] == paths
+
+
+def test_counts_of_present_tracks(filled):
+    filled.start_run(kind="scan", arguments={})
+    counts = filled.counts()
+    assert isinstance(counts, IndexCounts)
+    assert counts.by_genre == {"Jazz": 2, None: 1, "Rock": 1}
+    assert list(counts.by_genre)[0] == "Jazz"  # most common first
+    assert counts.by_status == {"error": 1, "kept": 1, "tagged": 1, "unsure": 1}
+    assert (counts.missing, counts.runs) == (1, 1)
