@@ -21,6 +21,36 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Batch genre tagger for personal music libraries.", no_args_is_help=True,
                   add_completion=False)
 
+
+
+def _version_line() -> str:
+    """``libtagger 0.2.0 (default model musicnn-head-bda1a700)``: read from metadata, no TensorFlow."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from libtagger.classify.catalog import default_model_id
+
+    try:
+        number = version("libtagger")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "(not installed)"
+    return f"libtagger {number} (default model {default_model_id()})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and the default model's id, then exit.")] = None,
+) -> None:
+    """Batch genre tagger for personal music libraries."""
+
+
 # --- scan / query / stats / show / undo: owned by the pipeline (see libtagger/pipeline.py) ---
 
 #: Exit statuses (documented in README.md).
@@ -95,7 +125,7 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
     index: IndexOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Analyse and report; write no file.")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Model in models/ (default: musicnn-head; seed is the paper's model).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name, see `libtagger models` (default: musicnn-head; seed is the paper's model).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace genres a person set.")] = False,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
     max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
@@ -106,8 +136,8 @@ def scan(
     include_hidden: Annotated[bool, typer.Option(help="Also scan hidden files and folders.")] = False,
     preserve_mtime: Annotated[bool, typer.Option(help="Keep each file's modification time when tagging.")] = False,
     wait: Annotated[bool, typer.Option(help="Wait for a running scan of the same index instead of exiting 3.")] = False,
-    report: Annotated[str, typer.Option(help="table, json or csv.")] = "table",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
+    report: Annotated[Optional[str], typer.Option(help="table, json or csv on standard output (default: table; with --quiet only when given).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the report asked for with --report (for cron).")] = False,
     log: Annotated[Optional[Path], typer.Option(help="Append a line per file and per run to this file.")] = None,
 ) -> None:
     """Analyse, tag and index every audio file under PATHS.
@@ -127,7 +157,9 @@ def scan(
         raise typer.BadParameter(f"{backend!r} is not loky or dask", param_hint="--backend")
     if backend == "dask" and not scheduler:
         raise typer.BadParameter("the dask backend needs --scheduler ADDRESS", param_hint="--scheduler")
-    report = _check_format(report) if report != "table" else report
+    # --quiet silences progress and the closing count, never a report asked for by name.
+    show_report = report is not None or not quiet
+    report = _check_format(report) if report is not None else "table"
     options = ScanOptions(
         roots=[p.expanduser() for p in paths], index_path=_index_path(index), model=model,
         dry_run=dry_run, overwrite=overwrite, min_confidence=min_confidence,
@@ -164,7 +196,7 @@ def scan(
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no audio files"
     write_log(f"run {summary.run_id} finished: {counts}")
     write_log.close()
-    if quiet:
+    if not show_report:
         return
     from libtagger.scan.report import render
 
@@ -176,7 +208,8 @@ def scan(
                 "path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")), nl=False)
     else:
         typer.echo(render(rows, fmt=report), nl=False)
-    if report == "table" or not sys.stdout.isatty():
+    # The table's closing line is part of that report; beside JSON/CSV it is chatter on stderr.
+    if report == "table" or (not quiet and not sys.stdout.isatty()):
         typer.echo(f"run {summary.run_id}: {counts}" + (" (dry run: no file written)" if dry_run else ""),
                    err=report != "table")
 
@@ -312,6 +345,76 @@ def runs(
     rows = _open_index(index).runs(limit)
     typer.echo(render(rows, fmt=fmt, columns=("id", "kind", "started_at", "finished_at", "outcome",
                                                "dry_run", "model_id", "counts")), nl=False)
+
+
+@app.command()
+def models(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+) -> None:
+    """Every available model: where it comes from, kind, model_id, labels and its measured figures.
+
+    Models are looked up in the user's models folder (~/.local/share/libtagger/models), then the
+    folders of $LIBTAGGER_MODELS, then the models shipped with libtagger; the first of a name wins.
+    """
+    import json
+
+    from libtagger.classify.catalog import describe_models
+    from libtagger.paths import describe_search_path
+
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"{fmt!r} is not one of table, json", param_hint="--format")
+    rows = describe_models()
+    for row in rows:
+        if row["error"]:
+            typer.echo(f"libtagger: {row['error']}", err=True)
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(_models_table(rows), nl=False)
+    typer.echo(f"searched: {describe_search_path()}")
+
+
+def _models_table(rows: list[dict]) -> str:
+    """The summary table, then per model what each figure was measured on."""
+    from libtagger.scan.report import render
+
+    def short(figure: dict) -> str:
+        if figure["track_accuracy"] is None:
+            return f"{figure['name']} not measured"
+        n = f" ({figure['n_tracks']})" if figure["n_tracks"] is not None else ""
+        return f"{figure['name']} {figure['track_accuracy']:.3f}{n}"
+
+    table = [{"model": row["name"] + (" *" if row["default"] else ""), "source": row["source"],
+              "kind": row["kind"] or "-", "model_id": row["model_id"] or "-",
+              "track accuracy (tracks)": "unreadable meta.json" if row["error"]
+              else ", ".join(short(f) for f in row["figures"]) or "none recorded"} for row in rows]
+    if not table:
+        return "no models found\n"
+    lines = [render(table, fmt="table").rstrip("\n"), "* the default model (scan --model NAME picks another)"]
+    labels = {tuple(row["labels"]) for row in rows if row["labels"]}
+    if len(labels) == 1:
+        lines.append(f"labels: {', '.join(next(iter(labels)))}")
+    for row in rows:
+        lines.append("")
+        lines.append(f"{row['name']} ({row['source']}: {row['folder']})" + (f": {row['protocol']}" if row["protocol"] else ""))
+        for shadowed in row["shadows"]:
+            lines.append(f"  shadows {shadowed}")
+        if row["error"]:
+            lines.append(f"  error: {row['error']}")
+        if len(labels) > 1 and row["labels"]:
+            lines.append(f"  labels: {', '.join(row['labels'])}")
+        for figure in row["figures"]:
+            if figure["track_accuracy"] is None:  # the meta says why it was not measured
+                lines.append(f"  {figure['name']}: {figure['note']}")
+                continue
+            text = f"  {short(figure)}"
+            if figure["n_tracks"] is not None:
+                text = f"  {figure['name']} {figure['track_accuracy']:.3f} on {figure['n_tracks']} tracks"
+            for detail in (figure["measured_on"], figure["note"]):
+                if detail:
+                    text += f"; {detail}"
+            lines.append(text)
+    return "\n".join(lines) + "\n"
 
 
 @app.command("convert-musicnn")

@@ -27,6 +27,16 @@ FORMATS: dict[str, list[str]] = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_personal_models(tmp_path_factory):
+    """Models in the developer's ~/.local/share/libtagger/models or $LIBTAGGER_MODELS would shadow
+    the shipped ones (first match wins): tests see only the shipped models unless they add their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data-home")))
+        patch.delenv("LIBTAGGER_MODELS", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def gtzan() -> Path:
     """Path to ../shared/gtzan; the test is skipped when it is not there."""

@@ -1,6 +1,7 @@
 """Loading genre classifiers from model folders, one subclass per model ``kind``.
 
-A model folder ``models/<name>/`` holds ``model.keras`` and ``meta.json``::
+A model folder ``<name>/`` (found along the models search path of :mod:`libtagger.paths`:
+the user's models folder, ``$LIBTAGGER_MODELS``, the shipped models) holds ``model.keras`` and ``meta.json``::
 
     {"name": "seed", "kind": "seed", "model_id": "seed-1a2b3c4d",
      "labels": [...GENRES], "feature_names": [...57 names], "scaler": {"mean": [...], "scale": [...]},
@@ -28,6 +29,7 @@ import importlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ import numpy as np
 
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
-from libtagger.paths import models_dir as _default_models_dir
+from libtagger.paths import describe_search_path, models_search_path
 
 #: The model the pipeline uses when none is named.
 DEFAULT_MODEL = "musicnn-head"
@@ -147,16 +149,71 @@ def kind_class(kind: str) -> type[Classifier]:
         raise ModelError(f"unknown model kind {kind!r}; known kinds: {', '.join(known)}") from None
 
 
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a model was found: its folder and the search-path source (``user``, ``LIBTAGGER_MODELS``,
+    ``shipped``; see :mod:`libtagger.paths`), and the folders of the same name it shadows."""
+
+    name: str
+    folder: Path
+    source: str
+    shadows: tuple[Path, ...] = ()
+
+
+def list_models() -> list[ModelLocation]:
+    """Every model on the search path, each name once (the first folder that has it), sorted by name.
+
+    A model is a folder holding a meta.json. No TF import, no meta.json parsing.
+    """
+    found: dict[str, ModelLocation] = {}
+    for root in models_search_path():
+        if not root.path.is_dir():
+            continue
+        for folder in sorted(root.path.iterdir()):
+            if not (folder / META_FILE).is_file():
+                continue
+            first = found.get(folder.name)
+            if first is None:
+                found[folder.name] = ModelLocation(folder.name, folder, root.source)
+            else:
+                found[folder.name] = replace(first, shadows=first.shadows + (folder,))
+    return [found[name] for name in sorted(found)]
+
+
+def locate_model(name: str) -> ModelLocation:
+    """The folder of model ``name``: the first on the search path, or ``name`` itself when it is
+    a folder path (contains a path separator). ModelError lists the folders searched and the models seen."""
+    if os.sep in name or (os.altsep and os.altsep in name):
+        folder = Path(name).expanduser()
+        if folder.is_dir():
+            return ModelLocation(folder.name, folder, "path")
+        raise ModelError(f"model folder {folder} does not exist")
+    for location in list_models():
+        if location.name == name:
+            return location
+    have = ", ".join(m.name for m in list_models()) or "none"
+    raise ModelError(f"model {name!r} not found (available: {have}; searched {describe_search_path()})")
+
+
 def available_models(models_dir: Path | None = None) -> list[str]:
-    """Names of the model folders (those with a meta.json) in ``models_dir``, sorted. No TF import."""
-    root = Path(models_dir) if models_dir is not None else _default_models_dir()
+    """Names of the model folders (those with a meta.json), sorted. No TF import.
+
+    ``models_dir`` given: only that folder; else every folder of the search path.
+    """
+    if models_dir is None:
+        return [m.name for m in list_models()]
+    root = Path(models_dir)
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file())
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
-    """Parse and check ``folder/meta.json`` (no TF); ModelError names the file and what is wrong."""
+def read_meta(folder: Path, *, check_features: bool = True) -> dict[str, Any]:
+    """Parse and check ``folder/meta.json`` (no TF); ModelError names the file and what is wrong.
+
+    ``check_features=False`` skips comparing ``feature_names`` with the feature extractor's, which
+    imports librosa: listings (``libtagger models``, ``--version``) stay fast; loading always checks.
+    """
     path = Path(folder) / META_FILE
     try:
         meta = json.loads(path.read_text())
@@ -171,26 +228,28 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise ModelError(f"{path}: missing {', '.join(missing)}")
     if tuple(meta["labels"]) != GENRES:
         raise ModelError(f"{path}: labels {meta['labels']} are not libtagger's genres {list(GENRES)}")
-    expected = _expected_feature_names()
+    expected = _expected_feature_names() if check_features else None
     if expected is not None and tuple(meta["feature_names"]) != expected:
         raise ModelError(f"{path}: feature_names differ from libtagger.audio.features.FEATURE_NAMES")
     return meta
 
 
 def load_classifier(name: str = DEFAULT_MODEL, models_dir: Path | None = None) -> Classifier:
-    """Load the model folder ``<models_dir>/<name>`` (or ``name`` itself when it is a folder path).
+    """Load model ``name``: ``<models_dir>/<name>`` when ``models_dir`` is given, else the first
+    folder of that name on the models search path (:func:`locate_model`; a folder path works too).
 
     Raises ModelError with the reason when the folder, its files or its kind are
     missing or broken, or when model.keras does not match ``model_id``.
     """
-    root = Path(models_dir) if models_dir is not None else _default_models_dir()
-    folder = root / name
-    if not folder.is_dir() and os.sep in name and Path(name).is_dir():
-        folder = Path(name)
-    if not folder.is_dir():
-        have = available_models(root)
-        listing = ", ".join(have) if have else "none"
-        raise ModelError(f"model {name!r} not found in {root} (available: {listing})")
+    if models_dir is not None:
+        root = Path(models_dir)
+        folder = root / name
+        if not folder.is_dir():
+            have = available_models(root)
+            listing = ", ".join(have) if have else "none"
+            raise ModelError(f"model {name!r} not found in {root} (available: {listing})")
+    else:
+        folder = locate_model(name).folder
     meta = read_meta(folder)
     weights = folder / MODEL_FILE
     if not weights.is_file():

@@ -34,7 +34,6 @@ from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_wri
 from libtagger.store.index import FileState, Index, now, pack_array, real_path, unpack_array
 from libtagger.store.lock import RunLock
 from libtagger.scan.parallel import WorkerCrash, map_unordered
-from libtagger.paths import models_dir
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
 from libtagger.tf_quiet import import_tensorflow_quietly
@@ -92,14 +91,11 @@ class ScanSummary:
 
 
 def model_meta(name: str) -> dict[str, Any]:
-    """The checked ``meta.json`` of a shipped model, read without importing TensorFlow."""
-    from libtagger.classify.classifier import available_models, read_meta
+    """The checked ``meta.json`` of model ``name``, the first one on the models search path
+    (user folder, ``$LIBTAGGER_MODELS``, shipped), read without importing TensorFlow."""
+    from libtagger.classify.classifier import locate_model, read_meta
 
-    folder = models_dir() / name
-    if not folder.is_dir():
-        have = ", ".join(available_models(models_dir())) or "none"
-        raise ModelError(f"model {name!r} not found in {models_dir()} (available: {have})")
-    return read_meta(folder)
+    return read_meta(locate_model(name).folder)
 
 
 def default_model_name() -> str:
