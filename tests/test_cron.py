@@ -3,8 +3,10 @@ for cron's mail and ``--log`` for the record."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -97,6 +99,32 @@ def test_quiet_prints_only_error_lines_and_log_appends_across_runs(library, tmp_
     assert any(line.endswith(f"{library / 'new.mp3'}") and " tagged " in line for line in added), added
     assert not any("good.flac" in line for line in added)  # unchanged files are not logged
     assert re.search(rf"{STAMP} run 2 finished: 1 error, 1 tagged, 1 unchanged$", again, re.M), again
+
+
+def test_quiet_keeps_a_report_asked_for_by_name_and_only_error_lines_on_stderr(library, tmp_path):
+    """--quiet silences progress and the closing count, never the report --report asked for."""
+    untouched = tmp_path / "Untouched"
+    shutil.copytree(library, untouched)  # for the seed runs below: no genre written yet
+    index = tmp_path / "index.db"
+    result = run_cli("scan", library, *DEFAULT_MODEL, "--quiet", "--report", "json", "--index", index)
+    assert result.returncode == 0, result.stderr
+    report = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert set(report) == {"good.flac", "broken.mp3"}
+    assert report["good.flac"]["status"] == "tagged" and report["good.flac"]["genre"]
+    assert report["broken.mp3"]["status"] == "error"
+    assert stderr_lines(result) == [f"libtagger: {library / 'broken.mp3'}: {report['broken.mp3']['error']}"]
+
+    table = runner.invoke(app, ["scan", str(untouched), *SCAN, "--quiet", "--report", "table",
+                                "--index", str(tmp_path / "seed.db")])
+    assert table.exit_code == 0, table.output
+    assert str(untouched / "good.flac") in table.stdout and "tagged" in table.stdout
+    assert table.stdout.rstrip().endswith("run 1: 1 error, 1 tagged")  # the table's own closing line
+    assert table.stderr.splitlines() == [f"libtagger: {untouched / 'broken.mp3'}: {report['broken.mp3']['error']}"]
+    csv = runner.invoke(app, ["scan", str(untouched), *SCAN, "--quiet", "--report", "csv", "--rescan",
+                              "--index", str(tmp_path / "seed.db")])
+    assert csv.exit_code == 0, csv.output
+    assert csv.stdout.splitlines()[0].startswith("path,status,genre")
+    assert len(csv.stdout.splitlines()) == 3 and len(csv.stderr.splitlines()) == 1
 
 
 def test_the_readme_crontab_line_works_on_a_fresh_machine(library, tmp_path, monkeypatch):
