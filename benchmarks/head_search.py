@@ -27,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from libtagger.classify.head import HeadConfig, clip_groups, fit_members, load_clipset, predict_members
+from libtagger.classify.head import predict_members
+from libtagger.training.head_training import HeadConfig, clip_groups, fit_members, load_clipset
 from libtagger.paths import shared_gtzan_dir
 
 CHECK_EVERY = 5

@@ -19,7 +19,7 @@ SHIPPED = models_dir() / "seed"
 
 
 def test_paper_network_has_246154_parameters_192_frozen() -> None:
-    from libtagger.classify.seed import build_seed_model
+    from libtagger.training.seed_training import build_seed_model
 
     model = build_seed_model(n_features=57)
     assert model.count_params() == 246_154
@@ -33,14 +33,32 @@ def test_paper_network_has_246154_parameters_192_frozen() -> None:
 def test_scaler_matches_standard_scaler() -> None:
     from sklearn.preprocessing import StandardScaler
 
-    from libtagger.classify.seed import fit_scaler, scale_features
+    from libtagger.classify.scaler import Scaler
+    from libtagger.classify.seed import network_input
 
     rng = np.random.default_rng(1)
     X = rng.normal(5, 3, size=(40, 57))
     X[:, 3] = 2.0  # a constant column must not divide by zero
-    ours = scale_features(X, fit_scaler(X))[:, :, 0]
+    ours = network_input(X, Scaler.fit(X))[:, :, 0]
     assert ours.shape == (40, 57)
     np.testing.assert_allclose(ours, StandardScaler().fit_transform(X), atol=1e-5)
+    reference = StandardScaler().fit(X)
+    stored = Scaler.fit(X).to_meta()
+    np.testing.assert_allclose(stored["mean"], reference.mean_)
+    np.testing.assert_allclose(stored["scale"], reference.scale_)
+
+
+def test_scaler_round_trips_through_meta_and_refuses_bad_layouts() -> None:
+    from libtagger.classify.scaler import Scaler
+
+    X = np.random.default_rng(2).normal(size=(30, 4))
+    scaler = Scaler.fit(X)
+    again = Scaler.from_meta(json.loads(json.dumps(scaler.to_meta())), n_features=4)
+    np.testing.assert_array_equal(again.transform(X), scaler.transform(X))
+    with pytest.raises(ModelError, match="4 means and 4 scales"):
+        Scaler.from_meta({"mean": [0.0] * 4, "scale": [1.0] * 3}, n_features=4)
+    with pytest.raises(ModelError, match="positive"):
+        Scaler.from_meta({"mean": [0.0] * 4, "scale": [1.0, 0.0, 1.0, 1.0]}, n_features=4)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +81,7 @@ def test_shipped_seed_meta_describes_its_weights(shipped) -> None:
     assert len(meta["feature_names"]) == 57 == len(meta["scaler"]["mean"]) == len(meta["scaler"]["scale"])
     assert meta["recipe"]["batch_size"] == 128
     assert shipped.needs_taggrams is False and shipped.labels == GENRES
+    assert shipped.n_features == 57 and shipped.n_tags == 0
 
 
 def test_shipped_seed_scores_what_its_meta_states(shipped, gtzan: Path) -> None:

@@ -83,7 +83,7 @@ def test_same_seed_same_model(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_choose_epochs_smooths_the_valid_curve() -> None:
-    from libtagger.training.train import choose_epochs
+    from libtagger.training.seed_training import choose_epochs
 
     # one lucky epoch (index 1) loses to a sustained plateau
     assert choose_epochs([0.1, 0.9, 0.1, 0.6, 0.6, 0.6, 0.6, 0.1], window=3) == 5

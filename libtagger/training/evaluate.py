@@ -121,7 +121,7 @@ def random_split_protocol(*, features_csv: str | os.PathLike[str], kind: str = "
     from sklearn.model_selection import train_test_split
 
     from libtagger.classify.seed import predict_proba
-    from libtagger.training.train import select_and_fit
+    from libtagger.training.seed_training import select_and_fit
 
     ids, X, y = load_feature_table(features_csv)
     rows = np.arange(len(ids))
