@@ -20,6 +20,10 @@ Every change to one file is one transaction, and the database runs in WAL
 mode with ``synchronous=FULL``: a run killed at any moment leaves the index
 consistent, and ``libtagger query`` can read while a scan writes.
 
+This is the only module that writes SQL: the rest of libtagger asks through named
+methods that return records (:class:`FileState`, :class:`JournalEntry`,
+:class:`IndexCounts`) and filters with a :class:`TrackFilter`.
+
 Example::
 
     >>> index = Index(":memory:")
