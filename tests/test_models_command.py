@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.classify.classifier import available_models, list_models, locate_model, model_id_for
+from libtagger.classify.classifier import available_models, locate_model, model_id_for
 from libtagger.cli import app
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
