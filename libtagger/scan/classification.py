@@ -1,0 +1,157 @@
+"""Classifying tracks in the scan's main process: batches of analysed tracks, or stored rows.
+
+An analysed batch goes through the MSD_musicnn front-end in one call (when the model
+reads taggrams), then through the classifier in one call over every segment of every
+track; each track's segment probabilities are then voted into one verdict. A track
+classified by another model can be classified again from the features and taggrams the
+index stored for its segments, without decoding the file.
+
+What the model needs is asked of its kind (:func:`libtagger.classify.classifier.kind_class`)
+from meta.json, so planning the run (decode patches or not) never loads TensorFlow; the
+weights are loaded on the first batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from libtagger.classify.classifier import Classifier, kind_class
+from libtagger.classify.vote import Vote, vote
+from libtagger.genres import GENRES, display_name
+from libtagger.scan.analysis import TrackAnalysis
+from libtagger.store.index import now, pack_array, real_path, unpack_array
+from libtagger.tf_quiet import import_tensorflow_quietly
+
+#: Tracks classified together in one TensorFlow call.
+BATCH_TRACKS = 16
+
+#: A track as stored: its index row and its segment rows.
+StoredTrack = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+@dataclass
+class Classified:
+    """One track's verdict and what to save with it.
+
+    ``values``: track columns known before the vote (size, mtime_ns, and for a freshly
+    analysed file its fingerprint, format, duration...); ``segments``: the segment rows,
+    each with its own genre, confidence and probabilities.
+    """
+
+    path: str
+    values: dict[str, Any]
+    segments: list[dict[str, Any]]
+    verdict: Vote
+
+
+class TrackClassifier:
+    """The run's model: its declared needs, loaded on first use, applied to batches of tracks."""
+
+    def __init__(self, model_name: str, meta: dict[str, Any]) -> None:
+        declared = kind_class(meta["kind"])
+        self.model_name = model_name
+        self.model_id: str = meta["model_id"]
+        #: Whether analysis must cut musicnn patches and the index keep each segment's taggram.
+        self.needs_taggrams: bool = declared.needs_taggrams
+        self.n_tags: int = declared.n_tags
+        self._classifier: Classifier | None = None
+
+    def classifier(self) -> Classifier:
+        """The loaded model (imports TensorFlow on first call)."""
+        if self._classifier is None:
+            from libtagger.classify.classifier import load_classifier
+
+            import_tensorflow_quietly()
+            self._classifier = load_classifier(self.model_name)
+        return self._classifier
+
+    # -- freshly analysed tracks ----------------------------------------------------------
+
+    def analysed(self, batch: Sequence[TrackAnalysis]) -> list[Classified]:
+        """Classify a batch of analysed tracks with one front-end and one classifier call."""
+        taggrams = self._taggrams(batch)
+        per_track = self._probabilities([a.features for a in batch], taggrams)
+        out = []
+        for t, (analysis, probs) in enumerate(zip(batch, per_track)):
+            segments = [{
+                "idx": i, "start": start, "end": end, **segment_verdict(p),
+                "features": pack_array(analysis.features[i], "float32"),
+                "taggram": pack_array(taggrams[t][i] if taggrams is not None else None, "float16"),
+            } for i, ((start, end), p) in enumerate(zip(analysis.windows, probs))]
+            values = {
+                "size": analysis.size, "mtime_ns": analysis.mtime_ns,
+                "fingerprint": analysis.fingerprint, "format": analysis.format,
+                "duration": analysis.duration, "samplerate": analysis.samplerate,
+                "channels": analysis.channels, "analysed_at": now(),
+            }
+            out.append(Classified(analysis.path, values, segments, vote(probs)))
+        return out
+
+    def _taggrams(self, batch: Sequence[TrackAnalysis]) -> list[list[np.ndarray]] | None:
+        """Run the musicnn front-end over every patch of the batch at once; per track, per segment."""
+        if not self.needs_taggrams:
+            return None
+        import_tensorflow_quietly()
+        from libtagger.audio.musicnn import taggrams
+
+        flat = [p for a in batch for p in (a.patches or [])]
+        rows = np.split(taggrams(np.concatenate(flat)), np.cumsum([p.shape[0] for p in flat])[:-1])
+        per_track, start = [], 0
+        for a in batch:
+            per_track.append(rows[start:start + len(a.windows)])
+            start += len(a.windows)
+        return per_track
+
+    # -- tracks classified by another model -----------------------------------------------
+
+    def has_stored_inputs(self, segments: Sequence[dict[str, Any]]) -> bool:
+        """Whether the stored segment rows hold everything this model reads (else: analyse again)."""
+        return bool(segments) and segments[0]["features"] is not None and (
+            not self.needs_taggrams or segments[0]["taggram"] is not None)
+
+    def stored(self, tracks: Sequence[StoredTrack]) -> Iterator[Classified]:
+        """Classify tracks from their stored rows, :data:`BATCH_TRACKS` per network call.
+
+        Lazy: a chunk is classified when the previous one has been consumed, so the caller
+        saves each track before the next call (a killed run keeps what was done).
+        """
+        # The width of a stored feature row is what analysis computes (imported here: librosa).
+        from libtagger.audio.features import FEATURE_NAMES
+
+        for start in range(0, len(tracks), BATCH_TRACKS):
+            chunk = tracks[start:start + BATCH_TRACKS]
+            features = [np.vstack([unpack_array(s["features"], "float32", len(FEATURE_NAMES)) for s in segs])
+                        for _, segs in chunk]
+            taggrams = ([[unpack_array(s["taggram"], "float16", self.n_tags).astype(np.float32) for s in segs]
+                         for _, segs in chunk] if self.needs_taggrams else None)
+            for (row, segs), probs in zip(chunk, self._probabilities(features, taggrams)):
+                segments = [{k: v for k, v in s.items() if k != "track_id"} | segment_verdict(p)
+                            for s, p in zip(segs, probs)]
+                yield Classified(real_path(row), {"size": row["size"], "mtime_ns": row["mtime_ns"]},
+                                 segments, vote(probs))
+
+    # -- both -----------------------------------------------------------------------------
+
+    def _probabilities(self, features: list[np.ndarray],
+                       taggrams: list[list[np.ndarray]] | None) -> list[np.ndarray]:
+        """Segment probabilities per track from one batched network call over all tracks.
+
+        ``features``: per track (n_segments_i, 57); ``taggrams``: per track, per segment
+        (n_patches, 50), or None. Returns per track (n_segments_i, 10).
+        """
+        counts = [f.shape[0] for f in features]
+        flat = [t for track in taggrams for t in track] if taggrams is not None else None
+        probs = self.classifier().predict(np.vstack(features), flat)
+        return np.split(probs, np.cumsum(counts)[:-1])
+
+
+def segment_verdict(probs: np.ndarray) -> dict[str, Any]:
+    """A segment row's verdict columns from its probabilities (10,): genre, confidence, probabilities."""
+    best = int(np.argmax(probs))
+    return {"genre": display_name(GENRES[best]), "confidence": float(probs[best]),
+            "probabilities": json.dumps([round(float(x), 6) for x in probs])}

@@ -1,0 +1,116 @@
+"""What a scan run records for each file: its row in the index and its line in the report.
+
+Every file the run deals with ends in exactly one :class:`FileReport` with a status
+(``tagged``, ``would-tag``, ``kept``, ``unsure``, ``undone``, ``unchanged``, ``error``...);
+the counts per status are the run's summary and are stored with the run. Moves are
+counted (``moved``) besides the moved track's own report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from libtagger.scan.analysis import AnalysisFailure
+from libtagger.scan.inventory import index_key
+from libtagger.store.index import Index
+
+
+@dataclass
+class FileReport:
+    """One line of a scan report."""
+
+    path: str
+    status: str
+    genre: str | None = None
+    confidence: float | None = None
+    runner_up: str | None = None
+    runner_up_confidence: float | None = None
+    previous_genre: str | None = None
+    error: str | None = None
+    segments: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScanSummary:
+    """A finished (or interrupted) run: its id, the count of each status and every report line."""
+
+    run_id: int
+    counts: dict[str, int]
+    reports: list[FileReport] = field(default_factory=list)
+
+
+class RunRecorder:
+    """Saves tracks of run ``run_id`` in ``index`` and reports them (to ``on_report`` as they come)."""
+
+    def __init__(self, index: Index, run_id: int,
+                 on_report: Callable[[FileReport], None] | None = None) -> None:
+        self.index = index
+        self.run_id = run_id
+        self.on_report = on_report
+        self.counts: dict[str, int] = {}
+        self.reports: list[FileReport] = []
+
+    def summary(self) -> ScanSummary:
+        return ScanSummary(self.run_id, self.counts, self.reports)
+
+    def save(self, path: str, values: dict[str, Any], segments: list[dict[str, Any]] | None,
+             report: bool = True, n_segments: int = 0) -> int:
+        """Save the track and report it; returns its id.
+
+        ``segments`` None keeps the stored segment rows (``n_segments`` of them, for the report).
+        """
+        track_id = self.index.save_track(path, values, segments)
+        if report:
+            self.emit(FileReport(
+                path=index_key(path), status=values["status"], genre=values.get("genre"),
+                confidence=values.get("confidence"), runner_up=values.get("runner_up"),
+                runner_up_confidence=values.get("runner_up_confidence"),
+                previous_genre=values.get("previous_genre"), error=values.get("error"),
+                segments=len(segments) if segments else n_segments))
+        return track_id
+
+    def save_failure(self, failure: AnalysisFailure) -> None:
+        """An error row for a file that could not be analysed (any earlier verdict is dropped)."""
+        values: dict[str, Any] = {"status": "error", "error": failure.reason, "run_id": self.run_id,
+                                  "genre": None, "confidence": None, "runner_up": None,
+                                  "runner_up_confidence": None}
+        if failure.size is not None:
+            values |= {"size": failure.size, "mtime_ns": failure.mtime_ns}
+        self.save(failure.path, values, [])
+
+    def report_stored(self, row: dict[str, Any], status: str) -> None:
+        """Report an indexed track as it is stored, under ``status`` (nothing saved)."""
+        self.emit(FileReport(path=row["path"], status=status, genre=row["genre"],
+                             confidence=row["confidence"], runner_up=row["runner_up"],
+                             runner_up_confidence=row["runner_up_confidence"],
+                             previous_genre=row["previous_genre"], error=row["error"]))
+
+    def report_error(self, path: str, reason: str) -> None:
+        """Report an error for a path that gets no row in the index."""
+        self.emit(FileReport(path=index_key(path), status="error", error=reason))
+
+    def file_error(self, path: str, reason: str) -> bool:
+        """Report a problem met before analysis; an audio file that is there (a broken or
+        looping link, an unreadable entry) also gets an error row. True when it got one."""
+        from libtagger.scan.discover import is_supported
+
+        if not (is_supported(path) and os.path.lexists(path)):
+            self.report_error(path, reason)
+            return False
+        self.save(path, {"status": "error", "error": reason, "run_id": self.run_id}, None)
+        return True
+
+    def emit(self, report: FileReport) -> None:
+        self.count(report.status)
+        self.reports.append(report)
+        if self.on_report is not None:
+            self.on_report(report)
+
+    def count(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
