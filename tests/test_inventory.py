@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import libtagger.scan.inventory as inventory_module
-from libtagger.scan.inventory import take_inventory, verdict_may_change
+from libtagger.scan.inventory import gone_tracks, take_inventory, verdict_may_change
 from libtagger.store.index import Index
 
 MODEL = "seed-1234abcd"
@@ -78,5 +78,19 @@ def test_every_file_lands_in_one_list(tmp_path: Path):
                                overwrite=False, include_hidden=False, file_error=lambda p, why: False,
                                unchanged=unchanged.append)
         assert len(again.to_analyse) == 6 and again.reclassify == again.redecide == []
+    finally:
+        index.close()
+
+
+def test_gone_tracks_of_a_single_file_root(tmp_path: Path):
+    index = Index(tmp_path / "index.db")
+    try:
+        song = tmp_path / "one.flac"
+        track = index_as_found(index, song, make_file(song))
+        twin = index_as_found(index, tmp_path / "one.flac.d" / "x.flac", make_file(tmp_path / "one.flac.d" / "x.flac"))
+        states = index.file_states()
+        assert gone_tracks([song], states, seen=set()) == {str(song): track}  # not the folder's twin
+        assert twin not in gone_tracks([song], states, seen=set()).values()
+        assert gone_tracks([song], states, seen={str(song)}) == {}
     finally:
         index.close()

@@ -107,8 +107,8 @@ def test_every_model_kind_with_a_classifier_has_a_trainer():
     from libtagger.classify.classifier import _KIND_MODULES, kind_class
     from libtagger.training.train import TRAINERS
 
-    assert set(TRAINERS) == set(_KIND_MODULES)
-    for kind in TRAINERS:
+    assert set(_KIND_MODULES) <= set(TRAINERS)  # trainers of other models (not classifiers) may exist too
+    for kind in _KIND_MODULES:
         cls = kind_class(kind)
         assert cls.kind == kind
         # what the scan plans from without loading weights

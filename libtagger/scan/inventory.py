@@ -124,12 +124,15 @@ def take_inventory(roots: Sequence[Path], states: dict[str, FileState], *, model
 
 def gone_tracks(roots: Sequence[Path], states: dict[str, FileState], seen: set[str]) -> dict[str, int]:
     """Indexed tracks under ``roots`` that were not found this time: {stored path: track id}."""
-    prefixes = []
+    files, folders = set(), []
     for root in roots:
         text = index_key(os.path.abspath(root))
-        prefixes.append(text if os.path.isfile(root) else text.rstrip(os.sep) + os.sep)
+        if os.path.isfile(root):
+            files.add(text)  # only that file: not "song.flac.d/x.flac" beside it
+        else:
+            folders.append(text.rstrip(os.sep) + os.sep)
     return {p: s.track_id for p, s in states.items()
-            if p not in seen and any(p == pre or p.startswith(pre) for pre in prefixes)}
+            if p not in seen and (p in files or any(p.startswith(pre) for pre in folders))}
 
 
 def find_moves(inventory: Inventory, states: dict[str, FileState], index: Index, *, jobs: int,
