@@ -30,6 +30,7 @@ from libtagger.classify.classifier import load_classifier, write_meta, write_mod
 from libtagger.errors import LibtaggerError, ModelError
 from libtagger.training.dataset import feature_names_from_csv, load_feature_table, load_split, rows_for, split_path
 from libtagger.training.evaluate import evaluate_features
+from libtagger.training.music_detector import train_music_detector
 from libtagger.training.seed_training import DEFAULT_BATCH, DEFAULT_EPOCHS, SMOOTHING, build_seed_model, select_and_fit
 
 Trainer = Callable[..., dict[str, Any]]
@@ -116,4 +117,5 @@ def _train_head(out_dir: Path, **options: Any) -> dict[str, Any]:
 
 
 #: Model kind -> trainer ``fn(out_dir, **options) -> metrics``; a trainer ignores options it does not use.
-TRAINERS: dict[str, Trainer] = {"seed": train_seed, "musicnn-head": _train_head}
+TRAINERS: dict[str, Trainer] = {"seed": train_seed, "musicnn-head": _train_head,
+                                "music-detector": train_music_detector}

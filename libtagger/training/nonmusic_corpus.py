@@ -1,0 +1,376 @@
+"""Generated non-music audio (speech, noise, tones, silence) for the music detector.
+
+Everything is synthesised here, with espeak-ng and flite (speech), sox (reverb) and ffmpeg
+(containers); the only recordings used are music clips handed in as quiet beds under speech.
+:func:`make_items` writes N items of one kind into a folder (tests and benchmarks use it);
+:func:`corpus_plan` is the training corpus: which generator settings are *tune* (fitted on,
+chosen on) and which are *heldout* (never fitted on, never used for a choice).
+
+Held out: espeak-ng languages pl, sv, pt with voice variants the tune part never uses; the
+flite voices slt and kal16; noise shapes band-passed pink and 4-Hz tremolo pink; SNRs 15 and 6
+dB; music-bed levels -12, -17, -22 dB; other tone frequencies, sweep ranges and click rates.
+
+>>> items = make_items("speech", 2, Path("out"), seconds=12)   # doctest: +SKIP
+>>> items[0].kind, items[0].path.suffix                        # doctest: +SKIP
+('speech', '.flac')
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+SR = 22050
+#: Item kinds; all speech kinds are the detector's class ``speech``.
+KINDS = ("speech", "speech_noisy", "speech_bed", "noise", "tone", "silence")
+KIND_CLASS = {"speech": "speech", "speech_noisy": "speech", "speech_bed": "speech",
+              "noise": "noise", "tone": "tone", "silence": "silence"}
+
+TEXT = {
+ "en": ["The old library stood at the end of the street, and nobody remembered who had built it.",
+        "Every morning the baker opened his shop at six, long before the first bus arrived.",
+        "In the second chapter, the author explains why the river changed its course after the flood.",
+        "Please note that the meeting has been moved to Thursday afternoon in the small conference room.",
+        "She folded the letter twice, put it in her coat pocket, and walked slowly towards the station.",
+        "Researchers measured the temperature of the lake every hour for three consecutive summers.",
+        "Welcome back to the show. Today we are talking about gardening, taxes, and the price of bread.",
+        "If you have any questions about your account, stay on the line and an agent will help you."],
+ "de": ["Die alte Bibliothek stand am Ende der Straße, und niemand wusste mehr, wer sie gebaut hatte.",
+        "Jeden Morgen öffnete der Bäcker seinen Laden um sechs Uhr, lange bevor der erste Bus kam.",
+        "Im zweiten Kapitel erklärt der Autor, warum der Fluss nach dem Hochwasser seinen Lauf änderte.",
+        "Bitte beachten Sie, dass die Besprechung auf Donnerstagnachmittag verschoben wurde.",
+        "Sie faltete den Brief zweimal, steckte ihn in die Manteltasche und ging langsam zum Bahnhof.",
+        "Die Forscher maßen drei Sommer lang jede Stunde die Temperatur des Sees."],
+ "fr": ["La vieille bibliothèque se trouvait au bout de la rue, et personne ne savait qui l'avait construite.",
+        "Chaque matin, le boulanger ouvrait sa boutique à six heures, bien avant le premier bus.",
+        "Dans le deuxième chapitre, l'auteur explique pourquoi la rivière a changé de cours après l'inondation.",
+        "Veuillez noter que la réunion a été déplacée à jeudi après-midi.",
+        "Elle plia la lettre deux fois, la mit dans sa poche et marcha lentement vers la gare.",
+        "Les chercheurs ont mesuré la température du lac toutes les heures pendant trois étés."],
+ "es": ["La vieja biblioteca estaba al final de la calle, y nadie recordaba quién la había construido.",
+        "Cada mañana el panadero abría su tienda a las seis, mucho antes de que llegara el primer autobús.",
+        "En el segundo capítulo, el autor explica por qué el río cambió su curso después de la inundación.",
+        "Por favor, tenga en cuenta que la reunión se ha trasladado al jueves por la tarde.",
+        "Dobló la carta dos veces, la guardó en el bolsillo y caminó despacio hacia la estación.",
+        "Los investigadores midieron la temperatura del lago cada hora durante tres veranos."],
+ "it": ["La vecchia biblioteca si trovava in fondo alla strada, e nessuno ricordava chi l'avesse costruita.",
+        "Ogni mattina il fornaio apriva il negozio alle sei, molto prima che arrivasse il primo autobus.",
+        "Nel secondo capitolo l'autore spiega perché il fiume cambiò corso dopo l'alluvione.",
+        "Si prega di notare che la riunione è stata spostata a giovedì pomeriggio.",
+        "Piegò la lettera due volte, la mise in tasca e camminò lentamente verso la stazione."],
+ "pl": ["Stara biblioteka stała na końcu ulicy i nikt nie pamiętał, kto ją zbudował.",
+        "Każdego ranka piekarz otwierał sklep o szóstej, na długo przed pierwszym autobusem.",
+        "W drugim rozdziale autor wyjaśnia, dlaczego rzeka zmieniła bieg po powodzi.",
+        "Proszę pamiętać, że spotkanie zostało przeniesione na czwartek po południu.",
+        "Złożyła list dwa razy, włożyła go do kieszeni i powoli poszła na dworzec."],
+ "nl": ["De oude bibliotheek stond aan het einde van de straat, en niemand wist meer wie hem had gebouwd.",
+        "Elke ochtend opende de bakker zijn winkel om zes uur, lang voordat de eerste bus kwam.",
+        "In het tweede hoofdstuk legt de schrijver uit waarom de rivier na de overstroming van loop veranderde.",
+        "Zij vouwde de brief twee keer, stak hem in haar jaszak en liep langzaam naar het station."],
+ "sv": ["Det gamla biblioteket låg i slutet av gatan, och ingen mindes vem som hade byggt det.",
+        "Varje morgon öppnade bagaren sin butik klockan sex, långt innan den första bussen kom.",
+        "I det andra kapitlet förklarar författaren varför floden ändrade sitt lopp efter översvämningen.",
+        "Hon vek brevet två gånger, stoppade det i fickan och gick långsamt mot stationen."],
+ "pt": ["A velha biblioteca ficava no fim da rua, e ninguém se lembrava de quem a tinha construído.",
+        "Todas as manhãs o padeiro abria a loja às seis, muito antes de chegar o primeiro autocarro.",
+        "No segundo capítulo, o autor explica porque é que o rio mudou de curso depois da cheia.",
+        "Ela dobrou a carta duas vezes, guardou-a no bolso e caminhou devagar até à estação."],
+}
+
+#: Generator settings per split; ``heldout`` values never appear in ``tune``.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "tune": dict(langs=["en", "de", "fr", "es", "nl", "it"],
+                 variants=["", "+m1", "+m3", "+m5", "+f1", "+f3", "+f5", "+klatt", "+croak"],
+                 speeds=[110, 140, 160, 175, 200, 240], pitches=[20, 35, 50, 65, 80],
+                 flite_voices=["kal", "awb", "rms"], stretches=[0.85, 1.0, 1.2, 1.4], f0s=[None, 90, 130, 200],
+                 noises=["white", "pink", "brown", "room"], snrs=[20, 10, 3], bed_dbs=[-10, -14, -20, -25],
+                 tones=[("sine", dict(f=60)), ("sine", dict(f=220)), ("sine", dict(f=440)), ("sine", dict(f=1000)),
+                        ("sine", dict(f=4000)), ("square", dict(f=440)), ("chord", dict(fs=[261.6, 329.6, 392.0])),
+                        ("sweep", dict(f0=100, f1=8000, period=5, log=True)),
+                        ("sweep", dict(f0=100, f1=8000, period=10, log=False)),
+                        ("sweep", dict(f0=100, f1=8000, period=30, log=True)), ("dtmf", dict(gap=0.4))],
+                 clicks=[(0.5, -90), (2, -80), (5, -70), (1, -100)]),
+    "heldout": dict(langs=["pl", "sv", "pt"], variants=["+m7", "+f2", "+f4", "+whisper", "+klatt3"],
+                    speeds=[125, 185, 220], pitches=[28, 58, 72],
+                    flite_voices=["slt", "kal16"], stretches=[0.95, 1.3], f0s=[None, 110, 170],
+                    noises=["bandpink", "tremolo"], snrs=[15, 6], bed_dbs=[-12, -17, -22],
+                    tones=[("sine", dict(f=100)), ("sine", dict(f=1500)), ("sine", dict(f=8000)),
+                           ("sweep", dict(f0=20, f1=20000, period=20, log=True)),
+                           ("sweep", dict(f0=300, f1=3000, period=2, log=False)),
+                           ("chord", dict(fs=[220, 277.2, 329.6, 440])), ("dtmf", dict(gap=1.0)),
+                           ("beeps", dict(f=1000, period=1.0))],
+                    clicks=[(0.2, -85), (10, -75), (3, -95)]),
+}
+
+
+@dataclass(frozen=True)
+class CorpusItem:
+    """One generated file: its kind (see :data:`KINDS`), split (tune or heldout) and settings."""
+
+    path: Path
+    kind: str
+    split: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The detector class of this item: speech, noise, tone or silence."""
+        return KIND_CLASS[self.kind]
+
+
+def missing_tools(kind: str) -> list[str]:
+    """The command-line tools :func:`make_items` needs for ``kind`` that are not on PATH."""
+    need = ["ffmpeg"] + (["espeak-ng", "flite", "sox"] if kind.startswith("speech") else [])
+    return [t for t in need if shutil.which(t) is None]
+
+
+def make_items(kind: str, n: int, folder: Path, *, split: str = "tune", seed: int = 0,
+               seconds: float | None = None, beds: list[Path] | tuple[Path, ...] = (),
+               overrides: dict[str, Any] | None = None) -> list[CorpusItem]:
+    """Write ``n`` items of ``kind`` into ``folder`` with settings drawn from ``SETTINGS[split]``.
+
+    Item ``i`` depends only on (seed, kind, split, i), so a larger ``n`` extends a corpus.
+    Speech items alternate espeak-ng (even i) and flite (odd i). ``beds`` (music files) are
+    needed by ``speech_bed``. ``overrides`` replaces drawn settings (e.g. ``{"engine": "espeak",
+    "lang": "de"}``). Level (-1..-20 dBFS peak), container and sample rate are drawn per item.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if kind == "speech_bed" and not beds:
+        raise ValueError("speech_bed items need music files as beds")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = []
+    for i in range(n):
+        rng = random.Random(f"{seed}-{kind}-{split}-{i}")
+        nrng = np.random.default_rng([seed, KINDS.index(kind), int(split == "heldout"), i])
+        p = _draw(kind, split, i, rng, beds)
+        p.update(overrides or {})
+        secs = seconds or (rng.choice([31, 34, 38, 45, 65]) if kind.startswith("speech") else rng.choice([31, 35, 40]))
+        p["secs"] = secs
+        y = _render(kind, p, secs, rng, nrng)
+        if kind == "silence":  # keep the hiss at its own level: it is what makes it silence
+            p.update(fmt=rng.choice(["flac", "wav", "mp3"]), gain_db=None, sr=SR)
+        else:
+            p.update(fmt=rng.choice(["mp3", "m4a", "flac", "wav", "ogg"]), gain_db=rng.choice([-1, -6, -12, -20]),
+                     sr=rng.choice([22050, 44100, 48000]))
+        path = folder / f"{kind}-{split}-{seed}-{i:03d}.{p['fmt']}"
+        _encode(y, path, p)
+        items.append(CorpusItem(path, kind, split, json.loads(json.dumps(p, default=str))))
+    return items
+
+
+def corpus_plan(scale: float = 1.0) -> dict[tuple[str, str], int]:
+    """Items per (kind, split) of the training corpus; ``scale`` multiplies every count."""
+    base = {("speech", "tune"): 24, ("speech_noisy", "tune"): 24, ("speech_bed", "tune"): 24,
+            ("noise", "tune"): 12, ("tone", "tune"): 11, ("silence", "tune"): 4,
+            ("speech", "heldout"): 10, ("speech_noisy", "heldout"): 10, ("speech_bed", "heldout"): 10,
+            ("noise", "heldout"): 6, ("tone", "heldout"): 8, ("silence", "heldout"): 3}
+    return {k: max(1, round(v * scale)) for k, v in base.items()}
+
+
+def build_corpus(folder: Path, *, seed: int = 0, scale: float = 1.0, beds: list[Path] | tuple[Path, ...] = (),
+                 kinds: tuple[str, ...] = KINDS) -> list[CorpusItem]:
+    """Generate the whole :func:`corpus_plan` into ``folder`` (speech_bed skipped without beds)."""
+    items = []
+    for (kind, split), n in corpus_plan(scale).items():
+        if kind in kinds and (beds or kind != "speech_bed"):
+            items += make_items(kind, n, Path(folder) / kind, split=split, seed=seed, beds=beds)
+    return items
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def _draw(kind: str, split: str, i: int, rng: random.Random, beds) -> dict[str, Any]:
+    s = SETTINGS[split]
+    if kind == "tone":
+        gen, tp = s["tones"][i % len(s["tones"])]
+        return dict(gen=gen, **tp)
+    if kind == "silence":
+        rate, hiss = s["clicks"][i % len(s["clicks"])]
+        return dict(rate=rate, hiss_db=hiss)
+    if kind == "noise":
+        return dict(color=s["noises"][i % len(s["noises"])])
+    if i % 2 == 0:
+        p = dict(engine="espeak", lang=rng.choice(s["langs"]), voice=rng.choice(s["variants"]),
+                 speed=rng.choice(s["speeds"]), pitch=rng.choice(s["pitches"]))
+    else:
+        p = dict(engine="flite", voice=rng.choice(s["flite_voices"]), stretch=rng.choice(s["stretches"]),
+                 f0=rng.choice(s["f0s"]))
+    if kind == "speech":
+        p["reverb"] = rng.random() < 0.25
+    elif kind == "speech_noisy":
+        p.update(noise=rng.choice(s["noises"]), snr=rng.choice(s["snrs"]), reverb=rng.random() < 0.5)
+    elif kind == "speech_bed":
+        p.update(bed=str(rng.choice(sorted(beds))), bed_db=rng.choice(s["bed_dbs"]), reverb=rng.random() < 0.3)
+    return p
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _render(kind: str, p: dict[str, Any], secs: float, rng: random.Random, nrng: np.random.Generator) -> np.ndarray:
+    n = int(secs * SR)
+    if kind == "noise":
+        return _noise(nrng, n, p["color"])
+    if kind == "tone":
+        return _tone(nrng, n, p)
+    if kind == "silence":
+        return _clicks(nrng, n, p["rate"], p["hiss_db"])
+    y = _speech(rng, n, p)
+    if p.get("reverb"):
+        y = _reverb(y, rev=rng.choice([40, 70, 95]), room=rng.choice([50, 100]))
+    if kind == "speech_noisy":
+        y = _add_at_db(y, _noise(nrng, n, p["noise"]), -p["snr"])
+    elif kind == "speech_bed":
+        bed = _read_mono(Path(p["bed"]))
+        y = _add_at_db(y, np.tile(bed, int(np.ceil(n / bed.size)))[:n], p["bed_db"])
+    return y
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _read_mono(path: Path) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as td:
+        wav = Path(td) / "x.wav"
+        _run(["sox", str(path), "-r", str(SR), "-c", "1", "-b", "16", str(wav)])
+        y, _ = sf.read(wav, dtype="float64")
+    return y
+
+
+def _sentence(text: str, p: dict[str, Any]) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as td:
+        wav = str(Path(td) / "s.wav")
+        if p["engine"] == "espeak":
+            _run(["espeak-ng", "-v", p["lang"] + p["voice"], "-s", str(p["speed"]), "-p", str(p["pitch"]),
+                  "-w", wav, text])
+        else:
+            cmd = ["flite", "-voice", p["voice"], "--setf", f"duration_stretch={p['stretch']}"]
+            if p["f0"]:
+                cmd += ["--setf", f"int_f0_target_mean={p['f0']}"]
+            _run(cmd + ["-t", text, "-o", wav])
+        return _read_mono(Path(wav))
+
+
+def _speech(rng: random.Random, n: int, p: dict[str, Any]) -> np.ndarray:
+    """Sentences with pauses of 0.25-1.6 s between them (flite speaks English only)."""
+    sentences = TEXT[p.get("lang", "en") if p["engine"] == "espeak" else "en"]
+    parts, total = [], 0
+    while total < n:
+        y = _sentence(sentences[rng.randrange(len(sentences))], p)
+        gap = np.zeros(int(SR * rng.uniform(0.25, 1.6)))
+        parts += [y, gap]
+        total += y.size + gap.size
+    y = np.concatenate(parts)[:n]
+    return y / (np.max(np.abs(y)) + 1e-9)
+
+
+def _rms(y: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(y ** 2) + 1e-20))
+
+
+def _add_at_db(speech: np.ndarray, background: np.ndarray, rel_db: float) -> np.ndarray:
+    """Add ``background`` at ``rel_db`` relative to the *active* speech (as a listener hears it)."""
+    active = speech[np.abs(speech) > 1e-3]
+    return speech + background * _rms(active) / _rms(background) * 10 ** (rel_db / 20)
+
+
+def _reverb(y: np.ndarray, rev: int, room: int) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as td:
+        a, b = Path(td) / "a.wav", Path(td) / "b.wav"
+        sf.write(a, (y / (np.max(np.abs(y)) + 1e-9) * 0.5).astype(np.float32), SR, subtype="FLOAT")
+        _run(["sox", str(a), str(b), "reverb", str(rev), "50", str(room)])
+        z, _ = sf.read(b, dtype="float64")
+    return (z if z.ndim == 1 else z[:, 0])[: y.size]
+
+
+def _noise(nrng: np.random.Generator, n: int, color: str) -> np.ndarray:
+    """White, pink, brown; ``room``: rumble + mains hum + faint hiss; ``bandpink``: pink
+    300-3000 Hz; ``tremolo``: pink with a 4-Hz amplitude modulation (speech-rate)."""
+    if color in ("white", "pink", "brown"):
+        w = nrng.standard_normal(n)
+        if color == "white":
+            return w
+        W = np.fft.rfft(w)
+        f = np.fft.rfftfreq(n, 1 / SR)
+        f[0] = f[1]
+        W /= np.sqrt(f) if color == "pink" else f
+        y = np.fft.irfft(W, n)
+        return y / np.std(y)
+    from scipy.signal import butter, sosfilt
+
+    t = np.arange(n) / SR
+    if color == "room":
+        rumble = sosfilt(butter(2, 250, "lowpass", fs=SR, output="sos"), _noise(nrng, n, "brown"))
+        mains = nrng.choice([50, 60])
+        hum = sum(np.sin(2 * np.pi * mains * k * t) / k for k in (1, 2, 3))
+        return rumble / _rms(rumble) + 0.3 * hum / _rms(hum) + 0.1 * _noise(nrng, n, "pink")
+    if color == "bandpink":
+        return sosfilt(butter(4, [300, 3000], "bandpass", fs=SR, output="sos"), _noise(nrng, n, "pink"))
+    if color == "tremolo":
+        return _noise(nrng, n, "pink") * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    raise ValueError(f"unknown noise {color!r}")
+
+
+def _tone(nrng: np.random.Generator, n: int, p: dict[str, Any]) -> np.ndarray:
+    t = np.arange(n) / SR
+    gen = p["gen"]
+    if gen == "sine":
+        return np.sin(2 * np.pi * p["f"] * t)
+    if gen == "square":
+        return np.sign(np.sin(2 * np.pi * p["f"] * t)) * 0.5
+    if gen == "chord":
+        return sum(np.sin(2 * np.pi * f * t) for f in p["fs"]) / len(p["fs"])
+    if gen == "sweep":  # repeated sweeps of ``period`` s, linear or logarithmic
+        tt, f0, f1, period = t % p["period"], p["f0"], p["f1"], p["period"]
+        if p["log"]:
+            k = np.log(f1 / f0) / period
+            return np.sin(2 * np.pi * f0 * (np.exp(k * tt) - 1) / k)
+        return np.sin(2 * np.pi * (f0 * tt + (f1 - f0) * tt ** 2 / (2 * period)))
+    if gen == "dtmf":  # digit bursts with random gaps
+        low, high = [697, 770, 852, 941], [1209, 1336, 1477]
+        y, pos = np.zeros(n), 0
+        while pos < n:
+            d = int(SR * nrng.uniform(0.08, 0.3))
+            seg = t[pos:pos + d]
+            y[pos:pos + d] = 0.5 * (np.sin(2 * np.pi * low[nrng.integers(4)] * seg)
+                                    + np.sin(2 * np.pi * high[nrng.integers(3)] * seg))
+            pos += d + int(SR * nrng.uniform(0.05, p["gap"]))
+        return y
+    if gen == "beeps":  # a test tone switched on and off
+        return np.sin(2 * np.pi * p["f"] * t) * ((t % p["period"]) < p["period"] / 2)
+    raise ValueError(f"unknown tone {gen!r}")
+
+
+def _clicks(nrng: np.random.Generator, n: int, rate: float, hiss_db: float) -> np.ndarray:
+    """Near-silence: hiss at ``hiss_db`` dBFS with Poisson clicks at ``rate`` per second."""
+    y = nrng.standard_normal(n) * 10 ** (hiss_db / 20)
+    for pos in nrng.integers(0, n - 200, size=nrng.poisson(rate * n / SR)):
+        length = int(nrng.integers(3, 120))
+        y[pos:pos + length] += nrng.uniform(-0.8, 0.8) * np.exp(-np.arange(length) / (length / 4))
+    return np.clip(y, -1, 1)
+
+
+def _encode(y: np.ndarray, path: Path, p: dict[str, Any]) -> None:
+    if p["gain_db"] is not None:
+        y = y / (np.max(np.abs(y)) + 1e-12) * 10 ** (p["gain_db"] / 20)
+    codec = {"mp3": ["-c:a", "libmp3lame", "-b:a", "128k"], "m4a": ["-c:a", "aac", "-b:a", "96k"],
+             "flac": ["-c:a", "flac", "-sample_fmt", "s32" if p["gain_db"] is None else "s16"],
+             "wav": ["-c:a", "pcm_s24le" if p["gain_db"] is None else "pcm_s16le"],
+             "ogg": ["-c:a", "libvorbis", "-q:a", "4"]}[p["fmt"]]
+    with tempfile.TemporaryDirectory() as td:
+        wav = Path(td) / "x.wav"
+        sf.write(wav, y.astype(np.float32), SR, subtype="FLOAT")
+        _run(["ffmpeg", "-y", "-i", str(wav), "-ar", str(p["sr"])] + codec + [str(path)])
