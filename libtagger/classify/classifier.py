@@ -226,7 +226,8 @@ def read_meta(folder: Path, *, check_features: bool = True) -> dict[str, Any]:
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise ModelError(f"{path}: missing {', '.join(missing)}")
-    if tuple(meta["labels"]) != GENRES:
+    # a music detector (libtagger.classify.openset) labels its own classes, not the genres
+    if tuple(meta["labels"]) != GENRES and meta["kind"] != "music-detector":
         raise ModelError(f"{path}: labels {meta['labels']} are not libtagger's genres {list(GENRES)}")
     expected = _expected_feature_names() if check_features else None
     if expected is not None and tuple(meta["feature_names"]) != expected:
