@@ -1,0 +1,136 @@
+"""The music detector (libtagger.classify.openset) on audio the tests generate with espeak-ng,
+flite and sox, run through the scan's own analysis and MSD_musicnn front-end, and on the shared
+GTZAN hip-hop clips, which must stay music (also louder, quieter and MP3-encoded)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from libtagger.classify import openset
+from libtagger.errors import ModelError
+from libtagger.training.music_detector import analyse_file, fit, music_tracks, write_detector
+from libtagger.training.nonmusic_corpus import make_items, missing_tools
+
+from conftest import GTZAN
+
+SECONDS = 12  # one short segment each: keeps the file's runtime modest
+
+
+def _need(kind: str) -> None:
+    missing = missing_tools(kind)
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (apt-get install -y espeak-ng flite sox ffmpeg)")
+
+
+def _analyse(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+    result = analyse_file(path)
+    assert not isinstance(result, str), f"{path.name}: analysis failed: {result}"
+    return result
+
+
+def _verdict(path: Path) -> openset.OpenSetVerdict:
+    return openset.openset_verdict(*_analyse(path))
+
+
+#: (case, kind, overrides) -> the reason the detector must give.
+NON_MUSIC = [
+    ("english espeak-ng", "speech", {"engine": "espeak", "lang": "en", "voice": "", "reverb": False}, "not music: speech"),
+    ("german espeak-ng", "speech", {"engine": "espeak", "lang": "de", "voice": "+f3", "reverb": False}, "not music: speech"),
+    ("english flite", "speech", {"engine": "flite", "voice": "slt", "stretch": 1.0, "f0": None, "reverb": False},
+     "not music: speech"),
+    ("speech over pink noise at 10 dB", "speech_noisy",
+     {"engine": "espeak", "lang": "fr", "voice": "+m3", "noise": "pink", "snr": 10, "reverb": False}, "not music: speech"),
+    ("pink noise", "noise", {"color": "pink"}, "not music: noise"),
+    ("440 Hz sine", "tone", {"gen": "sine", "f": 440}, "not music: tone"),
+    ("log sweep 100-8000 Hz", "tone", {"gen": "sweep", "f0": 100, "f1": 8000, "period": 5, "log": True}, "not music: tone"),
+    ("silence with clicks", "silence", {"rate": 2, "hiss_db": -80}, "not music: silence"),
+]
+
+
+@pytest.mark.parametrize("case,kind,overrides,reason", NON_MUSIC, ids=[c[0] for c in NON_MUSIC])
+def test_generated_non_music_is_rejected_with_its_reason(tmp_path, case, kind, overrides, reason):
+    _need(kind)
+    [item] = make_items(kind, 1, tmp_path, seconds=SECONDS, seed=7, overrides=overrides)
+    verdict = _verdict(item.path)
+    assert verdict.reason == reason, f"{case}: {verdict}"
+    assert verdict.p_music < 0.5
+    assert set(verdict.scores) == set(openset.CLASSES) | {"unlike"}
+
+
+def _hiphop_clips() -> list[Path]:
+    clips = sorted((GTZAN / "audio").glob("hiphop.*.wav"))
+    if not clips:
+        pytest.skip(f"shared GTZAN clips not found in {GTZAN / 'audio'} (they live beside the clone in ../shared)")
+    return clips
+
+
+def test_the_shared_hiphop_clips_are_music():
+    verdicts = {clip.name: _verdict(clip) for clip in _hiphop_clips()}
+    rejected = {name: (v.reason, round(v.p_music, 3)) for name, v in verdicts.items() if v.reason is not None}
+    assert rejected == {}
+    assert len(verdicts) >= 10
+
+
+def test_a_louder_a_quieter_and_an_mp3_copy_of_a_clip_stay_music(tmp_path):
+    if shutil.which("sox") is None or shutil.which("ffmpeg") is None:
+        pytest.skip("sox and ffmpeg are needed to make the variants")
+    clip = _hiphop_clips()[4]
+    louder, quieter, mp3 = tmp_path / "plus12.wav", tmp_path / "minus12.wav", tmp_path / "clip.mp3"
+    # +12 dB as float samples (unclipped, peaks above full scale), -12 dB as 16-bit PCM
+    subprocess.run(["sox", str(clip), "-e", "floating-point", "-b", "32", str(louder), "gain", "12"], check=True)
+    subprocess.run(["sox", str(clip), "-b", "16", str(quieter), "gain", "-12"], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:a", "libmp3lame", "-b:a", "128k", str(mp3)],
+                   check=True)
+    original = _verdict(clip)
+    assert original.reason is None
+    for variant in (louder, quieter, mp3):
+        verdict = _verdict(variant)
+        assert verdict.reason is None, f"{variant.name}: {verdict}"
+
+
+def test_the_shipped_detector_is_plain_json_and_matches_its_model_id():
+    params = openset.load_detector()
+    folder = Path(openset.__file__).resolve().parent.parent.parent / "models" / openset.DETECTOR_NAME
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["kind"] == "music-detector" and meta["labels"] == list(openset.CLASSES)
+    assert params.model_id == meta["model_id"] == openset.params_model_id(meta["name"], folder / "params.json")
+    assert params.coef.shape == (5, 152) and len(openset.input_names(params.feature_names, params.tag_names)) == 152
+    for figure in ("gtzan_train_false_rejections", "shared_false_rejections", "heldout_rejection", "tune_rejection"):
+        assert "measured_on" in meta["metrics"][figure]
+    assert meta["metrics"]["gtzan_train_false_rejections"]["rejected"] <= 0.02 * meta["metrics"]["gtzan_train_false_rejections"]["n"]
+
+
+def test_a_detector_written_by_the_trainer_loads_back_and_a_changed_params_file_is_refused(tmp_path):
+    """fit -> write_detector -> load_detector on real rows: GTZAN train clips and generated tones."""
+    if not (GTZAN / "features_30_sec.csv").exists():
+        pytest.skip(f"GTZAN reference data not found at {GTZAN}")
+    _need("tone")
+    from libtagger.audio.features import FEATURE_NAMES
+    from libtagger.audio.musicnn import TAGS
+    from libtagger.training.music_detector import Track
+
+    music = music_tracks(GTZAN)[::20]
+    tones = [Track(i.path.name, "tone", *_analyse(i.path), group=i.path.name)
+             for i in make_items("tone", 3, tmp_path / "audio", seconds=6)]
+    params = fit(music + tones, 0.3, tuple(FEATURE_NAMES), tuple(TAGS))
+    folder = tmp_path / "models" / "my-detector"
+    meta = write_detector(folder, params, recipe={"test": True}, metrics={})
+    loaded = openset.load_detector(str(folder))
+    assert loaded.model_id == meta["model_id"] and meta["model_id"].startswith("my-detector-")
+    probe = music[0]
+    np.testing.assert_allclose(openset.music_probabilities(probe.features, probe.taggrams, loaded),
+                               openset.music_probabilities(probe.features, probe.taggrams, params))
+    assert openset.music_probabilities(tones[0].features, tones[0].taggrams, loaded).shape == (1, 5)
+
+    changed = json.loads((folder / "params.json").read_text())
+    changed["thresholds"]["t_music"] = 0.9
+    (folder / "params.json").write_text(json.dumps(changed))
+    openset.load_detector.cache_clear()
+    with pytest.raises(ModelError, match="does not match meta.json"):
+        openset.load_detector(str(folder))
