@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from libtagger.classify import openset
 from libtagger.errors import ModelError
@@ -82,8 +83,11 @@ def test_a_louder_a_quieter_and_an_mp3_copy_of_a_clip_stay_music(tmp_path):
         pytest.skip("sox and ffmpeg are needed to make the variants")
     clip = _hiphop_clips()[4]
     louder, quieter, mp3 = tmp_path / "plus12.wav", tmp_path / "minus12.wav", tmp_path / "clip.mp3"
-    # +12 dB as float samples (unclipped, peaks above full scale), -12 dB as 16-bit PCM
-    subprocess.run(["sox", str(clip), "-e", "floating-point", "-b", "32", str(louder), "gain", "12"], check=True)
+    # +12 dB as float samples written by soundfile (sox would clip them), peaks above full scale;
+    # -12 dB as 16-bit PCM
+    y, sr = sf.read(clip, dtype="float32")
+    sf.write(louder, y * 10 ** (12 / 20), sr, subtype="FLOAT")
+    assert np.max(np.abs(sf.read(louder, dtype="float32")[0])) > 1.0
     subprocess.run(["sox", str(clip), "-b", "16", str(quieter), "gain", "-12"], check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:a", "libmp3lame", "-b:a", "128k", str(mp3)],
                    check=True)
