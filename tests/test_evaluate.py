@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from libtagger.classify.classifier import load_classifier
-from libtagger.training.evaluate import evaluate_features, plot_confusion, random_split_protocol, score_predictions
+from libtagger.training.evaluate import (evaluate_features, expected_calibration_error, plot_confusion,
+                                         random_split_protocol, score_predictions)
 from libtagger.genres import GENRES
 
 from test_train import small_gtzan
@@ -103,3 +104,45 @@ def test_cli_evaluate_errors(tiny_model: tuple[Path, Path], tmp_path: Path) -> N
     assert bad_split.exit_code == 1 and "cannot read split list" in bad_split.output
     bad_protocol = CliRunner().invoke(app, ["evaluate", "--model", str(folder), "--protocols", "kfold"])
     assert bad_protocol.exit_code == 2
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    # bin (0.8667, 0.9333]: one right at 0.9; bin (0.5333, 0.6]: one wrong at 0.6 -> 0.5*0.1 + 0.5*0.6
+    probs = np.array([[0.9, 0.1], [0.6, 0.4]])
+    assert expected_calibration_error(probs, np.array([0, 1])) == pytest.approx(0.35)
+    assert expected_calibration_error(probs, np.array([0, 0])) == pytest.approx(0.5 * 0.1 + 0.5 * 0.4)
+    # perfectly calibrated: 4 tracks at 0.75, three right
+    p = np.tile([0.75, 0.25], (4, 1))
+    assert expected_calibration_error(p, np.array([0, 0, 0, 1])) == pytest.approx(0.0, abs=1e-12)
+    assert expected_calibration_error(np.zeros((0, 10)), np.zeros(0, int)) == 0.0
+
+
+def test_cli_evaluate_json_has_ece_and_tracks_to_recompute_it(tiny_model: tuple[Path, Path]) -> None:
+    from libtagger.cli import app
+
+    folder, data = tiny_model
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(folder), "--gtzan", str(data),
+                                      "--split", "valid", "--json"])
+    assert result.exit_code == 0, result.output
+    parsed = json.loads(result.stdout)
+    tracks = parsed["tracks"]
+    assert len(tracks) == parsed["n_tracks"] == 20
+    assert all(set(t) == {"id", "true", "predicted", "confidence"} for t in tracks)
+    ids = [line.split("/")[-1].removesuffix(".wav") for line in (data / "splits" / "valid_filtered.txt").read_text().split()]
+    assert [t["id"] for t in tracks] == ids
+    assert {t["true"] for t in tracks} <= set(GENRES) and {t["predicted"] for t in tracks} <= set(GENRES)
+    assert all(0.1 <= t["confidence"] <= 1.0 for t in tracks)  # top-1 of 10 genres is at least 1/10
+    # accuracy, confusion and ECE recomputed from the per-track rows
+    right = np.array([t["true"] == t["predicted"] for t in tracks])
+    assert parsed["track_accuracy"] == pytest.approx(right.mean(), abs=1e-12)
+    assert parsed["confusion"][GENRES.index(tracks[0]["true"])][GENRES.index(tracks[0]["predicted"])] >= 1
+    conf = np.array([t["confidence"] for t in tracks])
+    edges = np.linspace(0, 1, 16)
+    ece = sum(((conf > lo) & (conf <= hi)).mean() * abs(right[(conf > lo) & (conf <= hi)].mean()
+                                                         - conf[(conf > lo) & (conf <= hi)].mean())
+              for lo, hi in zip(edges[:-1], edges[1:]) if ((conf > lo) & (conf <= hi)).any())
+    assert parsed["ece"] == pytest.approx(ece, abs=1e-12)
+    assert 0.0 <= parsed["ece"] <= 1.0
+
+    text = CliRunner().invoke(app, ["evaluate", "--model", str(folder), "--gtzan", str(data), "--split", "valid"])
+    assert f"ECE {parsed['ece']:.3f}" in text.stdout

@@ -15,7 +15,7 @@ from libtagger.classify.classifier import load_classifier, read_meta
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 from libtagger.classify.head import KIND, N_TAGS
-from libtagger.training.head_training import clip_groups, evaluate_taggrams, load_clipset, train_head
+from libtagger.training.head_training import RECIPE, Recipe, clip_groups, evaluate_taggrams, load_clipset, train_head
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "musicnn-head"
@@ -36,10 +36,67 @@ def test_shipped_meta_records_the_recipe_and_validation():
     meta = read_meta(SHIPPED)
     assert meta["kind"] == KIND and meta["name"] == "musicnn-head"
     assert meta["frontend"] == "musicnn/msd_musicnn.weights.h5"
-    assert len(meta["scaler"]["mean"]) == len(meta["scaler"]["scale"]) == len(meta["feature_names"]) == 57
+    assert len(meta["feature_names"]) == 57 and meta["feature_transform"] == "level-invariant-53"
+    # the network's scaler sees the 53 level-invariant columns; the linear branch also the 150 pooled tags
+    assert len(meta["scaler"]["mean"]) == len(meta["scaler"]["scale"]) == 53
+    assert np.asarray(meta["linear"]["coef"]).shape == (10, 150 + 53) and meta["linear"]["weight"] == 0.5
+    assert 0 < meta["temperature"] < 2
     val = meta["metrics"]["validation"]
-    assert 0.5 < val["track_accuracy"] <= 1.0 and val["n_tracks"] == 443
+    assert 0.5 < val["recipe"]["track_accuracy_mean"] <= 1.0 and val["n_tracks"] == 443
+    assert "artist-grouped" in val["scheme"] and "lr_baseline" in val
+    assert meta["metrics"]["test"] is None and "--split test_filtered.txt" in meta["metrics"]["test_note"]
     assert meta["recipe"]["architecture"]["epochs"] >= 1
+
+
+def test_shipped_validation_figures_are_recomputable_from_the_out_of_fold_file():
+    """meta.json's CV figures come from cv_oof.json (every clip's outer-fold probabilities)."""
+    from libtagger.training.evaluate import expected_calibration_error
+
+    meta = read_meta(SHIPPED)
+    val = meta["metrics"]["validation"]
+    oof = json.loads((SHIPPED / "cv_oof.json").read_text())
+    y = np.array([GENRES.index(t["true"]) for t in oof["tracks"]])
+    fold = np.array([t["fold"] for t in oof["tracks"]])
+    assert len(y) == val["n_tracks"] == 443 and set(fold.tolist()) == set(range(5))
+    for name in ("recipe", "lr_baseline"):
+        raw = np.array([t[f"{name}_probs"] for t in oof["tracks"]])
+        cal = np.array([t[f"{name}_probs_T"] for t in oof["tracks"]])
+        accs = [(raw[fold == k].argmax(1) == y[fold == k]).mean() for k in range(5)]
+        assert val[name]["track_accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-9)
+        assert val[name]["ece_raw"] == pytest.approx(expected_calibration_error(raw, y), abs=1e-4)
+        assert val[name]["ece_after_T"] == pytest.approx(expected_calibration_error(cal, y), abs=1e-4)
+    assert (SHIPPED / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_level_invariant_features_ignore_the_playback_gain(train_clips):
+    from libtagger.audio.level_invariant import GAIN_DEPENDENT, level_invariant_53, level_invariant_names
+
+    names = train_clips.feature_names
+    F = train_clips.features[:20]
+    louder = F.copy()
+    a = 10 ** (6 / 20)  # +6 dB
+    for col, power in (("rms_mean", 1), ("rms_var", 2), ("harmony_mean", 1), ("harmony_var", 2),
+                       ("perceptr_mean", 1), ("perceptr_var", 2)):
+        louder[:, names.index(col)] *= a ** power
+    louder[:, names.index("mfcc1_mean")] += 25.0
+    out = level_invariant_53(F, names)
+    assert out.shape == (20, 53) and len(level_invariant_names(names)) == 53
+    assert not set(GAIN_DEPENDENT) & set(level_invariant_names(names)[:50])
+    np.testing.assert_allclose(level_invariant_53(louder, names), out, rtol=1e-9, atol=1e-9)
+    assert np.isfinite(level_invariant_53(np.zeros((1, 57)), names)).all()  # digital silence stays finite
+
+
+def test_shipped_head_is_level_invariant_in_its_feature_path(head, train_clips):
+    names = train_clips.feature_names
+    F = train_clips.features[:8].copy()
+    louder = F.copy()
+    for col in ("rms_mean", "harmony_mean", "perceptr_mean"):
+        louder[:, names.index(col)] *= 2.0
+    for col in ("rms_var", "harmony_var", "perceptr_var"):
+        louder[:, names.index(col)] *= 4.0
+    louder[:, names.index("mfcc1_mean")] += 30.0
+    seqs = train_clips.seqs[:8]
+    np.testing.assert_allclose(head.predict(louder, taggrams=seqs), head.predict(F, taggrams=seqs), atol=1e-6)
 
 
 def test_predicts_probability_rows_for_any_length(head, train_clips):
@@ -74,8 +131,9 @@ def test_shipped_model_fits_its_training_split(head, gtzan):
                                split=gtzan / "splits" / "train_filtered.txt")
     assert result["n_tracks"] == 443
     assert result["track_accuracy"] >= 0.95
-    recorded = read_meta(SHIPPED)["metrics"]["train"]["track_accuracy"]
-    assert result["track_accuracy"] == pytest.approx(recorded, abs=1e-9)
+    recorded = read_meta(SHIPPED)["metrics"]["train"]
+    assert result["track_accuracy"] == pytest.approx(recorded["track_accuracy"], abs=1e-9)
+    assert result["ece"] == pytest.approx(recorded["ece"], abs=1e-9)
 
 
 def write_npz_slice(src: Path, dst: Path, clips_per_genre: int) -> list[str]:
@@ -125,5 +183,56 @@ def test_train_head_writes_a_loadable_folder(gtzan, tmp_path):
     meta = json.loads((tmp_path / "tiny-head" / "meta.json").read_text())
     assert meta["recipe"]["architecture"]["epochs"] == 2
     assert "2 members" in meta["recipe"]["ensemble"]
-    probs = clf.predict(np.zeros((1, 57)) + meta["scaler"]["mean"], taggrams=[np.full((3, 50), 0.1)])
+    assert meta["feature_transform"] == "level-invariant-53" and meta["temperature"] == RECIPE.temperature
+    probs = clf.predict(np.median(clf_features(gtzan), axis=0, keepdims=True), taggrams=[np.full((3, 50), 0.1)])
     assert probs.shape == (1, 10) and np.isclose(probs.sum(), 1.0)
+
+
+def clf_features(gtzan: Path) -> np.ndarray:
+    from libtagger.training.dataset import load_feature_table
+
+    return load_feature_table(gtzan / "features_30_sec.csv")[1][:50]
+
+
+def test_new_head_predicts_network_linear_and_temperature_as_recorded(gtzan, tmp_path, train_clips):
+    """predict = softmax(log(0.5 network + 0.5 linear) / T), each part rebuilt from the folder's files."""
+    from libtagger.audio.level_invariant import level_invariant_53
+    from libtagger.classify.head import apply_temperature, pooled_taggram, predict_members
+
+    train_head(tmp_path / "mini", gtzan_dir=gtzan, epochs=1, members=1, threads=1)
+    clf = load_classifier("mini", models_dir=tmp_path)
+    feats, seqs = train_clips.features[:6], [s[:k] for s, k in zip(train_clips.seqs[:6], (1, 2, 5, 9, 28, 30))]
+    probs = clf.predict(feats, taggrams=seqs)
+    assert probs.shape == (6, 10) and np.allclose(probs.sum(axis=1), 1.0)
+    Xt = level_invariant_53(feats, train_clips.feature_names)
+    net = predict_members([clf.model], seqs, clf.scaler.transform(Xt))
+    lin = clf.linear.predict_proba(np.hstack([pooled_taggram(seqs), Xt]))
+    expected = apply_temperature(0.5 * net + 0.5 * lin, clf.temperature)
+    np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-9)
+    assert clf.temperature == RECIPE.temperature != 1.0
+
+
+def test_an_old_style_head_folder_still_loads_and_predicts(gtzan, tmp_path, train_clips):
+    """Folders written before feature_transform/linear/temperature existed: raw 57 features, network only."""
+    old_style = Recipe(**{**RECIPE.__dict__, "feature_transform": "raw-57", "linear_C": None, "temperature": 1.0})
+    train_head(tmp_path / "old-head", gtzan_dir=gtzan, epochs=1, members=1, recipe=old_style, threads=1)
+    folder = tmp_path / "old-head"
+    before = load_classifier("old-head", models_dir=tmp_path).predict(train_clips.features[:3],
+                                                                       taggrams=train_clips.seqs[:3])
+    meta = json.loads((folder / "meta.json").read_text())
+    for key in ("feature_transform", "linear", "temperature"):
+        meta.pop(key, None)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    clf = load_classifier("old-head", models_dir=tmp_path)
+    assert clf.linear is None and clf.temperature == 1.0 and len(clf.scaler.mean) == 57
+    np.testing.assert_allclose(clf.predict(train_clips.features[:3], taggrams=train_clips.seqs[:3]), before,
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_a_broken_linear_branch_is_a_model_error(gtzan, tmp_path):
+    train_head(tmp_path / "bad", gtzan_dir=gtzan, epochs=1, members=1, threads=1)
+    meta = json.loads((tmp_path / "bad" / "meta.json").read_text())
+    meta["linear"]["coef"] = meta["linear"]["coef"][:9]
+    (tmp_path / "bad" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="linear branch"):
+        load_classifier("bad", models_dir=tmp_path)

@@ -59,6 +59,31 @@ def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     }
 
 
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
+    """ECE of the top-1 confidence: sum over equal-width bins of share x |accuracy - mean confidence|.
+
+    Parameters
+    ----------
+    probs : (n, k) probabilities; y_true : (n,) label indices.
+    n_bins : bins of (0, 1], each (lo, hi] (a confidence of exactly 0 falls in none; it cannot be top-1).
+
+    >>> expected_calibration_error(np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([0, 1]))
+    0.35
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true)
+    if len(y) == 0:
+        return 0.0
+    conf, right = p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            ece += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return float(ece)
+
+
 def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
                       split: str | os.PathLike[str] | Sequence[str] | None = None,
                       taggrams: str | os.PathLike[str] | Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
@@ -74,7 +99,9 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
 
     Returns
     -------
-    :func:`score_predictions` keys plus ``model_id`` and ``split``.
+    :func:`score_predictions` keys plus ``model_id``, ``split``, ``ece`` (15 bins, top-1
+    confidence) and ``tracks``: per clip ``{"id", "true", "predicted", "confidence"}`` (genre
+    names, top-1 probability), so accuracy and ECE can be recomputed from the output.
     """
     ids, X, y = load_feature_table(features_csv)
     if split is None:
@@ -96,8 +123,13 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
         per_segment = [np.asarray(table[c]) for c in wanted]
 
     probs = classifier.predict(X[rows], taggrams=per_segment)
-    result = score_predictions(y[rows], np.argmax(probs, axis=1))
-    result.update(model_id=classifier.model_id, split=split_name)
+    predicted = np.argmax(probs, axis=1)
+    result = score_predictions(y[rows], predicted)
+    result.update(model_id=classifier.model_id, split=split_name,
+                  ece=expected_calibration_error(probs, y[rows]),
+                  tracks=[{"id": ids[r], "true": GENRES[int(y[r])], "predicted": GENRES[int(p)],
+                           "confidence": float(probs[i, p])}
+                          for i, (r, p) in enumerate(zip(rows, predicted))])
     return result
 
 
@@ -133,6 +165,7 @@ def random_split_protocol(*, features_csv: str | os.PathLike[str], kind: str = "
                                          verbose=verbose)
     probs = predict_proba(model, X[test_rows], scaler)
     result = score_predictions(y[test_rows], np.argmax(probs, axis=1))
+    result["ece"] = expected_calibration_error(probs, y[test_rows])
     result.update(split=f"random {1 - test_size:.0%}/{test_size:.0%} (seed {seed})", protocol={
         "name": "random", "test_size": test_size, "seed": seed, "n_fit": int(len(fit_rows)),
         "n_valid": int(len(valid_rows)), "n_test": int(len(test_rows)), **info})
@@ -140,9 +173,10 @@ def random_split_protocol(*, features_csv: str | os.PathLike[str], kind: str = "
 
 
 def format_result(result: Mapping[str, Any], *, title: str = "") -> str:
-    """A plain-text report: accuracy line, then per-genre precision / recall / support."""
+    """A plain-text report: accuracy (and ECE) line, then per-genre precision / recall / support."""
+    ece = f", ECE {result['ece']:.3f}" if "ece" in result else ""
     lines = [f"{title or result.get('split', '')}: track accuracy {result['track_accuracy']:.4f} "
-             f"({result['n_tracks']} tracks)"]
+             f"({result['n_tracks']} tracks{ece})"]
     lines.append(f"  {'genre':<10} {'precision':>9} {'recall':>7} {'support':>7}")
     for genre, row in result["per_genre"].items():
         lines.append(f"  {genre:<10} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['support']:>7d}")
