@@ -477,11 +477,11 @@ def evaluate(
     taggrams: Annotated[Optional[Path], typer.Option(help="Taggram npz (X, Y, IDS) of the split's clips; needed by models that read taggrams (musicnn-head).")] = None,
     protocols: Annotated[str, typer.Option(help="Comma list: filtered (the split) and/or random (train a fresh model on a random 67 %, score the 33 %).")] = "filtered",
     plot: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix as a PNG (random protocol: NAME-random.png).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, with ece (15 bins, top-1 confidence) and tracks: each clip's id, true and predicted genre and confidence.")] = False,
     gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data (default: ../shared/gtzan).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random protocol's split and training.")] = 0,
 ) -> None:
-    """Score a model: track accuracy, per-genre precision/recall and the confusion matrix."""
+    """Score a model: track accuracy, calibration (ECE), per-genre precision/recall and the confusion matrix."""
     import json
 
     from libtagger.classify.classifier import load_classifier
