@@ -175,7 +175,8 @@ def fit_head(model, seqs: Sequence[np.ndarray], feats: np.ndarray, y: np.ndarray
         order = rng.permutation(n)
         for i in range(0, n, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            L = full if rng.random() < cfg.p_full else int(rng.choice(CROP_LENGTHS))
+            # A crop never exceeds the shortest clip (short excerpts); with 30-s clips this never binds.
+            L = full if rng.random() < cfg.p_full else min(int(rng.choice(CROP_LENGTHS)), full)
             batch = np.empty((len(idx), L, N_TAGS), dtype=np.float32)
             for r, k in enumerate(idx):
                 s = seqs[k]
