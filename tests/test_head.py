@@ -44,6 +44,7 @@ def test_shipped_meta_records_the_recipe_and_validation():
     val = meta["metrics"]["validation"]
     assert 0.5 < val["recipe"]["track_accuracy_mean"] <= 1.0 and val["n_tracks"] == 443
     assert "artist-grouped" in val["scheme"] and "lr_baseline" in val
+    assert val["track_accuracy"] == val["recipe"]["track_accuracy_mean"]  # the headline figure `libtagger models` shows
     assert meta["metrics"]["test"] is None and "--split test_filtered.txt" in meta["metrics"]["test_note"]
     assert meta["recipe"]["architecture"]["epochs"] >= 1
 

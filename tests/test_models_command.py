@@ -119,7 +119,8 @@ def test_models_lists_every_model_with_its_figures_and_what_they_were_measured_o
     assert f"test {test['track_accuracy']:.3f} on {test['n_tracks']} tracks" in text
     validation = head["metrics"]["validation"]
     assert f"validation {validation['track_accuracy']:.3f} on {validation['n_tracks']} tracks; {validation['scheme']}" in text
-    assert f"test: {head['metrics']['test']}" in text  # why a figure is missing, as the meta says
+    assert head["metrics"]["test"] is None  # not measured: scored only at review
+    assert f"test: {head['metrics']['test_note']}" in text  # why a figure is missing, as the meta says
     assert head["metrics"]["protocol"] in text
     assert f"shipped {SHIPPED_DIR}" in text  # the folders searched
 
@@ -130,7 +131,8 @@ def test_models_lists_every_model_with_its_figures_and_what_they_were_measured_o
     figures = {f["name"]: f for f in rows["musicnn-head"]["figures"]}
     assert figures["validation"]["track_accuracy"] == validation["track_accuracy"]
     assert figures["validation"]["measured_on"] == validation["scheme"]
-    assert figures["test"]["track_accuracy"] is None and figures["test"]["note"] == head["metrics"]["test"]
+    assert figures["test"]["track_accuracy"] is None and figures["test"]["note"] == head["metrics"]["test_note"]
+    assert "test_note" not in figures
 
     assert runner.invoke(app, ["models", "--format", "csv"]).exit_code == 2
 

@@ -15,7 +15,8 @@ def model_figures(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The figures of a meta.json ``metrics`` object, one per evaluated split or scheme.
 
     A ``metrics`` entry that is an object with a ``track_accuracy`` is a figure; one that is a
-    string says why a figure is missing (e.g. ``"test": "not measured here: ..."``). Each figure is
+    string says why a figure is missing (e.g. ``"test": "not measured here: ..."``, or ``"test": null``
+    with the reason in ``"test_note"``). Each figure is
     ``{"name", "track_accuracy" (None when not measured), "n_tracks", "measured_on", "note"}``;
     ``measured_on`` is the entry's ``scheme`` when the meta says what it was measured on.
     """
@@ -27,7 +28,10 @@ def model_figures(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             figures.append({"name": name, "track_accuracy": float(value["track_accuracy"]),
                             "n_tracks": value.get("n_tracks"), "measured_on": value.get("scheme"),
                             "note": value.get("note")})
-        elif isinstance(value, str):
+        elif value is None and isinstance(metrics.get(f"{name}_note"), str):  # "test": null + "test_note"
+            figures.append({"name": name, "track_accuracy": None, "n_tracks": None,
+                            "measured_on": None, "note": metrics[f"{name}_note"]})
+        elif isinstance(value, str) and not (name.endswith("_note") and name[:-5] in metrics):
             figures.append({"name": name, "track_accuracy": None, "n_tracks": None,
                             "measured_on": None, "note": value})
     return figures

@@ -321,7 +321,11 @@ RECIPE_CV: dict[str, Any] = {
     'scheme': ('nested artist-grouped 5-fold CV on the fault-filtered train split (443 clips, artists from '
                'GTZANindex.txt, unidentified clips alone); figures are on the outer folds, whose clips took no '
                'part in any choice (epochs, temperature: inner 3-fold CV); libtagger.training.head_cv'),
+    'track_accuracy': 0.7888317550936714,
     'n_tracks': 443,
+    'note': ('track_accuracy = mean outer-fold accuracy of the shipped recipe (sd 0.083); the LR baseline '
+             'scores 0.762 on the same folds (paired gain +0.027 ± 0.032); ECE 0.051 raw, 0.029 after '
+             'temperature'),
     'recipe': {'track_accuracy_mean': 0.7888317550936714,
                'track_accuracy_sd': 0.0830833482673418,
                'fold_accuracy': [0.6598, 0.8824, 0.8256, 0.809, 0.7674],
