@@ -147,6 +147,7 @@ def scan(
     run holds the index, 130 when interrupted.
     """
     import signal
+    music_check: Annotated[bool, typer.Option(envvar="LIBTAGGER_MUSIC_CHECK", help="Reject speech, noise, tones and music unlike the ten genres: status rejected, no genre (env LIBTAGGER_MUSIC_CHECK=0 turns it off).")] = True,
     import sys
 
     from libtagger.errors import IndexLockedError, LibtaggerError
@@ -164,7 +165,7 @@ def scan(
         roots=[p.expanduser() for p in paths], index_path=_index_path(index), model=model,
         dry_run=dry_run, overwrite=overwrite, min_confidence=min_confidence,
         max_segments=max_segments, jobs=jobs, backend=backend, scheduler=scheduler, rescan=rescan,
-        include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait,
+        include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait, music_check=music_check,
         progress=not quiet and sys.stderr.isatty())
     try:
         write_log = _Log(log)
@@ -175,7 +176,8 @@ def scan(
         if item.status == "error":
             typer.echo(f"libtagger: {item.path}: {item.error}", err=True)
         if item.status != "unchanged":
-            write_log(f"{item.status} {item.genre or '-'} {item.path}" + (f": {item.error}" if item.error else ""))
+            note = item.error or item.reason
+            write_log(f"{item.status} {item.genre or '-'} {item.path}" + (f": {note}" if note else ""))
 
     # cron and service managers stop jobs with SIGTERM: end like Ctrl-C, index consistent.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -205,7 +207,8 @@ def scan(
         shown = [r for r in rows if r["status"] != "unchanged"]
         if shown:
             typer.echo(render(shown, fmt="table", columns=(
-                "path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")), nl=False)
+                "path", "status", "genre", "confidence", "runner_up", "previous_genre", "error", "reason")),
+                       nl=False)
     else:
         typer.echo(render(rows, fmt=report), nl=False)
     # The table's closing line is part of that report; beside JSON/CSV it is chatter on stderr.
@@ -217,7 +220,8 @@ def scan(
 @app.command()
 def query(
     genre: Annotated[Optional[str], typer.Option(help="Voted genre, e.g. jazz or 'hip hop'.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="tagged, would-tag, kept, unsure, error or undone.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="tagged, would-tag, kept, unsure, rejected, error or undone.")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Rejected tracks by reason: speech, noise, tone, silence or unlike.")] = None,
     min_confidence: Annotated[Optional[float], typer.Option(help="Lowest voted confidence.")] = None,
     max_confidence: Annotated[Optional[float], typer.Option(help="Highest voted confidence.")] = None,
     path: Annotated[Optional[str], typer.Option(help="Shell pattern on the path, e.g. '*/Live/*'.")] = None,
@@ -237,7 +241,7 @@ def query(
     try:
         rows = find_tracks(db, genre=genre, status=status, min_confidence=min_confidence,
                            max_confidence=max_confidence, path_glob=path, disagrees=disagrees,
-                           missing=True if missing else None, limit=limit)
+                           missing=True if missing else None, reason=reason, limit=limit)
     except LibtaggerError as exc:
         _fail(str(exc), EXIT_USAGE)
     rows = [{k: v for k, v in r.items() if k != "path_bytes"} for r in rows]
@@ -285,6 +289,10 @@ def show(
         typer.echo(json.dumps(track, indent=2, default=str))
         return
     for key, value in track.items():
+    if result["rejected_by_reason"]:
+        typer.echo("")
+        typer.echo(render([{"rejected as": r, "tracks": n} for r, n in result["rejected_by_reason"].items()],
+                          fmt="table"), nl=False)
         if key != "segments":
             typer.echo(f"{key:>21}: {'' if value is None else value}")
     typer.echo("")

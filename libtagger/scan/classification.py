@@ -9,6 +9,11 @@ index stored for its segments, without decoding the file.
 What the model needs is asked of its kind (:func:`libtagger.classify.classifier.kind_class`)
 from meta.json, so planning the run (decode patches or not) never loads TensorFlow; the
 weights are loaded on the first batch.
+
+Every track is also put to the music detector (:mod:`libtagger.classify.openset`) unless
+the scan turned that check off: speech, noise, tones and music unlike the ten genres get a
+rejection reason instead of a genre. The detector reads taggrams, so with it on they are
+computed and stored whatever the genre model reads.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from libtagger.classify.classifier import Classifier, kind_class
+from libtagger.classify.openset import DetectorParams, OpenSetVerdict, openset_verdict
 from libtagger.classify.vote import Vote, vote
 from libtagger.genres import GENRES, display_name
 from libtagger.scan.analysis import TrackAnalysis
@@ -47,18 +53,29 @@ class Classified:
     values: dict[str, Any]
     segments: list[dict[str, Any]]
     verdict: Vote
+    #: The music detector's verdict (None when the check is off); ``rejection.reason`` set: no genre.
+    rejection: OpenSetVerdict | None = None
 
 
 class TrackClassifier:
-    """The run's model: its declared needs, loaded on first use, applied to batches of tracks."""
+    """The run's model: its declared needs, loaded on first use, applied to batches of tracks.
 
-    def __init__(self, model_name: str, meta: dict[str, Any]) -> None:
+    ``detector``: the music detector's parameters, or None to give every track a genre.
+    """
+
+    def __init__(self, model_name: str, meta: dict[str, Any], detector: DetectorParams | None = None) -> None:
+        from libtagger.audio.musicnn import TAGS
+
         declared = kind_class(meta["kind"])
         self.model_name = model_name
         self.model_id: str = meta["model_id"]
+        self.detector = detector
+        self.detector_id: str | None = detector.model_id if detector is not None else None
+        #: Whether the genre model itself reads taggrams.
+        self.model_reads_taggrams: bool = declared.needs_taggrams
         #: Whether analysis must cut musicnn patches and the index keep each segment's taggram.
-        self.needs_taggrams: bool = declared.needs_taggrams
-        self.n_tags: int = declared.n_tags
+        self.needs_taggrams: bool = declared.needs_taggrams or detector is not None
+        self.n_tags: int = declared.n_tags or (len(TAGS) if detector is not None else 0)
         self._classifier: Classifier | None = None
 
     def classifier(self) -> Classifier:
@@ -89,7 +106,8 @@ class TrackClassifier:
                 "duration": analysis.duration, "samplerate": analysis.samplerate,
                 "channels": analysis.channels, "analysed_at": now(),
             }
-            out.append(Classified(analysis.path, values, segments, vote(probs)))
+            out.append(Classified(analysis.path, values, segments, vote(probs),
+                                  self._rejection(analysis.features, taggrams[t] if taggrams else None)))
         return out
 
     def _taggrams(self, batch: Sequence[TrackAnalysis]) -> list[list[np.ndarray]] | None:
@@ -129,11 +147,13 @@ class TrackClassifier:
                         for _, segs in chunk]
             taggrams = ([[unpack_array(s["taggram"], "float16", self.n_tags).astype(np.float32) for s in segs]
                          for _, segs in chunk] if self.needs_taggrams else None)
-            for (row, segs), probs in zip(chunk, self._probabilities(features, taggrams)):
+            per_track = self._probabilities(features, taggrams)
+            for t, ((row, segs), probs) in enumerate(zip(chunk, per_track)):
                 segments = [{k: v for k, v in s.items() if k != "track_id"} | segment_verdict(p)
                             for s, p in zip(segs, probs)]
                 yield Classified(real_path(row), {"size": row["size"], "mtime_ns": row["mtime_ns"]},
-                                 segments, vote(probs))
+                                 segments, vote(probs),
+                                 self._rejection(features[t], taggrams[t] if taggrams is not None else None))
 
     # -- both -----------------------------------------------------------------------------
 
@@ -145,9 +165,17 @@ class TrackClassifier:
         (n_patches, 50), or None. Returns per track (n_segments_i, 10).
         """
         counts = [f.shape[0] for f in features]
-        flat = [t for track in taggrams for t in track] if taggrams is not None else None
+        flat = ([t for track in taggrams for t in track]
+                if taggrams is not None and self.model_reads_taggrams else None)
         probs = self.classifier().predict(np.vstack(features), flat)
         return np.split(probs, np.cumsum(counts)[:-1])
+
+
+    def _rejection(self, features: np.ndarray, taggrams: list[np.ndarray] | None) -> OpenSetVerdict | None:
+        """The music detector's verdict on one track: features (n_segments, 57), one taggram per segment."""
+        if self.detector is None or taggrams is None:
+            return None
+        return openset_verdict(features, taggrams, self.detector)
 
 
 def segment_verdict(probs: np.ndarray) -> dict[str, Any]:

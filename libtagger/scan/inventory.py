@@ -4,7 +4,8 @@ Every supported file found is sorted into exactly one of
 
 * ``to_analyse``: new to the index, changed (size or mtime), or last seen with an error
   (or every file with ``--rescan``): decode and classify it;
-* ``reclassify``: unchanged, but classified by another model: classify the stored features;
+* ``reclassify``: unchanged, but classified by another model or judged by another music
+  detector: classify the stored features and taggrams;
 * ``redecide``: unchanged, and its stored verdict could now be written (see
   :func:`verdict_may_change`): apply the policy again;
 * unchanged otherwise: reported as stored, the file is not opened.
@@ -76,7 +77,7 @@ def verdict_may_change(status: str | None, confidence: float | None, *, min_conf
 
 
 def take_inventory(roots: Sequence[Path], states: dict[str, FileState], *, model_id: str,
-                   rescan: bool, min_confidence: float, overwrite: bool, include_hidden: bool,
+                   detector_id: str | None = None, rescan: bool, min_confidence: float, overwrite: bool, include_hidden: bool,
                    file_error: Callable[[str, str], bool],
                    unchanged: Callable[[int], None]) -> Inventory:
     """Find the audio files under ``roots`` and sort them against ``states`` (:meth:`Index.file_states`).
@@ -111,7 +112,8 @@ def take_inventory(roots: Sequence[Path], states: dict[str, FileState], *, model
                 and state.status != "error")
         if not same or rescan:
             inventory.to_analyse.append((path_str, st))
-        elif state.model_id != model_id:
+        elif state.model_id != model_id or state.detector_id != detector_id:
+            # another genre model, or another music detector (or the check turned on or off)
             inventory.reclassify.append(state.track_id)
         elif verdict_may_change(state.status, state.confidence, min_confidence=min_confidence,
                                 overwrite=overwrite):

@@ -1,7 +1,8 @@
 """What a scan run records for each file: its row in the index and its line in the report.
 
 Every file the run deals with ends in exactly one :class:`FileReport` with a status
-(``tagged``, ``would-tag``, ``kept``, ``unsure``, ``undone``, ``unchanged``, ``error``...);
+(``tagged``, ``would-tag``, ``kept``, ``unsure``, ``rejected``, ``undone``, ``unchanged``,
+``error``...);
 the counts per status are the run's summary and are stored with the run. Moves are
 counted (``moved``) besides the moved track's own report.
 """
@@ -31,6 +32,8 @@ class FileReport:
     previous_genre: str | None = None
     error: str | None = None
     segments: int = 0
+    #: Why a ``rejected`` track gets no genre (``not music: speech``, ``unlike the ten genres``...).
+    reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +75,7 @@ class RunRecorder:
                 confidence=values.get("confidence"), runner_up=values.get("runner_up"),
                 runner_up_confidence=values.get("runner_up_confidence"),
                 previous_genre=values.get("previous_genre"), error=values.get("error"),
-                segments=len(segments) if segments else n_segments))
+                segments=len(segments) if segments else n_segments, reason=values.get("reason")))
         return track_id
 
     def save_failure(self, failure: AnalysisFailure) -> None:
@@ -89,7 +92,8 @@ class RunRecorder:
         self.emit(FileReport(path=row["path"], status=status, genre=row["genre"],
                              confidence=row["confidence"], runner_up=row["runner_up"],
                              runner_up_confidence=row["runner_up_confidence"],
-                             previous_genre=row["previous_genre"], error=row["error"]))
+                             previous_genre=row["previous_genre"], error=row["error"],
+                             reason=row.get("reason")))
 
     def report_error(self, path: str, reason: str) -> None:
         """Report an error for a path that gets no row in the index."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from libtagger.tags import storage as tags
 from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file
+from libtagger.classify.openset import DetectorParams
 from libtagger.scan.classification import BATCH_TRACKS, Classified, TrackClassifier
 from libtagger.scan.inventory import Move, find_moves, take_inventory, without_moves
 from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary
@@ -62,6 +63,9 @@ class ScanOptions:
     wait: bool = False
     progress: bool = False
 
+    #: Put every track to the music detector first: speech, noise, tones and music unlike
+    #: the ten genres are ``rejected`` with a reason and get no genre.
+    music_check: bool = True
 
 def model_meta(name: str) -> dict[str, Any]:
     """The checked ``meta.json`` of model ``name``, the first one on the models search path
@@ -88,7 +92,7 @@ class Scanner:
         self.model_name = options.model or default_model_name()
         self.meta = model_meta(self.model_name)
         self.model_id: str = self.meta["model_id"]
-        self.classifier = TrackClassifier(self.model_name, self.meta)
+        self.classifier = TrackClassifier(self.model_name, self.meta, _detector(options.music_check))
         self.run_id = 0
         self.record = RunRecorder(index, self.run_id, on_report)  # run() starts a fresh one
         self._cleaned_dirs: set[str] = set()
@@ -114,7 +118,8 @@ class Scanner:
         opts = self.options
         states = self.index.file_states()
         todo = take_inventory(
-            opts.roots, states, model_id=self.model_id, rescan=opts.rescan,
+            opts.roots, states, model_id=self.model_id, detector_id=self.classifier.detector_id,
+            rescan=opts.rescan,
             min_confidence=opts.min_confidence, overwrite=opts.overwrite,
             include_hidden=opts.include_hidden, file_error=self.record.file_error,
             unchanged=lambda track_id: self.record.report_stored(self.index.track(track_id), "unchanged"))
@@ -135,7 +140,7 @@ class Scanner:
         row = move.row
         self.index.move_track(row["id"], move.path, size=move.stat.st_size, mtime_ns=move.stat.st_mtime_ns)
         self.record.count("moved")
-        if row["model_id"] != self.model_id:
+        if row["model_id"] != self.model_id or row.get("detector_id") != self.classifier.detector_id:
             self._reclassify_stored([row["id"]], [])
         else:
             self._redecide(self.index.track(row["id"]))
@@ -201,7 +206,15 @@ class Scanner:
         values = {**track.values, "genre": display_name(verdict.genre), "confidence": verdict.confidence,
                   "runner_up": display_name(verdict.runner_up),
                   "runner_up_confidence": verdict.runner_up_confidence,
-                  "model_id": self.model_id, "run_id": self.run_id, "error": None}
+                  "model_id": self.model_id, "detector_id": self.classifier.detector_id,
+                  "run_id": self.run_id, "error": None, "reason": None}
+        if track.rejection is not None and track.rejection.reason is not None:
+            # Not music the ten genres describe: no genre is kept or written, whatever the
+            # head would have said (its per-segment guesses stay in the segment rows).
+            self.record.save(track.path, {**values, "status": "rejected", "reason": track.rejection.reason,
+                                          "genre": None, "confidence": None, "runner_up": None,
+                                          "runner_up_confidence": None}, track.segments)
+            return
         self._decide_and_write(track.path, verdict.genre, values, track.segments)
 
     def _redecide(self, row: dict[str, Any]) -> None:
@@ -268,6 +281,15 @@ class Scanner:
                 tags.remove_stale_temporaries(folder)
             except OSError:
                 pass
+
+def _detector(music_check: bool) -> DetectorParams | None:
+    """The shipped music detector when the check is on (ModelError when it cannot be read)."""
+    if not music_check:
+        return None
+    from libtagger.classify.openset import load_detector
+
+    return load_detector()
+
 
 
 def _changed_since(path: str, values: dict[str, Any]) -> str | None:

@@ -47,7 +47,13 @@ import sqlite_utils
 SCHEMA_VERSION = 1
 
 #: Final statuses a track can hold in the index (``unchanged`` exists only in run reports).
-STATUSES = ("tagged", "would-tag", "kept", "unsure", "error")
+STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
+
+#: Columns added to ``tracks`` after the first release, with their types: an index made by an
+#: older libtagger gains them in place when it is opened (it is never rebuilt).
+#: ``reason``: why a ``rejected`` track gets no genre (``not music: speech``, ``unlike the ten
+#: genres``...); ``detector_id``: the music detector that judged it (None: the check was off).
+ADDED_TRACK_COLUMNS: dict[str, type] = {"reason": str, "detector_id": str}
 
 
 def now() -> str:
@@ -103,6 +109,7 @@ class FileState(NamedTuple):
 
 
 @dataclass(frozen=True)
+    detector_id: str | None = None
 class JournalEntry:
     """One ``journal`` row: a file's tag state before libtagger changed it (see :meth:`Index.journal_entries`)."""
 
@@ -147,6 +154,7 @@ class TrackFilter:
 
 
 class IndexCounts(NamedTuple):
+    reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
     """Totals for ``libtagger stats`` (present tracks only, except ``missing``)."""
 
     by_genre: dict[str | None, int]  # most common first; None: tracks without a verdict
@@ -156,12 +164,13 @@ class IndexCounts(NamedTuple):
 
 
 def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
+    by_reason: dict[str, int] | None = None  # rejected tracks per reason, most common first
     """The SQL condition and parameters of a :class:`TrackFilter` (values always as parameters)."""
     where, params = ["1"], []
     for column, op, value in (("genre", "=", wanted.genre), ("status", "=", wanted.status),
                               ("confidence", ">=", wanted.min_confidence),
                               ("confidence", "<=", wanted.max_confidence),
-                              ("path", "glob", wanted.path_glob)):
+                              ("path", "glob", wanted.path_glob), ("reason", "=", wanted.reason)):
         if value is not None:
             where.append(f"{column} {op} ?")
             params.append(value)
@@ -236,6 +245,9 @@ class Index:
             db["tracks"].create_index(["genre"], if_not_exists=True)
             db["tracks"].create_index(["status"], if_not_exists=True)
             db["journal"].create_index(["track_id"], if_not_exists=True)
+            for column, kind in ADDED_TRACK_COLUMNS.items():
+                if column not in db["tracks"].columns_dict:
+                    db["tracks"].add_column(column, kind)
             db["journal"].create_index(["run_id"], if_not_exists=True)
 
     # -- runs -----------------------------------------------------------------------------
@@ -285,7 +297,7 @@ class Index:
         One query, so that a re-run over an unchanged library needs no other.
         """
         return {row[0]: FileState(*row[1:]) for row in self.db.execute(
-            "select path, id, size, mtime_ns, status, model_id, confidence from tracks")}
+            "select path, id, size, mtime_ns, status, model_id, confidence, detector_id from tracks")}
 
     def save_track(self, path: str | bytes | os.PathLike, values: dict[str, Any],
                    segments: list[dict[str, Any]] | None = None) -> int:
@@ -361,7 +373,10 @@ class Index:
                 f"group by {column} order by n desc, {column}")}
 
         missing = self.db.execute("select count(*) from tracks where missing = 1").fetchone()[0]
-        return IndexCounts(grouped("genre"), grouped("status"), missing, self.db["runs"].count)
+        by_reason = {row[0]: row[1] for row in self.db.execute(
+            "select reason, count(*) as n from tracks where missing = 0 and status = 'rejected' "
+            "group by reason order by n desc, reason")}
+        return IndexCounts(grouped("genre"), grouped("status"), missing, self.db["runs"].count, by_reason)
 
     # -- journal --------------------------------------------------------------------------
 

@@ -19,13 +19,14 @@ from libtagger.genres import GENRES, display_name, parse_genre
 from libtagger.store.index import STATUSES, Index, TrackFilter, path_key
 
 #: Columns shown by ``query`` unless asked otherwise.
-QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error")
+QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error", "reason")
 
 
 def find_tracks(index: Index, *, genre: str | None = None, status: str | None = None,
                 min_confidence: float | None = None, max_confidence: float | None = None,
                 path_glob: str | None = None, disagrees: bool = False,
-                missing: bool | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                missing: bool | None = None, reason: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
     """Tracks of the index that match every filter given, ordered by path.
 
     Parameters
@@ -33,7 +34,7 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
     genre : str
         A genre in any common spelling (``"hip hop"``, ``"Hip-Hop"``).
     status : str
-        One of ``tagged``, ``would-tag``, ``kept``, ``unsure``, ``error``, ``undone``.
+        One of ``tagged``, ``would-tag``, ``kept``, ``unsure``, ``rejected``, ``error``, ``undone``.
     min_confidence, max_confidence : float
         Inclusive bounds on the voted confidence (0 to 1).
     path_glob : str
@@ -42,6 +43,9 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
         Only tracks whose previous genre names a different genre than the verdict.
     missing : bool
         Only tracks whose file is gone (True), or only present ones (False).
+    reason : str
+        Only rejected tracks whose reason contains this text (``speech``, ``noise``, ``tone``,
+        ``silence``, ``unlike``, or the whole reason such as ``not music: speech``).
     """
     stored_genre = None
     if genre is not None:
@@ -60,6 +64,8 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
         genre=stored_genre, status=status, min_confidence=min_confidence,
         max_confidence=max_confidence, path_glob=path_glob, missing=missing,
         with_previous_genre=disagrees))
+    if reason is not None:
+        rows = [r for r in rows if r.get("reason") and reason.lower() in r["reason"].lower()]
     if disagrees:
         # Whether "Rock; Alternative" agrees with "Rock" needs the genre parser, not SQL.
         rows = [r for r in rows if not _agrees(r["previous_genre"], r["genre"])]
@@ -82,6 +88,7 @@ def stats(index: Index) -> dict[str, Any]:
         "tracks": sum(counts.by_status.values()),
         "by_genre": {genre or "(none)": n for genre, n in counts.by_genre.items()},
         "by_status": counts.by_status,
+        "rejected_by_reason": counts.by_reason or {},
         "missing": counts.missing,
         "runs": counts.runs,
     }
