@@ -2,7 +2,7 @@
 
 Real libraries are 44.1/48 kHz stereo, loudly mastered and lossy; the shared GTZAN clips are
 22050 Hz mono 16-bit WAV at modest levels. For each clip of a subset spread over the ten genres
-(``--clips``, default 50 = 5 per genre), ffmpeg and sox make one version per transform
+(``--clips``, default 50 = 5 per genre; the 100 shared 15-20-s WAV excerpts at most), ffmpeg and sox make one version per transform
 (:data:`TRANSFORMS`) in a temporary folder; then ONE real ``libtagger scan --dry-run --report
 json --jobs 2`` per model runs over the whole folder (fresh index), so the figures are what a
 user gets. Each version's verdict (genre, confidence, status) is compared with the original
@@ -111,6 +111,16 @@ def pick_clips(n: int) -> list[Path]:
     for k in range(max(len(v) for v in per_genre.values())):
         picked += [clips[k] for g, clips in per_genre.items() if k < len(clips)]
     return picked[:n]
+
+
+def split_counts(clips: Sequence[Path]) -> dict[str, int]:
+    """How many of ``clips`` are in each fault-filtered split (``none``: filtered out as faulty)."""
+    member: dict[str, str] = {}
+    for split in ("train", "valid", "test"):
+        f = CLIPS_DIR.parent / "splits" / f"{split}_filtered.txt"
+        if f.is_file():
+            member.update({Path(line.strip()).stem: split for line in f.read_text().splitlines() if line.strip()})
+    return dict(Counter(member.get(c.stem, "none") for c in clips))
 
 
 def slug(name: str) -> str:
@@ -252,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None,
                     help="model name or folder, or several separated by commas (default: the default model)")
-    ap.add_argument("--clips", type=int, default=50, help="clips, spread over the genres (default 50; 110 = all)")
+    ap.add_argument("--clips", type=int, default=50, help="clips, spread over the genres (default 50; 100 = every shared WAV excerpt)")
     ap.add_argument("--jobs", type=int, default=2, help="scan --jobs (default 2)")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure and verdict here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder of versions")
@@ -271,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     genres = Counter(c.name.split(".")[0] for c in clips)
     print(f"{len(clips)} clips from {CLIPS_DIR} ({', '.join(f'{g} {n}' for g, n in genres.items())}); "
           f"one version per transform; scan --dry-run --jobs {args.jobs}, default --min-confidence")
+    print(f"splits of these clips (models may have trained on them, so accuracy is no generalisation "
+          f"figure): {fmt_counts(split_counts(clips))}")
 
     tmp = Path(tempfile.mkdtemp(prefix="libtagger-robust-"))
     versions = tmp / "versions"
