@@ -245,7 +245,8 @@ def _run(cmd: list[str]) -> None:
 def _read_mono(path: Path) -> np.ndarray:
     with tempfile.TemporaryDirectory() as td:
         wav = Path(td) / "x.wav"
-        _run(["sox", str(path), "-r", str(SR), "-c", "1", "-b", "16", str(wav)])
+        # -D: no dither, whose random noise would make every corpus (flite speaks at 16 kHz) differ
+        _run(["sox", "-D", str(path), "-r", str(SR), "-c", "1", "-b", "16", str(wav)])
         y, _ = sf.read(wav, dtype="float64")
     return y
 
