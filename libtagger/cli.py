@@ -62,8 +62,28 @@ FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, json o
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    typer.echo(f"libtagger: error: {message}", err=True)
+    try:
+        typer.echo(f"libtagger: error: {message}", err=True)
+    except OSError:  # the terminal is gone (closed, ssh dropped): the exit status still tells
+        from libtagger.scan.progress import discard_output
+
+        discard_output()
     raise typer.Exit(code)
+
+
+def _end_like_ctrl_c() -> None:
+    """Let SIGTERM and SIGHUP end a scan or undo as Ctrl-C does (KeyboardInterrupt).
+
+    cron and service managers stop jobs with SIGTERM; a closed terminal, a dropped ssh
+    session or a killed tmux sends SIGHUP. Either way the run is marked interrupted, its
+    workers are ended, the index stays consistent and the exit status is 130. A SIGHUP
+    ignored from the start (``nohup``) stays ignored.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.default_int_handler)
 
 
 def _index_path(index: Optional[Path]) -> Path:
@@ -127,6 +147,7 @@ def scan(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Analyse and report; write no file.")] = False,
     model: Annotated[Optional[str], typer.Option(help="Model name, see `libtagger models` (default: musicnn-head; seed is the paper's model).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace genres a person set.")] = False,
+    music_check: Annotated[bool, typer.Option(envvar="LIBTAGGER_MUSIC_CHECK", help="Reject speech, noise, tones and music unlike the ten genres: status rejected, no genre (env LIBTAGGER_MUSIC_CHECK=0 turns it off).")] = True,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
     max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores).")] = 0,
@@ -146,8 +167,6 @@ def scan(
     with status "error"), 1 on a fatal error, 2 on a usage error, 3 when another
     run holds the index, 130 when interrupted.
     """
-    import signal
-    music_check: Annotated[bool, typer.Option(envvar="LIBTAGGER_MUSIC_CHECK", help="Reject speech, noise, tones and music unlike the ten genres: status rejected, no genre (env LIBTAGGER_MUSIC_CHECK=0 turns it off).")] = True,
     import sys
 
     from libtagger.errors import IndexLockedError, LibtaggerError
@@ -174,13 +193,17 @@ def scan(
 
     def on_report(item: "FileReport") -> None:
         if item.status == "error":
-            typer.echo(f"libtagger: {item.path}: {item.error}", err=True)
+            if options.progress:  # whole, above the bar (printed directly, it would split the bar's line)
+                from libtagger.scan.progress import write_line
+
+                write_line(f"libtagger: {item.path}: {item.error}")
+            else:
+                typer.echo(f"libtagger: {item.path}: {item.error}", err=True)
         if item.status != "unchanged":
             note = item.error or item.reason
             write_log(f"{item.status} {item.genre or '-'} {item.path}" + (f": {note}" if note else ""))
 
-    # cron and service managers stop jobs with SIGTERM: end like Ctrl-C, index consistent.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _end_like_ctrl_c()
     try:
         summary = run_scan(options, on_report=on_report)
     except IndexLockedError as exc:
@@ -266,6 +289,10 @@ def stats(
     typer.echo(f"{result['tracks']} tracks ({result['missing']} missing), {result['runs']} runs\n")
     typer.echo(render([{"genre": g, "tracks": n} for g, n in result["by_genre"].items()], fmt="table"))
     typer.echo(render([{"status": s, "tracks": n} for s, n in result["by_status"].items()], fmt="table"), nl=False)
+    if result["rejected_by_reason"]:
+        typer.echo("")
+        typer.echo(render([{"rejected as": r, "tracks": n} for r, n in result["rejected_by_reason"].items()],
+                          fmt="table"), nl=False)
 
 
 @app.command()
@@ -289,10 +316,6 @@ def show(
         typer.echo(json.dumps(track, indent=2, default=str))
         return
     for key, value in track.items():
-    if result["rejected_by_reason"]:
-        typer.echo("")
-        typer.echo(render([{"rejected as": r, "tracks": n} for r, n in result["rejected_by_reason"].items()],
-                          fmt="table"), nl=False)
         if key != "segments":
             typer.echo(f"{key:>21}: {'' if value is None else value}")
     typer.echo("")
@@ -314,12 +337,12 @@ def undo(
 
     if (run is None) == (not paths):
         raise typer.BadParameter("give either --run ID or one or more paths")
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # like scan: end cleanly
+    _end_like_ctrl_c()  # like scan: end cleanly
     try:
         with RunLock(_index_path(index)):
-            undo_run, results = run_undo(_open_index(index), run_id=run,
+            db = _open_index(index)
+            db.mark_abandoned_runs()  # we hold the lock: a run still marked running was killed
+            undo_run, results = run_undo(db, run_id=run,
                                          paths=[str(p) for p in paths or []], preserve_mtime=preserve_mtime)
     except IndexLockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
@@ -346,11 +369,18 @@ def runs(
     fmt: FormatOption = "table",
     index: IndexOption = None,
 ) -> None:
-    """The latest scan and undo runs, newest first (ids for `undo --run`)."""
+    """The latest scan and undo runs, newest first (ids for `undo --run`).
+
+    A run whose process is gone (killed with kill -9, a power cut) shows as interrupted even
+    before the next scan records it so: no run holds the index's lock, or its process on this
+    machine no longer exists.
+    """
     from libtagger.scan.report import render
+    from libtagger.store.lock import run_lock_held
 
     _check_format(fmt)
-    rows = _open_index(index).runs(limit)
+    db = _open_index(index)
+    rows = db.runs(limit, lock_held=run_lock_held(_index_path(index)))
     typer.echo(render(rows, fmt=fmt, columns=("id", "kind", "started_at", "finished_at", "outcome",
                                                "dry_run", "model_id", "counts")), nl=False)
 

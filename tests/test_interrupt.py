@@ -1,5 +1,5 @@
 """Killing ``libtagger scan`` mid-run: ``kill -9`` leaves a consistent index and intact files,
-and the next run goes on where it stopped; Ctrl-C and SIGTERM end it with status 130.
+and the next run goes on where it stopped; Ctrl-C, SIGTERM and SIGHUP end it with status 130.
 
 A probe in the scan's workers (scan_harness.py) makes one file take ten minutes to decode,
 so the run is reliably still going when it is killed, with the other files already done.
@@ -162,7 +162,7 @@ def test_kill_9_mid_run_then_the_next_run_finishes_the_rest(tmp_path):
     assert not [p.name for p in lib.iterdir() if p.name.startswith(".")], "a temporary was left behind"
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sighup"])
 def test_ctrl_c_and_sigterm_exit_130_with_the_run_marked_interrupted(tmp_path, how):
     lib = tmp_path / "Music"
     make_audio(lib / "a.flac", 4.0, seed=1)
@@ -175,8 +175,10 @@ def test_ctrl_c_and_sigterm_exit_130_with_the_run_marked_interrupted(tmp_path, h
         wait_for(lambda: f"{SLOW}.mp3" in decoded_paths(log, "analyse"), "the slow file to start", scan)
         if how == "ctrl-c":
             os.killpg(scan.pid, signal.SIGINT)  # the terminal sends it to the whole foreground group
-        else:
+        elif how == "sigterm":
             os.kill(scan.pid, signal.SIGTERM)  # cron, systemd, kill: to the main process
+        else:
+            os.kill(scan.pid, signal.SIGHUP)  # tmux kill-session, a terminal closed (see test_hangup.py)
         out, err = scan.communicate(timeout=120)
         deadline = time.monotonic() + 30  # killed processes take a moment to be reaped
         while (left := describe(session_processes(scan.pid))) and time.monotonic() < deadline:

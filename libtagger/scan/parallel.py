@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import signal
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,7 +40,32 @@ def default_jobs() -> int:
 
 
 def _call(func: Callable[[T], Any], position: int, item: T) -> tuple[int, Any]:
+    # A hang-up (closed terminal) reaches the whole process group: the process that started
+    # the workers decides, marks its run interrupted and ends them; a worker killed by it
+    # first would look like a crash of the file it was reading.
+    with contextlib.suppress(ValueError):  # a Dask worker runs tasks in threads: its own business
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return position, func(item)
+
+
+def _start_resource_tracker_deaf_to_hangups() -> None:
+    """Start loky's resource tracker with SIGHUP ignored (it inherits that through exec).
+
+    Killed by a hang-up sent to the process group, loky starts a fresh one that prints a
+    KeyError traceback for every shared resource it is then told to forget. Only possible
+    from the main thread; elsewhere the tracker starts as usual.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    from joblib.externals.loky.backend.resource_tracker import ensure_running
+
+    handler = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, handler)
 
 
 def _crash_errors() -> tuple[type[BaseException], ...]:
@@ -87,7 +113,8 @@ def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> It
 
 
 def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0,
-                  backend: str = "loky", scheduler: str | None = None) -> Iterator[tuple[T, Any]]:
+                  backend: str = "loky", scheduler: str | None = None,
+                  on_done: Callable[[int], None] | None = None) -> Iterator[tuple[T, Any]]:
     """Yield ``(item, func(item))`` pairs in the order they finish.
 
     ``func`` must be a picklable module-level function that returns its errors
@@ -105,6 +132,10 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
         (so that a crash cannot take the caller down).
     backend : {"loky", "dask"}
         Local processes, or a Dask distributed cluster at ``scheduler``.
+    on_done : callable, optional
+        Called with a count of items just finished in the workers, as they finish (from
+        joblib's callback thread), even while the caller is busy with an earlier result:
+        for a progress bar. Must be quick and never raise.
     """
     import joblib
 
@@ -116,6 +147,11 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
     pre_dispatch = "1" if n_jobs == 1 and backend != "dask" else "2*n_jobs"
     crash_errors = _crash_errors()
+    # Stopping early (Ctrl-C, SIGTERM, a hang-up) cancels the tasks in flight on purpose.
+    warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed",
+                            category=UserWarning)
+    if backend == "loky":
+        _start_resource_tracker_deaf_to_hangups()
     with backend_config(backend, scheduler=scheduler):
         if backend == "dask":  # n_jobs=-1 is every thread of the cluster's workers
             from distributed import default_client
@@ -126,8 +162,9 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
             done: set[int] = set()
             by_position = dict(pending)
             try:
-                parallel = joblib.Parallel(n_jobs=parallel_jobs, return_as="generator_unordered",
-                                           batch_size=1, pre_dispatch=pre_dispatch)
+                parallel = _counting_parallel()(n_jobs=parallel_jobs, return_as="generator_unordered",
+                                                batch_size=1, pre_dispatch=pre_dispatch)
+                parallel.on_done = on_done
                 for position, result in parallel(joblib.delayed(_call)(func, p, item)
                                                  for p, item in pending):
                     done.add(position)
@@ -138,6 +175,29 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
                 suspects, pending = remaining[:in_flight], remaining[in_flight:]
                 for position, item in suspects:
                     yield item, _isolated(func, position, item, crash_errors)
+
+
+@functools.cache
+def _counting_parallel() -> type:
+    """``joblib.Parallel`` that tells ``on_done`` of each task as it finishes.
+
+    joblib calls ``print_progress`` from its callback thread when a task completes (its
+    ``verbose`` output); the results themselves wait until the caller asks for them.
+    """
+    import joblib
+
+    class CountingParallel(joblib.Parallel):
+        on_done: Callable[[int], None] | None = None
+        _reported = 0
+
+        def print_progress(self) -> None:
+            super().print_progress()
+            finished = self.n_completed_tasks - self._reported
+            if self.on_done is not None and finished > 0:
+                self._reported += finished
+                self.on_done(finished)
+
+    return CountingParallel
 
 
 @functools.cache

@@ -4,7 +4,8 @@
    changed, moved (same audio fingerprint as a track whose file is gone), missing
    (:mod:`libtagger.scan.inventory`);
 2. analyse in joblib workers (:mod:`libtagger.scan.analysis`, through
-   :mod:`libtagger.scan.parallel`), with a tqdm bar;
+   :mod:`libtagger.scan.parallel`), with a progress bar on a terminal
+   (:mod:`libtagger.scan.progress`: it counts files as their analysis finishes);
 3. classify in the main process, batched over tracks, and vote
    (:mod:`libtagger.scan.classification`);
 4. apply the write policy (:mod:`libtagger.scan.policy`), write the new genre through
@@ -19,7 +20,6 @@ the files in flight, and the next run skips everything already finished.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -37,6 +37,7 @@ from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_wri
 from libtagger.store.index import Index, real_path
 from libtagger.store.lock import RunLock
 from libtagger.scan.parallel import WorkerCrash, map_unordered
+from libtagger.scan.progress import FilesBar
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
 
@@ -62,10 +63,10 @@ class ScanOptions:
     preserve_mtime: bool = False
     wait: bool = False
     progress: bool = False
-
     #: Put every track to the music detector first: speech, noise, tones and music unlike
     #: the ten genres are ``rejected`` with a reason and get no genre.
     music_check: bool = True
+
 
 def model_meta(name: str) -> dict[str, Any]:
     """The checked ``meta.json`` of model ``name``, the first one on the models search path
@@ -150,18 +151,16 @@ class Scanner:
     def _analyse(self, to_analyse: list[tuple[str, os.stat_result]]) -> None:
         if not to_analyse:
             return
-        from tqdm import tqdm
-
         opts = self.options
         jobs = [AnalysisJob(p, max_segments=opts.max_segments, want_patches=self.classifier.needs_taggrams)
                 for p, _ in to_analyse]
         batch: list[TrackAnalysis] = []
-        bar = tqdm(total=len(jobs), unit="file", desc="analysing", disable=not opts.progress,
-                   file=sys.stderr, dynamic_ncols=True)
-        with bar:
+        # Messages printed meanwhile (cli's on_report) go through progress.write_line.
+        with FilesBar(len(jobs), shown=opts.progress) as bar:
             for job, result in map_unordered(analyze_file, jobs, jobs=opts.jobs,
-                                             backend=opts.backend, scheduler=opts.scheduler):
-                bar.update(1)
+                                             backend=opts.backend, scheduler=opts.scheduler,
+                                             on_done=bar.analysed):
+                bar.received()
                 if isinstance(result, WorkerCrash):
                     self.record.save_failure(AnalysisFailure(job.path, result.reason))
                 elif isinstance(result, AnalysisFailure):
@@ -282,6 +281,7 @@ class Scanner:
             except OSError:
                 pass
 
+
 def _detector(music_check: bool) -> DetectorParams | None:
     """The shipped music detector when the check is on (ModelError when it cannot be read)."""
     if not music_check:
@@ -289,7 +289,6 @@ def _detector(music_check: bool) -> DetectorParams | None:
     from libtagger.classify.openset import load_detector
 
     return load_detector()
-
 
 
 def _changed_since(path: str, values: dict[str, Any]) -> str | None:

@@ -11,7 +11,9 @@ Tables (see README.md, "The index"):
     features (and taggram) it was classified from, so that a new model can
     re-classify without decoding.
 ``runs``
-    One row per ``scan`` or ``undo``: when, arguments, counts, how it ended.
+    One row per ``scan`` or ``undo``: when, arguments, counts, how it ended, and the
+    process (pid and host) that ran it, so that a run whose process is gone is never
+    taken for one still going.
 ``journal``
     The tag state of a file before each libtagger write, so that ``undo`` can
     put it back.
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -106,10 +109,10 @@ class FileState(NamedTuple):
     status: str | None
     model_id: str | None
     confidence: float | None
+    detector_id: str | None = None
 
 
 @dataclass(frozen=True)
-    detector_id: str | None = None
 class JournalEntry:
     """One ``journal`` row: a file's tag state before libtagger changed it (see :meth:`Index.journal_entries`)."""
 
@@ -151,20 +154,20 @@ class TrackFilter:
     path_glob: str | None = None  # an SQLite GLOB over the whole stored path, e.g. "*/Jazz/*"
     missing: bool | None = None  # True: only files that are gone; False: only present ones
     with_previous_genre: bool = False  # only tracks with both a previous genre and a verdict
+    reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
 
 
 class IndexCounts(NamedTuple):
-    reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
     """Totals for ``libtagger stats`` (present tracks only, except ``missing``)."""
 
     by_genre: dict[str | None, int]  # most common first; None: tracks without a verdict
     by_status: dict[str, int]  # most common first
     missing: int
     runs: int
+    by_reason: dict[str, int] | None = None  # rejected tracks per reason, most common first
 
 
 def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
-    by_reason: dict[str, int] | None = None  # rejected tracks per reason, most common first
     """The SQL condition and parameters of a :class:`TrackFilter` (values always as parameters)."""
     where, params = ["1"], []
     for column, op, value in (("genre", "=", wanted.genre), ("status", "=", wanted.status),
@@ -217,8 +220,10 @@ class Index:
         with db.atomic():
             db["runs"].create({
                 "id": int, "kind": str, "started_at": str, "finished_at": str, "outcome": str,
-                "pid": int, "arguments": str, "model_id": str, "dry_run": int, "counts": str,
+                "pid": int, "host": str, "arguments": str, "model_id": str, "dry_run": int,
+                "counts": str,
             }, pk="id", if_not_exists=True)
+            self._migrate_runs()
             db["tracks"].create({
                 "id": int, "path": str, "path_bytes": bytes, "size": int, "mtime_ns": int,
                 "fingerprint": str, "format": str, "duration": float, "samplerate": int,
@@ -240,15 +245,22 @@ class Index:
                 if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            for column, kind in ADDED_TRACK_COLUMNS.items():
+                if column not in db["tracks"].columns_dict:
+                    db["tracks"].add_column(column, kind)
             db["tracks"].create_index(["path"], unique=True, if_not_exists=True)
             db["tracks"].create_index(["fingerprint"], if_not_exists=True)
             db["tracks"].create_index(["genre"], if_not_exists=True)
             db["tracks"].create_index(["status"], if_not_exists=True)
             db["journal"].create_index(["track_id"], if_not_exists=True)
-            for column, kind in ADDED_TRACK_COLUMNS.items():
-                if column not in db["tracks"].columns_dict:
-                    db["tracks"].add_column(column, kind)
             db["journal"].create_index(["run_id"], if_not_exists=True)
+
+    def _migrate_runs(self) -> None:
+        """Add the ``runs`` columns an older index lacks, in place (ALTER TABLE, never a rebuild)."""
+        have = self.db["runs"].columns_dict
+        for column, kind in (("pid", int), ("host", str)):
+            if column not in have:
+                self.db["runs"].add_column(column, kind)
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -258,6 +270,7 @@ class Index:
         with self.db.atomic():
             table = self.db["runs"].insert({
                 "kind": kind, "started_at": now(), "outcome": "running", "pid": os.getpid(),
+                "host": socket.gethostname(),
                 "arguments": json.dumps(arguments, default=str), "model_id": model_id,
                 "dry_run": int(dry_run),
             })
@@ -269,14 +282,30 @@ class Index:
                                             "counts": json.dumps(counts)})
 
     def mark_abandoned_runs(self) -> int:
-        """Runs still marked ``running`` were killed (we hold the lock): call them ``interrupted``."""
+        """Runs still marked ``running`` were killed (we hold the lock): call them ``interrupted``.
+
+        Their ``finished_at`` stays empty: nobody saw them end (``kill -9``, power loss, the
+        OOM killer). Returns how many were marked.
+        """
         with self.db.atomic():
             cursor = self.db.execute(
                 "update runs set outcome = 'interrupted' where outcome = 'running'")
         return cursor.rowcount
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return list(self.db.query("select * from runs order by id desc limit ?", [limit]))
+    def runs(self, limit: int = 20, *, lock_held: bool = True) -> list[dict[str, Any]]:
+        """The latest runs, newest first, as the reader should see them.
+
+        A row still marked ``running`` whose run cannot be going on any more is shown as
+        ``interrupted`` (the index itself is left as it is; the next run marks it): when
+        ``lock_held`` is False (every run holds the index lock from start to finish; see
+        :func:`libtagger.store.lock.run_lock_held`), or when it ran on this host and its
+        process is gone.
+        """
+        rows = list(self.db.query("select * from runs order by id desc limit ?", [limit]))
+        for row in rows:
+            if row["outcome"] == "running" and (not lock_held or _process_gone(row)):
+                row["outcome"] = "interrupted"
+        return rows
 
     # -- tracks ---------------------------------------------------------------------------
 
@@ -411,6 +440,24 @@ class Index:
             where, params = "1", []
         return [JournalEntry.from_row(row) for row in
                 self.db.query(f"select * from journal where {where} order by id", params)]
+
+
+def _process_gone(run: dict[str, Any]) -> bool:
+    """Whether the process of a ``runs`` row is known to have ended (only for runs of this host)."""
+    pid = run.get("pid")
+    if not pid or run.get("host") != socket.gethostname():
+        return False  # another machine's process (an index on a shared disk): cannot tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # there, under another user
+    try:  # a killed process not yet reaped by its parent is a zombie: it runs nothing
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -1,7 +1,9 @@
 """One run at a time per index: an advisory lock file beside the index.
 
 ``flock`` is released by the kernel when the process dies, even by ``kill -9``,
-so a crashed run never leaves a stale lock behind.
+so a crashed run never leaves a stale lock behind. That also makes the lock the proof
+that a run is going: :func:`run_lock_held` lets ``libtagger runs`` tell a live run from
+one whose process was killed before it could record its end.
 """
 
 from __future__ import annotations
@@ -46,11 +48,17 @@ class RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        reader_retries = 100
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if reader_retries and _only_readers(fd):
+                    # run_lock_held() holds a shared lock for an instant: not a run, try again.
+                    reader_retries -= 1
+                    time.sleep(0.01)
+                    continue
                 if not self.wait or (deadline is not None and time.monotonic() > deadline):
                     holder = self._holder(fd)
                     os.close(fd)
@@ -77,3 +85,31 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _only_readers(fd: int) -> bool:
+    """Whether the lock on ``fd``'s file is held only shared (by :func:`run_lock_held`), not by a run."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
+def run_lock_held(index_path: str | os.PathLike) -> bool:
+    """Whether a run (scan or undo) holds the lock of the index at ``index_path`` right now.
+
+    Takes a shared lock for an instant, which fails while a run holds its exclusive one;
+    :class:`RunLock` retries past such an instant, so asking never makes a run fail to start.
+    """
+    try:
+        fd = os.open(f"{os.fspath(index_path)}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # no run ever took it
+    except OSError:
+        return True  # unreadable: cannot tell, so never call a run dead on that ground
+    try:
+        return not _only_readers(fd)
+    finally:
+        os.close(fd)
