@@ -45,14 +45,15 @@ class Terminal:
     Everything it writes is collected in :attr:`screen` (raw bytes, as a terminal gets them).
     """
 
-    def __init__(self, args: list[str], env: dict[str, str], *, columns: int = 100) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], *, columns: int = 100,
+                 cwd: Path | None = None) -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, bytes([24, 0, columns, 0, 0, 0, 0, 0]))
 
         def controlling_terminal() -> None:  # runs in the child after setsid(): stdin is the pty
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-        self.proc = subprocess.Popen(args, env=env, stdin=slave, stdout=slave, stderr=slave,
+        self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True, preexec_fn=controlling_terminal)
         os.close(slave)
         self.screen = b""
@@ -248,8 +249,9 @@ def test_nohup_keeps_a_hang_up_ignored(tmp_path):
     make_audio(lib / f"{SLOW}.flac", 4.0, seed=2)
     index = tmp_path / "index.db"
     log = tmp_path / "decoded.log"
+    # nohup writes nohup.out in the working folder when its output is a terminal
     term = Terminal(["nohup", *cli_command("scan", lib, *SCAN, "--quiet", "--index", index)],
-                    probe_env(tmp_path / "probe", slow=SLOW, log=log))
+                    probe_env(tmp_path / "probe", slow=SLOW, log=log), cwd=tmp_path)
     try:
         wait_for(lambda: f"{SLOW}.flac" in decoded_paths(log, "analyse"), "the slow file to start", term)
         os.kill(term.proc.pid, signal.SIGHUP)
