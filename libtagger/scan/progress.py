@@ -10,6 +10,11 @@ A line printed while the bar shows must go through :func:`write_line` (``tqdm.wr
 it clears the bar, prints the whole line and draws the bar again below it. Printed
 directly, the line would start in the middle of the bar's line.
 
+The bar and those lines write to their own copy of the standard error descriptor: while
+TensorFlow loads (on the first batch), :func:`libtagger.tf_quiet.import_tensorflow_quietly`
+points descriptor 2 at a capture file, and the bar, still moving meanwhile, would vanish
+into it.
+
 Once the terminal is gone (closed, ssh dropped: writes fail), nothing is printed any
 more and the run ends as it would have (:func:`discard_output`).
 """
@@ -19,7 +24,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
+
+#: Where the bar that shows now writes (None: no bar shows).
+_bar_stream: TextIO | None = None
 
 
 def discard_output() -> None:
@@ -41,7 +49,7 @@ def write_line(line: str) -> None:
     from tqdm import tqdm
 
     try:
-        tqdm.write(line, file=sys.stderr)
+        tqdm.write(line, file=_bar_stream or sys.stderr)
     except OSError:  # EIO after a hang-up, EPIPE: nowhere to print
         discard_output()
 
@@ -57,8 +65,14 @@ class FilesBar:
     def __init__(self, total: int, *, shown: bool) -> None:
         from tqdm import tqdm
 
+        global _bar_stream
+        self._stream: TextIO | None = None
+        if shown:
+            sys.stderr.flush()
+            self._stream = _bar_stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1,
+                                                   encoding=sys.stderr.encoding, errors="replace")
         self._bar: Any = tqdm(total=total, unit="file", desc="analysing", disable=not shown,
-                              file=sys.stderr, dynamic_ncols=True)
+                              file=self._stream or sys.stderr, dynamic_ncols=True)
         self._lock = threading.Lock()
         self._analysed = 0
         self._received = 0
@@ -84,11 +98,19 @@ class FilesBar:
                 pass
 
     def close(self) -> None:
+        global _bar_stream
         with self._lock:
             try:
                 self._bar.close()
             except OSError:
                 pass
+            if self._stream is not None:
+                _bar_stream = None
+                try:
+                    self._stream.close()
+                except OSError:
+                    pass
+                self._stream = None
 
     def __enter__(self) -> FilesBar:
         return self
