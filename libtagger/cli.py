@@ -480,7 +480,7 @@ _SPLIT_HELP = "test, valid, train (the fault-filtered lists in --gtzan) or a spl
 
 @app.command()
 def train(
-    kind: Annotated[str, typer.Option(help="Model kind: seed or musicnn-head.")] = "seed",
+    kind: Annotated[str, typer.Option(help="Model kind: seed, musicnn-head or music-detector.")] = "seed",
     out: Annotated[Path, typer.Option(help="Model folder to write; its name is the model name.")] = Path("models/seed"),
     gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data (default: ../shared/gtzan).")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Maximum epochs (default: the kind's recipe).")] = None,
