@@ -42,6 +42,24 @@ def clip_id(text: str) -> str:
     return stem if suffix.lower() in EXTENSIONS else name  # any audio extension libtagger reads
 
 
+def load_artists(gtzan_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Clip id (``blues.00000``) -> artist, from Sturm's ``metadata/GTZANindex.txt``.
+
+    Lines read ``blues.00000.wav ::: John Lee Hooker ::: One Bourbon, ...``; an unidentified
+    artist is the empty string (callers treat such a clip as its own group). An absent
+    file gives an empty dict.
+    """
+    index = Path(gtzan_dir) / "metadata" / "GTZANindex.txt"
+    if not index.is_file():
+        return {}
+    artists: dict[str, str] = {}
+    for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
+        if ":::" in line:
+            clip, artist, *_ = [part.strip() for part in line.split(":::")]
+            artists[clip_id(clip)] = artist
+    return artists
+
+
 def feature_names_from_csv(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """The feature columns of a Kaggle-style table: every column between ``length`` and ``label``."""
     header = _read_rows(path)[0]

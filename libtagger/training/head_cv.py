@@ -45,12 +45,9 @@ CHECK_EVERY, MAX_EPOCHS, OUTER_SEEDS = 5, 60, (0, 1, 2)
 
 def artist_groups(keys: Sequence[str], gtzan_dir: str | Path) -> np.ndarray:
     """(n,) group ids: one per artist of ``metadata/GTZANindex.txt``, one per clip it does not name."""
-    artist: dict[str, str] = {}
-    index = Path(gtzan_dir) / "metadata" / "GTZANindex.txt"
-    for line in index.read_text(errors="replace").splitlines():
-        if ":::" in line:
-            clip, name, *_ = [p.strip() for p in line.split(":::")]
-            artist[clip.replace(".wav", "")] = name
+    from libtagger.training.dataset import load_artists
+
+    artist = load_artists(gtzan_dir)
     labels = [f"artist:{artist[k]}" if artist.get(k) else f"clip:{k}" for k in keys]
     return np.unique(labels, return_inverse=True)[1]
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from libtagger.classify import openset
 from libtagger.errors import LibtaggerError
+from libtagger.formats import format_for
 from libtagger.training.nonmusic_corpus import CorpusItem, build_corpus
 
 C_GRID = (0.03, 0.1, 0.3, 1.0)
@@ -92,14 +93,9 @@ def analyse_file(path: Path, cache_dir: Path | None = None, frontend: Any = None
 
 def gtzan_artists(gtzan_dir: Path) -> dict[str, str]:
     """Clip id -> artist from ``metadata/GTZANindex.txt``; an unidentified artist is its clip's own group."""
-    out: dict[str, str] = {}
-    index = Path(gtzan_dir) / "metadata" / "GTZANindex.txt"
-    if index.is_file():
-        for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
-            if ":::" in line:
-                clip, artist, *_ = [s.strip() for s in line.split(":::")]
-                out[clip.split(".wav")[0]] = artist
-    return out
+    from libtagger.training.dataset import load_artists
+
+    return load_artists(gtzan_dir)
 
 
 def music_tracks(gtzan_dir: Path) -> list[Track]:
@@ -338,7 +334,7 @@ def train_music_detector(out_dir: Path, *, gtzan_dir: Path, seed: int = 0, scale
         generated, failed = analysed_tracks([(i.path, i.label, {"kind": i.kind, "split": i.split, **i.params})
                                              for i in items], work / "cache", log)
         artists = gtzan_artists(gtzan_dir)
-        clips = sorted(p for p in (gtzan_dir / "audio").glob("*.*") if p.suffix in (".wav", ".au"))
+        clips = sorted(p for p in (gtzan_dir / "audio").glob("*.*") if format_for(p) is not None)
         shared, failed_shared = analysed_tracks([(p, "music", {"genre": p.name.split(".")[0]}) for p in clips],
                                                 work / "cache", log)
         for t in shared:
