@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from libtagger.genres import display_name
 
-#: The default threshold. Voted probabilities of the shipped models are well
-#: calibrated enough that below 0.5 the runner-up is often right: see README.
-DEFAULT_MIN_CONFIDENCE = 0.5
+#: The default threshold, read off the default model's calibrated out-of-fold predictions
+#: (nested artist-grouped CV on the train split, models/README.md): at 0.6 it writes 74 % of
+#: tracks and 88 % of those tags are right; at 0.5, 84 % and 85 %; at 0.7, 65 % and 91 %.
+DEFAULT_MIN_CONFIDENCE = 0.6
 
 
 @dataclass(frozen=True)
