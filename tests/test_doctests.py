@@ -7,7 +7,8 @@ import pytest
 
 MODULES = ["libtagger.genres", "libtagger.errors", "libtagger.audio.segments", "libtagger.classify.vote",
            "libtagger.scan.policy", "libtagger.store.index", "libtagger.store.query", "libtagger.scan.report",
-           "libtagger.store.lock", "libtagger.scan.parallel"]
+           "libtagger.store.lock", "libtagger.scan.parallel", "libtagger.scan.analysis",
+           "libtagger.classify.scaler", "libtagger.scan.inventory", "libtagger.formats"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -23,6 +23,10 @@ from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_seg
 #: dither of 16-bit audio) is silence: no genre can be told, so it is reported, not tagged.
 SILENCE_PEAK = 1e-4
 
+#: GTZAN's interquartile range of clip RMS (``rms_mean`` of features_30_sec.csv): the level the
+#: front-end's input is brought into (see :func:`frontend_gain`).
+FRONTEND_RMS_RANGE = (0.087, 0.176)
+
 
 @dataclass(frozen=True)
 class AnalysisJob:
@@ -65,6 +69,35 @@ class AnalysisFailure:
     size: int | None = None
     mtime_ns: int | None = None
     too_short: bool = field(default=False)
+
+
+def frontend_gain(rms_mean: float) -> float:
+    """The gain that brings a track's analysed audio into GTZAN's usual level for the front-end.
+
+    MSD_musicnn's input, log10(10000 x + 1) of the mel power, moves with the playback level,
+    and the heads learnt from GTZAN clips, half of which have an ``rms_mean`` (the mean frame
+    RMS, as in ``features_30_sec.csv``) between 0.087 and 0.176 (25th and 75th percentile). A
+    track mastered louder or quieter than that is scaled to the nearest end of the range, by
+    at most 12 dB; a track inside it is left exactly as it is, so GTZAN-like audio still gives
+    the reference taggrams. The 57 features are computed before this gain (the models read
+    level-invariant ones).
+
+    Parameters
+    ----------
+    rms_mean : float
+        The mean of the analysed segments' ``rms_mean`` feature.
+
+    Returns
+    -------
+    float, in [10**(-12/20), 10**(12/20)].
+
+    >>> frontend_gain(0.12), round(frontend_gain(0.5), 3), round(frontend_gain(0.02), 3)
+    (1.0, 0.352, 3.981)
+    """
+    if not rms_mean > 0.0:
+        return 1.0
+    wanted = min(max(rms_mean, FRONTEND_RMS_RANGE[0]), FRONTEND_RMS_RANGE[1])
+    return float(np.clip(wanted / rms_mean, 10 ** (-12 / 20), 10 ** (12 / 20)))
 
 
 def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
@@ -116,8 +149,8 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         raise TooShortError(job.path, f"too short: {info.duration:.1f} s of audio (at least {MIN_SECONDS:.0f} s needed)")
     windows = plan_segments(info.duration, max_segments=job.max_segments)
     rows: list[np.ndarray] = []
+    segments: list[np.ndarray] = []
     peak = 0.0
-    patches: list[np.ndarray] | None = [] if job.want_patches else None
     for start, end in windows:
         y = decode.load(job.path, sr=features.SAMPLE_RATE, offset=start, duration=end - start)
         if y.size < MIN_SECONDS * features.SAMPLE_RATE * 0.9:
@@ -126,8 +159,11 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
             y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         peak = max(peak, float(np.max(np.abs(y))))
         rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
-        if patches is not None:
-            patches.append(musicnn.mel_patches(y, sr=features.SAMPLE_RATE))
+        segments.append(y)
+    patches: list[np.ndarray] | None = None
+    if job.want_patches:
+        gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
+        patches = [musicnn.mel_patches(y * gain, sr=features.SAMPLE_RATE) for y in segments]
     if peak < SILENCE_PEAK:
         raise FileError(job.path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
                                   " there is no music to tell a genre from")
