@@ -219,3 +219,31 @@ def last_run(index: Path) -> dict[str, Any]:
 
 def stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Poll ``condition()`` until it holds; fail with the scan's stderr if ``proc`` ends first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"the scan ended (exit {proc.returncode}) before {what}: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.005)
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1], session [3])."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def session_processes(sid: int) -> list[int]:
+    """Live processes of a session (the scan, its workers, loky's resource tracker), zombies excluded."""
+    return [int(entry) for entry in os.listdir("/proc")
+            if entry.isdigit() and (fields := proc_stat(int(entry))) and int(fields[3]) == sid and fields[0] != "Z"]
+

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from conftest import make_audio
-from scan_harness import cli_command, decoded_paths, probe_env, require_seed_model, rows, run_cli, tracks_by_name
+from scan_harness import (cli_command, decoded_paths, probe_env, require_seed_model, rows, run_cli,
+                          proc_stat, session_processes, tracks_by_name)
 
 SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
 SLOW = "zz slow"
@@ -106,28 +107,13 @@ class Terminal:
             self.master = -1
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1], session [3])."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def session_processes(sid: int) -> list[int]:
-    """Live processes of a session (the scan, its workers, loky's resource tracker), zombies excluded."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) and int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
 
 
 def descendants(pid: int) -> set[int]:
     """Every live process below ``pid`` (by parent pid)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))):
+        if entry.isdigit() and (fields := proc_stat(int(entry))):
             children.setdefault(int(fields[1]), []).append(int(entry))
     found, todo = set(), [pid]
     while todo:
@@ -141,7 +127,7 @@ def alive(pids: set[int]) -> list[str]:
     """The command lines of the ``pids`` still running (zombies are dead)."""
     out = []
     for pid in sorted(pids):
-        fields = _stat(pid)
+        fields = proc_stat(pid)
         if fields is None or fields[0] == "Z":
             continue
         try:

@@ -21,7 +21,7 @@ import pytest
 from conftest import make_audio
 from libtagger.genres import DISPLAY_NAMES
 from scan_harness import (cli_command, decoded_paths, last_run, probe_env, require_seed_model, rows,
-                          run_cli, tracks_by_name)
+                          run_cli, session_processes, tracks_by_name, wait_for)
 
 SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
 SLOW = "zz slow"
@@ -51,28 +51,6 @@ def count(index: Path, sql: str) -> int:
         con.close()
 
 
-def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            raise AssertionError(f"the scan ended (exit {proc.returncode}) before {what}: {proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.005)
-
-
-def session_processes(sid: int) -> list[int]:
-    """Live processes of a session (the scan and its workers), zombies excluded."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
 
 
 def describe(pids: list[int]) -> list[str]:

@@ -15,15 +15,14 @@ import socket
 import sqlite3
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-import pytest
 
 from conftest import make_audio
 from libtagger.store.index import Index
 from libtagger.store.lock import RunLock, run_lock_held
-from scan_harness import cli_command, decoded_paths, probe_env, require_seed_model, rows, run_cli
+from scan_harness import (cli_command, decoded_paths, probe_env, require_seed_model, rows, run_cli,
+                          session_processes, wait_for)
 
 SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
 SLOW = "zz slow"
@@ -36,27 +35,6 @@ def shown_runs(index: Path) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def wait_for(condition, what: str, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            raise AssertionError(f"the scan ended (exit {proc.returncode}) before {what}: {proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
-
-
-def session_processes(sid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
 
 
 def test_a_scan_killed_with_kill_9_is_shown_interrupted_then_recorded_so(tmp_path):
