@@ -58,14 +58,29 @@ def level_invariant_53(features: np.ndarray, feature_names: Sequence[str]) -> np
     if F.ndim != 2 or F.shape[1] != len(names) or missing:
         raise ModelError(f"level-invariant features need (n, {len(names)}) rows with columns {list(GAIN_DEPENDENT)}; "
                          f"got shape {F.shape}" + (f", missing {missing}" if missing else ""))
-    col = {n: i for i, n in enumerate(names)}
     keep = [i for i, n in enumerate(names) if n not in GAIN_DEPENDENT]
+    return np.concatenate([F[:, keep], level_ratios(F, names)], axis=1)
+
+
+def level_ratios(features: np.ndarray, feature_names: Sequence[str]) -> np.ndarray:
+    """The three gain-free log ratios of the gain-dependent columns, named :data:`RATIO_NAMES`.
+
+    Parameters
+    ----------
+    features : (n, 57) raw features, columns in ``feature_names`` order.
+    feature_names : the names of those columns (must include rms_mean/var, harmony_var, perceptr_var).
+
+    Returns
+    -------
+    (n, 3) float64, :data:`EPS` added to every numerator and denominator.
+    """
+    F = np.asarray(features, dtype=np.float64)
+    col = {n: i for i, n in enumerate(feature_names)}
     rms2 = F[:, col["rms_mean"]] ** 2
     rv, hv, pv = F[:, col["rms_var"]], F[:, col["harmony_var"]], F[:, col["perceptr_var"]]
-    ratios = np.column_stack([np.log((rv + EPS) / (rms2 + EPS)),
-                              np.log((hv + EPS) / (pv + EPS)),
-                              np.log((hv + pv + EPS) / (rms2 + EPS))])
-    return np.concatenate([F[:, keep], ratios], axis=1)
+    return np.column_stack([np.log((rv + EPS) / (rms2 + EPS)),
+                            np.log((hv + EPS) / (pv + EPS)),
+                            np.log((hv + pv + EPS) / (rms2 + EPS))])
 
 
 def identity(features: np.ndarray, feature_names: Sequence[str]) -> np.ndarray:

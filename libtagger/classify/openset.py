@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from libtagger.audio import level_invariant
 from libtagger.errors import ModelError
 
 #: The shipped detector's folder name.
@@ -45,8 +46,7 @@ CLASSES = ("music", "speech", "noise", "tone", "silence")
 REASONS = {"speech": "not music: speech", "noise": "not music: noise", "tone": "not music: tone",
            "silence": "not music: silence", "unlike": "unlike the ten genres"}
 #: Feature columns that move with the playback level; left out, two ratios of them kept instead.
-GAIN_DEPENDENT = ("rms_mean", "rms_var", "harmony_mean", "harmony_var", "perceptr_mean", "perceptr_var",
-                  "mfcc1_mean")
+GAIN_DEPENDENT = level_invariant.GAIN_DEPENDENT
 #: Tags of genres outside the ten vs tags the ten genres themselves carry (MSD_musicnn names).
 OOT_TAGS = ("electronic", "electro", "House", "electronica", "ambient", "experimental")
 IN_TAGS = ("rock", "pop", "jazz", "metal", "blues", "country", "Hip-Hop", "classic rock", "hard rock",
@@ -110,7 +110,7 @@ class DetectorParams:
 def input_names(feature_names: Sequence[str], tag_names: Sequence[str]) -> list[str]:
     """Names of the 152 per-segment inputs of :func:`segment_inputs`, in order."""
     kept = [f"log({n})" if n.endswith("_var") else n for n in feature_names if n not in GAIN_DEPENDENT]
-    return (kept + ["log(rms_var/rms_mean^2)", "log(harmony_var/perceptr_var)"]
+    return (kept + list(level_invariant.RATIO_NAMES[:2])
             + [f"mean({t})" for t in tag_names] + [f"std({t})" for t in tag_names])
 
 
@@ -139,11 +139,9 @@ def segment_inputs(features: np.ndarray, taggrams: Sequence[np.ndarray],
     kept = F[:, keep]
     is_var = np.array([names[i].endswith("_var") for i in keep])
     kept = np.where(is_var, np.log(np.maximum(kept, 0.0) + 1e-8), kept)
-    col = {n: i for i, n in enumerate(names)}
-    rms_cv = np.log((F[:, col["rms_var"]] + 1e-12) / (F[:, col["rms_mean"]] ** 2 + 1e-12))
-    hp = np.log((F[:, col["harmony_var"]] + 1e-12) / (F[:, col["perceptr_var"]] + 1e-12))
+    ratios = level_invariant.level_ratios(F, names)[:, :2]  # loudness fluctuation, harmonic/percussive
     tg = [np.asarray(t, dtype=np.float64) for t in taggrams]
-    return np.column_stack([kept, rms_cv, hp, np.array([t.mean(0) for t in tg]), np.array([t.std(0) for t in tg])])
+    return np.column_stack([kept, ratios, np.array([t.mean(0) for t in tg]), np.array([t.std(0) for t in tg])])
 
 
 def music_probabilities(features: np.ndarray, taggrams: Sequence[np.ndarray],

@@ -36,6 +36,7 @@ import numpy as np
 from libtagger.classify import openset
 from libtagger.errors import LibtaggerError
 from libtagger.formats import format_for
+from libtagger.training.dataset import load_artists
 from libtagger.training.nonmusic_corpus import CorpusItem, build_corpus
 
 C_GRID = (0.03, 0.1, 0.3, 1.0)
@@ -91,13 +92,6 @@ def analyse_file(path: Path, cache_dir: Path | None = None, frontend: Any = None
 # ----------------------------------------------------------------------------- data
 
 
-def gtzan_artists(gtzan_dir: Path) -> dict[str, str]:
-    """Clip id -> artist from ``metadata/GTZANindex.txt``; an unidentified artist is its clip's own group."""
-    from libtagger.training.dataset import load_artists
-
-    return load_artists(gtzan_dir)
-
-
 def music_tracks(gtzan_dir: Path) -> list[Track]:
     """The GTZAN train clips (``train_filtered.txt``): one segment each, the table's features and
     the reference taggram; ``group`` is the artist."""
@@ -107,7 +101,7 @@ def music_tracks(gtzan_dir: Path) -> list[Track]:
     gtzan_dir = Path(gtzan_dir)
     clips = load_clipset(gtzan_dir / "musicnn" / "training_data_GTZAN_MSDmusicnn_taggram.npz",
                          gtzan_dir / "features_30_sec.csv", split_path("train", gtzan_dir))
-    artists = gtzan_artists(gtzan_dir)
+    artists = load_artists(gtzan_dir)  # an unidentified artist: the clip is its own group
     return [Track(key, "music", clips.features[i:i + 1].astype(np.float64), [clips.seqs[i]],
                   group=artists.get(key) or key, info={"genre": key.split(".")[0]})
             for i, key in enumerate(clips.keys)]
@@ -333,7 +327,7 @@ def train_music_detector(out_dir: Path, *, gtzan_dir: Path, seed: int = 0, scale
         items = _corpus(work, seed=seed, scale=scale, beds=beds)
         generated, failed = analysed_tracks([(i.path, i.label, {"kind": i.kind, "split": i.split, **i.params})
                                              for i in items], work / "cache", log)
-        artists = gtzan_artists(gtzan_dir)
+        artists = load_artists(gtzan_dir)
         clips = sorted(p for p in (gtzan_dir / "audio").glob("*.*") if format_for(p) is not None)
         shared, failed_shared = analysed_tracks([(p, "music", {"genre": p.name.split(".")[0]}) for p in clips],
                                                 work / "cache", log)
