@@ -52,11 +52,13 @@ SCHEMA_VERSION = 1
 #: Final statuses a track can hold in the index (``unchanged`` exists only in run reports).
 STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 
-#: Columns added to ``tracks`` after the first release, with their types: an index made by an
-#: older libtagger gains them in place when it is opened (it is never rebuilt).
-#: ``reason``: why a ``rejected`` track gets no genre (``not music: speech``, ``unlike the ten
-#: genres``...); ``detector_id``: the music detector that judged it (None: the check was off).
-ADDED_TRACK_COLUMNS: dict[str, type] = {"reason": str, "detector_id": str}
+#: Columns added after the first release, per table, with their types: an index made by an
+#: older libtagger gains them in place when it is opened (ALTER TABLE, never a rebuild).
+#: tracks ``reason``: why a ``rejected`` track gets no genre (``not music: speech``, ``unlike
+#: the ten genres``...); tracks ``detector_id``: the music detector that judged it (None: the
+#: check was off); runs ``pid``/``host``: the process that ran it.
+ADDED_COLUMNS: dict[str, dict[str, type]] = {"tracks": {"reason": str, "detector_id": str},
+                                             "runs": {"pid": int, "host": str}}
 
 
 def now() -> str:
@@ -223,7 +225,6 @@ class Index:
                 "pid": int, "host": str, "arguments": str, "model_id": str, "dry_run": int,
                 "counts": str,
             }, pk="id", if_not_exists=True)
-            self._migrate_runs()
             db["tracks"].create({
                 "id": int, "path": str, "path_bytes": bytes, "size": int, "mtime_ns": int,
                 "fingerprint": str, "format": str, "duration": float, "samplerate": int,
@@ -245,22 +246,17 @@ class Index:
                 if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-            for column, kind in ADDED_TRACK_COLUMNS.items():
-                if column not in db["tracks"].columns_dict:
-                    db["tracks"].add_column(column, kind)
+            for table, columns in ADDED_COLUMNS.items():
+                have = db[table].columns_dict
+                for column, kind in columns.items():
+                    if column not in have:
+                        db[table].add_column(column, kind)
             db["tracks"].create_index(["path"], unique=True, if_not_exists=True)
             db["tracks"].create_index(["fingerprint"], if_not_exists=True)
             db["tracks"].create_index(["genre"], if_not_exists=True)
             db["tracks"].create_index(["status"], if_not_exists=True)
             db["journal"].create_index(["track_id"], if_not_exists=True)
             db["journal"].create_index(["run_id"], if_not_exists=True)
-
-    def _migrate_runs(self) -> None:
-        """Add the ``runs`` columns an older index lacks, in place (ALTER TABLE, never a rebuild)."""
-        have = self.db["runs"].columns_dict
-        for column, kind in (("pid", int), ("host", str)):
-            if column not in have:
-                self.db["runs"].add_column(column, kind)
 
     # -- runs -----------------------------------------------------------------------------
 
