@@ -166,3 +166,29 @@ def test_counts_of_present_tracks(filled):
     assert list(counts.by_genre)[0] == "Jazz"  # most common first
     assert counts.by_status == {"error": 1, "kept": 1, "tagged": 1, "unsure": 1}
     assert (counts.missing, counts.runs) == (1, 1)
+
+
+def test_an_old_index_gains_the_track_columns_in_place(tmp_path):
+    """An index of libtagger 0.1 (no ``reason``/``detector_id``) is altered, its rows kept."""
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    # the tracks table exactly as libtagger 0.1 created it
+    old_sql = ("CREATE TABLE [tracks] ([id] INTEGER PRIMARY KEY, [path] TEXT NOT NULL, [path_bytes] BLOB, "
+               "[size] INTEGER, [mtime_ns] INTEGER, [fingerprint] TEXT, [format] TEXT, [duration] FLOAT, "
+               "[samplerate] INTEGER, [channels] INTEGER, [status] TEXT, [error] TEXT, [genre] TEXT, "
+               "[confidence] FLOAT, [runner_up] TEXT, [runner_up_confidence] FLOAT, [previous_genre] TEXT, "
+               "[written] INTEGER DEFAULT 0, [written_genre] TEXT, [model_id] TEXT, [missing] INTEGER DEFAULT 0, "
+               "[analysed_at] TEXT, [updated_at] TEXT, [run_id] INTEGER)")
+    con.execute(old_sql)
+    con.execute("insert into tracks (id, path, status, genre) values (3, '/m/a.mp3', 'tagged', 'Jazz')")
+    con.commit()
+    con.close()
+
+    index = Index(path)
+    try:
+        assert index.db["tracks"].schema.startswith(old_sql[:-1])  # altered, not rebuilt
+        row = index.track(3)
+        assert (row["path"], row["genre"], row["reason"], row["detector_id"]) == ("/m/a.mp3", "Jazz", None, None)
+        assert index.file_states()["/m/a.mp3"].detector_id is None
+    finally:
+        index.close()
