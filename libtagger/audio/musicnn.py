@@ -38,6 +38,10 @@ PATCH_FRAMES = 187
 # musicnn's 1-s overlap: librosa.time_to_frames(1, sr=16000, hop_length=256, n_fft=512)
 # = 61 frames. (62 drifts off the reference taggrams after the first few patches.)
 PATCH_HOP = 61
+#: Hop between the patches the scan feeds the network (see issue #10: fewer, less
+#: overlapping patches cost proportionally less CPU). ``PATCH_HOP`` stays the reference
+#: hop (musicnn's taggrams); only this value may be tuned by cross-validation.
+INFERENCE_PATCH_HOP = PATCH_HOP
 RESAMPLER = "soxr_vhq"
 WEIGHTS_NAME = "msd_musicnn.weights.h5"
 
@@ -62,7 +66,7 @@ MIDEND = ("midend_1", "midend_2", "midend_3")
 _CACHE: dict[Path, "keras.Model"] = {}
 
 
-def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE, hop: int = PATCH_HOP) -> np.ndarray:
     """Cut audio into the log-mel patches MSD_musicnn was trained on.
 
     Resamples to 16 kHz (soxr, very high quality), takes a 96-band mel power
@@ -90,6 +94,8 @@ def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         raise ValueError(f"mel_patches needs mono or (channels, samples) audio, got shape {y.shape}")
     if sr <= 0:
         raise ValueError(f"sample rate must be positive, got sr={sr}")
+    if hop <= 0:
+        raise ValueError(f"patch hop must be positive, got hop={hop}")
     if sr != SAMPLE_RATE:
         # soxr_vhq matched the GTZAN reference taggrams better than librosa's default
         # soxr_hq on every one of the 38 parity clips (resampy/scipy were far worse).
@@ -103,7 +109,7 @@ def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     if n_frames < PATCH_FRAMES:
         logmel = np.pad(logmel, ((0, PATCH_FRAMES - n_frames), (0, 0)))
         n_frames = PATCH_FRAMES
-    starts = range(0, n_frames - PATCH_FRAMES + 1, PATCH_HOP)
+    starts = range(0, n_frames - PATCH_FRAMES + 1, hop)
     return np.stack([logmel[s:s + PATCH_FRAMES] for s in starts]).astype(np.float32, copy=False)
 
 

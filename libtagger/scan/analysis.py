@@ -163,7 +163,8 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
     patches: list[np.ndarray] | None = None
     if job.want_patches:
         gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
-        patches = [musicnn.mel_patches(y * gain, sr=features.SAMPLE_RATE) for y in segments]
+        patches = [musicnn.mel_patches(y * gain, sr=features.SAMPLE_RATE,
+                                       hop=musicnn.INFERENCE_PATCH_HOP) for y in segments]
     if peak < SILENCE_PEAK:
         raise FileError(job.path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
                                   " there is no music to tell a genre from")
