@@ -5,7 +5,8 @@ Tables (see README.md, "The index"):
 ``tracks``
     One row per file: path, size, mtime, audio fingerprint, duration, format,
     status, error, genre, confidence, runner-up, previous genre, whether
-    libtagger wrote the tag, model id, times.
+    libtagger wrote the tag, model id, times; the genres a person set in the file, its
+    artist, album artist and album.
 ``segments``
     One row per analysed 30-s window: start, end, probabilities, and the
     features (and taggram) it was classified from, so that a new model can
@@ -56,9 +57,18 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: older libtagger gains them in place when it is opened (ALTER TABLE, never a rebuild).
 #: tracks ``reason``: why a ``rejected`` track gets no genre (``not music: speech``, ``unlike
 #: the ten genres``...); tracks ``detector_id``: the music detector that judged it (None: the
-#: check was off); runs ``pid``/``host``: the process that ran it.
-ADDED_COLUMNS: dict[str, dict[str, type]] = {"tracks": {"reason": str, "detector_id": str},
-                                             "runs": {"pid": int, "host": str}}
+#: check was off); runs ``pid``/``host``: the process that ran it. tracks ``person_genres``
+#: (JSON list of the genre values a person set in the file; NULL: none, or libtagger's own),
+#: ``artist``, ``albumartist``, ``album`` (NULL when absent) and ``tags_read_at`` (when those
+#: four were read from the file; NULL: not yet, a row of an older libtagger): see
+#: :class:`libtagger.tags.storage.LibraryFields`.
+ADDED_COLUMNS: dict[str, dict[str, type]] = {
+    "tracks": {"reason": str, "detector_id": str, "person_genres": str, "artist": str,
+               "albumartist": str, "album": str, "tags_read_at": str},
+    "runs": {"pid": int, "host": str}}
+
+#: Width of a stored taggram row: the MSD_musicnn tags (``len(libtagger.audio.musicnn.TAGS)``).
+TAGGRAM_WIDTH = 50
 
 
 def now() -> str:
@@ -157,6 +167,25 @@ class TrackFilter:
     missing: bool | None = None  # True: only files that are gone; False: only present ones
     with_previous_genre: bool = False  # only tracks with both a previous genre and a verdict
     reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
+
+
+@dataclass(frozen=True)
+class LearningRow:
+    """One present, analysed track whose file holds genres a person set (see :meth:`Index.learning_rows`).
+
+    ``features``: shape (n_segments, 57), float32, one row per analysed segment in order;
+    ``taggrams``: one array of shape (n_patches, 50), float32, per segment, or None when the
+    track's segments were stored without taggrams.
+    """
+
+    track_id: int
+    path: str  # the file-system path (see real_path)
+    person_genres: list[str]  # never empty
+    artist: str | None
+    albumartist: str | None
+    album: str | None
+    features: np.ndarray
+    taggrams: list[np.ndarray] | None
 
 
 class IndexCounts(NamedTuple):
@@ -389,6 +418,40 @@ class Index:
         """The ``tracks`` rows that match ``wanted``, ordered by path."""
         where, params = _track_where(wanted)
         return list(self.db.query(f"select * from tracks where {where} order by path", params))
+
+    def learning_rows(self, *, taggram_width: int = TAGGRAM_WIDTH) -> Iterator[LearningRow]:
+        """Every present track with person-set genres and stored features, ordered by path.
+
+        What ``libtagger learn`` learns from: the genres people gave their files, with the
+        features and taggrams the scan stored for each segment (unpacked). Lazy: one track's
+        segments are read at a time.
+        """
+        rows = list(self.db.query(
+            "select id, path, path_bytes, person_genres, artist, albumartist, album from tracks "
+            "where missing = 0 and person_genres is not null order by path"))
+        for row in rows:
+            segs = self.segments(row["id"])
+            if not segs or any(s["features"] is None for s in segs):
+                continue
+            features = np.vstack([np.frombuffer(s["features"], dtype="float32") for s in segs])
+            taggrams = None
+            if all(s["taggram"] is not None for s in segs):
+                taggrams = [unpack_array(s["taggram"], "float16", taggram_width).astype(np.float32)
+                            for s in segs]
+            genres = json.loads(row["person_genres"])
+            if not genres:
+                continue
+            yield LearningRow(row["id"], real_path(row), genres, row["artist"], row["albumartist"],
+                              row["album"], features, taggrams)
+
+    def tracks_without_tags_read(self) -> list[dict[str, Any]]:
+        """Present tracks whose person genres, artist and album were never read (older rows).
+
+        Each: ``id``, ``path``, ``path_bytes``, ``size``, ``mtime_ns``.
+        """
+        return list(self.db.query(
+            "select id, path, path_bytes, size, mtime_ns from tracks "
+            "where missing = 0 and tags_read_at is null order by id"))
 
     def counts(self) -> IndexCounts:
         """Tracks per genre and per status, missing files and runs."""
