@@ -7,6 +7,7 @@ which one is the ``storage`` column of :data:`libtagger.formats.FORMATS`:
 storage key (formats)        genre is stored in          libtagger marker
 ===========================  ==========================  ================================
 id3-mp3, id3-wave, id3-aiff  ID3v2 ``TCON``              ``TXXX:LIBTAGGER_GENRE``
+id3-wave (WAV) also          RIFF INFO ``IGNR``          (the ID3 chunk's marker)
 vorbis (FLAC, Ogg)           Vorbis comment ``GENRE``    ``LIBTAGGER_GENRE``
 mp4 (AAC, ALAC)              MP4 ``©gen`` (+ old gnre)   ``----:org.libtagger:genre``
 asf (WMA)                    ASF ``WM/Genre``            ``LIBTAGGER/Genre``
@@ -28,7 +29,13 @@ Details worth knowing:
 
 * Apart from the genre, the marker and ``gnre``, bytes can still move: a tag
   block may be re-padded, and mutagen rewrites the whole tag it saves (values
-  unchanged). A .wav's RIFF ``INFO``/``IGNR`` chunk is not read or written.
+  unchanged).
+* WAV: the genre is written to the ID3 chunk and to the RIFF ``INFO`` chunk's ``IGNR``
+  (what ffprobe, Windows and most players show), by :mod:`libtagger.tags.riff_info`, which
+  keeps every other chunk and INFO field byte for byte. A genre found only in ``IGNR`` is
+  read like any other (a person's genre, kept by default); the snapshot holds the whole
+  INFO chunk (or its absence), so undo puts it back byte for byte. AIFF has no genre field
+  in its own text chunks: its ID3 chunk is the one players read.
 
 * ID3: the file keeps its ID3v2 version (v2.3 stays v2.3, frames are not
   converted); a new tag is v2.4; a v2.2 tag (which mutagen cannot write) becomes
@@ -38,6 +45,11 @@ Details worth knowing:
 * MP4: the old numeric ``gnre`` atom is read as a genre; writing ``©gen`` removes
   it so the two cannot disagree, and :func:`restore` puts it back byte for byte.
 * Writing a genre that is already there (with our marker) does nothing.
+* :func:`read_library_fields` (and :func:`read_tag_state`, the scan's one read per file)
+  also gives what the index keeps for learning: every genre value a person set (None
+  when the genre is libtagger's own), artist, album artist and album (ID3 ``TPE1``/
+  ``TPE2``/``TALB``, Vorbis ``ARTIST``/``ALBUMARTIST``/``ALBUM``, MP4 ``©ART``/``aART``/
+  ``©alb``, ASF ``Author``/``WM/AlbumArtist``/``WM/AlbumTitle``); read only, never written.
 
 Example
 -------
@@ -50,9 +62,11 @@ Example
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +85,13 @@ from mutagen.wave import WAVE
 
 from libtagger.errors import ReadError, WriteError
 from libtagger.formats import FORMATS
+from libtagger.tags import riff_info
 from libtagger.tags.safe_write import WriteResult, atomic_update, find_oserror, remove_stale_temporaries
 
 __all__ = [
     "TAGGABLE_EXTENSIONS", "STORAGE_KEYS", "WriteResult", "read_genres", "snapshot", "write_genre",
-    "restore", "written_by_libtagger", "remove_stale_temporaries",
+    "restore", "written_by_libtagger", "remove_stale_temporaries", "LibraryFields", "TagState",
+    "read_library_fields", "read_tag_state",
 ]
 
 SNAPSHOT_VERSION = 1
@@ -90,6 +106,10 @@ class _Storage:
     """How one tag format stores the genre. Subclasses work on a loaded mutagen file."""
 
     kind: str = ""
+    #: Snapshot keys of this format's own state, checked after a write and put back by restore.
+    extra_keys: tuple[str, ...] = ()
+    #: Where the format keeps the artist, album artist and album (read only, for the index).
+    TEXT_KEYS: dict[str, str] = {}
 
     def open(self, path: Path) -> Any:
         raise NotImplementedError
@@ -109,11 +129,26 @@ class _Storage:
         """Genre values exactly as stored."""
         raise NotImplementedError
 
+    def text(self, f: Any, field: str) -> str | None:
+        """The first value of ``field`` (``artist``, ``albumartist``, ``album``), or None."""
+        key = self.TEXT_KEYS[field]
+        values = f.tags.get(key) if f.tags is not None else None
+        return _first_text(values)
+
     def set_raw(self, f: Any, values: list[str]) -> None:
         raise NotImplementedError
 
     def marker(self, f: Any) -> str | None:
         raise NotImplementedError
+
+    def is_ours(self, f: Any) -> bool:
+        """The genre is the one libtagger wrote: it equals the marker."""
+        mark = self.marker(f)
+        return mark is not None and self.raw(f) == [mark]
+
+    def write_target(self, current: dict[str, Any], genre: str) -> dict[str, Any]:
+        """The snapshot-shaped state a write of ``genre`` gives a file now in state ``current``."""
+        return dict(current, genres=[genre], marker=genre, mp4_gnre=None, has_tags=True)
 
     def set_marker(self, f: Any, value: str | None) -> None:
         raise NotImplementedError
@@ -137,10 +172,15 @@ class _Storage:
     def delete_tags(self, f: Any) -> None:
         f.delete()
 
+    def outside_fields(self, path: Path) -> LibraryFields | None:
+        """Fields the file keeps outside the tag this class reads (see :class:`_ID3`), or None."""
+        return None
+
 
 class _ID3(_Storage):
     kind = "id3"
     MARKER = "LIBTAGGER_GENRE"
+    TEXT_KEYS = {"artist": "TPE1", "albumartist": "TPE2", "album": "TALB"}
 
     def __init__(self, cls: type) -> None:
         self.cls = cls  # MP3, WAVE or AIFF: chosen by the original's name (the copy ends in .tmp)
@@ -160,6 +200,12 @@ class _ID3(_Storage):
     def genres(self, f: Any) -> list[str]:
         frame = f.tags.get("TCON") if f.tags is not None else None
         return list(frame.genres) if frame is not None else []
+
+    def outside_fields(self, path: Path) -> LibraryFields | None:
+        # Hook for a .wav's RIFF INFO chunk (IGNR, IART, IPRD), read by libtagger/tags/riff_info.py
+        # once it exists: the ID3 chunk's values come first, INFO fills what ID3 lacks
+        # (see read_tag_state). Until then a WAV's INFO chunk is not read.
+        return None
 
     def raw(self, f: Any) -> list[str]:
         frame = f.tags.get("TCON") if f.tags is not None else None
@@ -199,9 +245,95 @@ class _ID3(_Storage):
         f.save(v2_version=v2, v23_sep=None)
 
 
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+class _WAVE(_ID3):
+    """A WAV's ID3 chunk (as :class:`_ID3`) plus the RIFF ``LIST``/``INFO`` ``IGNR`` genre.
+
+    Players that ignore the ID3 chunk (ffprobe, Windows) read ``IGNR``, so a write sets both.
+    The marker lives in the ID3 chunk only (INFO has no place for it). The snapshot key
+    ``riff_info`` holds the INFO chunk's body, base64, or None when the file had none.
+    """
+
+    extra_keys = ("riff_info",)
+
+    def __init__(self) -> None:
+        super().__init__(WAVE)
+
+    def open(self, path: Path) -> Any:
+        # The RIFF walk first: an RF64 or damaged file is refused with riff_info's clear reason.
+        layout = riff_info.read_layout(path)
+        f = super().open(path)
+        f.libtagger_layout = layout
+        f.libtagger_info = riff_info.read_info_chunk(path)
+        f.libtagger_info_target = f.libtagger_info
+        return f
+
+    def _ignr(self, f: Any) -> str | None:
+        value = riff_info.info_fields(f.libtagger_info).get("IGNR")
+        return value if value and value.strip() else None
+
+    def genres(self, f: Any) -> list[str]:
+        id3, ignr = super().genres(f), self._ignr(f)
+        if ignr is None or id3 == [ignr]:
+            return id3
+        if not id3:
+            return [ignr]  # a genre set in INFO only (Windows, a DAW): a person's genre like any other
+        # Both, and they differ. When the ID3 genre is libtagger's own, the INFO one was changed
+        # after libtagger wrote both: it is a person's newer choice and wins. Otherwise the ID3
+        # genre wins (multi-valued, what tag editors show and edit). Either way is_ours() is
+        # False, so the default policy keeps the file instead of overwriting the person's INFO.
+        return [ignr] if super().is_ours(f) else id3
+
+    def is_ours(self, f: Any) -> bool:
+        # Ours only when every genre the file holds (ID3 and INFO) is the marker's value.
+        mark = self.marker(f)
+        ignr = self._ignr(f)
+        held = [v for v in (self.raw(f), [ignr] if ignr else []) if v]
+        return mark is not None and bool(held) and all(v == [mark] for v in held)
+
+    def others(self, f: Any) -> dict[str, str]:
+        out = super().others(f)
+        fields = riff_info.info_fields(f.libtagger_info)
+        out["riff:info"] = _digest(sorted((k, v) for k, v in fields.items() if k != "IGNR"))
+        out["riff:chunks"] = _digest([(c.id, c.size, c.form) for c in f.libtagger_layout.chunks
+                                      if not c.is_info and c.id.lower() != b"id3 "])
+        return out
+
+    def extra_state(self, f: Any, path: Path) -> dict[str, Any]:
+        return dict(super().extra_state(f, path), riff_info=_b64(f.libtagger_info))
+
+    def write_target(self, current: dict[str, Any], genre: str) -> dict[str, Any]:
+        body = riff_info.with_field(_unb64(current["riff_info"]), "IGNR", genre)
+        return dict(super().write_target(current, genre), riff_info=_b64(body))
+
+    def set_extra_state(self, f: Any, snap: dict[str, Any]) -> None:
+        f.libtagger_info_target = _unb64(snap["riff_info"])
+
+    def save(self, f: Any, snap_version: list[int] | None = None) -> None:
+        super().save(f, snap_version)
+        self._write_info(f)
+
+    def delete_tags(self, f: Any) -> None:
+        super().delete_tags(f)
+        self._write_info(f)
+
+    def _write_info(self, f: Any) -> None:
+        # After mutagen's save (which may move chunks): riff_info walks the file again.
+        if f.libtagger_info_target != f.libtagger_info:
+            riff_info.write_info_chunk(f.filename, f.libtagger_info_target)
+
+
 class _Vorbis(_Storage):
     kind = "vorbis"
     MARKER = "LIBTAGGER_GENRE"
+    TEXT_KEYS = {"artist": "ARTIST", "albumartist": "ALBUMARTIST", "album": "ALBUM"}
     _options = [FLAC, OggVorbis, OggOpus, OggFLAC, OggSpeex]
 
     def open(self, path: Path) -> Any:
@@ -242,6 +374,7 @@ class _MP4(_Storage):
     kind = "mp4"
     GENRE = "\xa9gen"
     MARKER = "----:org.libtagger:genre"
+    TEXT_KEYS = {"artist": "\xa9ART", "albumartist": "aART", "album": "\xa9alb"}
 
     def open(self, path: Path) -> Any:
         return MP4(path)
@@ -299,6 +432,7 @@ class _ASF(_Storage):
     kind = "asf"
     GENRE = "WM/Genre"
     MARKER = "LIBTAGGER/Genre"
+    TEXT_KEYS = {"artist": "Author", "albumartist": "WM/AlbumArtist", "album": "WM/AlbumTitle"}
 
     def open(self, path: Path) -> Any:
         return ASF(path)
@@ -332,7 +466,7 @@ class _ASF(_Storage):
 
 #: The storage classes by the key a row of :data:`libtagger.formats.FORMATS` names them with.
 _BY_KEY: dict[str, _Storage] = {
-    "id3-mp3": _ID3(MP3), "id3-wave": _ID3(WAVE), "id3-aiff": _ID3(AIFF),
+    "id3-mp3": _ID3(MP3), "id3-wave": _WAVE(), "id3-aiff": _ID3(AIFF),
     "vorbis": _Vorbis(), "mp4": _MP4(), "asf": _ASF(),
 }
 
@@ -358,6 +492,8 @@ def _open(storage: _Storage, path: Path, error: type[ReadError] | type[WriteErro
     try:
         return storage.open(path)
     except (mutagen.MutagenError, OSError, ValueError, struct.error, EOFError) as exc:
+        if isinstance(exc, riff_info.RiffError):
+            raise error(path, str(exc)) from exc
         os_err = find_oserror(exc)  # mutagen wraps OSError in its own errors
         if isinstance(os_err, FileNotFoundError):
             raise error(path, "file not found") from exc
@@ -443,7 +579,8 @@ def snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
     Keys: ``version``, ``format`` (``id3``/``vorbis``/``mp4``/``asf`` or None),
     ``genres`` (values as stored), ``has_tags`` (a tag block existed),
     ``marker`` (libtagger's marker value or None), ``id3_version`` (e.g.
-    ``[2, 3, 0]``) and ``mp4_gnre`` (numeric codes of an old ``gnre`` atom).
+    ``[2, 3, 0]``), ``mp4_gnre`` (numeric codes of an old ``gnre`` atom) and, for WAV only,
+    ``riff_info`` (the RIFF INFO chunk's body in base64, None when there is none).
     """
     p = Path(path)
     storage = _storage_for(p)
@@ -461,9 +598,89 @@ def written_by_libtagger(path: str | os.PathLike[str]) -> bool:
     storage = _storage_for(p)
     if storage is None:
         return False
+    return storage.is_ours(_open(storage, p))
+
+
+@dataclass(frozen=True)
+class LibraryFields:
+    """What a file says about itself besides the audio, as the index keeps it.
+
+    ``person_genres``: every genre value in the file in its order and spelling (multi-valued
+    fields included; ID3v1 references such as ``(17)`` as names), or None when the file has no
+    genre or holds the one libtagger wrote (its marker; a genre a person changed since counts
+    as theirs). ``artist``, ``albumartist``, ``album``: the first value, or None.
+    """
+
+    person_genres: list[str] | None = None
+    artist: str | None = None
+    albumartist: str | None = None
+    album: str | None = None
+
+
+@dataclass(frozen=True)
+class TagState:
+    """One read of a file's tags: what a scan decides with and what it indexes."""
+
+    genres: list[str]  # the genre values as a person reads them (read_genres)
+    ours: bool  # the genre is the one libtagger wrote (written_by_libtagger)
+    fields: LibraryFields
+
+
+def _first_text(values: Any) -> str | None:
+    """The first non-empty value of a mutagen tag value (an ID3 frame or a list), as text."""
+    if values is None:
+        return None
+    if hasattr(values, "text"):  # an ID3 text frame
+        values = values.text
+    for value in values:
+        text = str(value)
+        if text.strip():
+            return text
+    return None
+
+
+def _filled(first: LibraryFields, then: LibraryFields | None) -> LibraryFields:
+    """``first``, each missing field taken from ``then``."""
+    if then is None:
+        return first
+    return LibraryFields(*(a if a is not None else b for a, b in
+                           zip((first.person_genres, first.artist, first.albumartist, first.album),
+                               (then.person_genres, then.artist, then.albumartist, then.album))))
+
+
+def read_tag_state(path: str | os.PathLike[str]) -> TagState:
+    """The file's genre, whether libtagger wrote it, and its :class:`LibraryFields`, in one read.
+
+    Raises
+    ------
+    ReadError
+        The file is missing or its tags cannot be parsed.
+    """
+    p = Path(path)
+    storage = _storage_for(p)
+    if storage is None:
+        if not p.exists():
+            raise ReadError(p, "file not found")
+        return TagState([], False, LibraryFields())
     f = _open(storage, p)
+    genres = storage.genres(f)
     mark = storage.marker(f)
-    return mark is not None and storage.raw(f) == [mark]
+    ours = bool(genres) and mark is not None and storage.raw(f) == [mark]
+    person = [g for g in genres if g.strip()]
+    fields = LibraryFields(None if ours or not person else person,
+                           *(storage.text(f, name) for name in ("artist", "albumartist", "album")))
+    return TagState(genres, ours, _filled(fields, storage.outside_fields(p)))
+
+
+def read_library_fields(path: str | os.PathLike[str]) -> LibraryFields:
+    """The person's genres, artist, album artist and album of a file (see :class:`LibraryFields`).
+
+    Raises
+    ------
+    ReadError
+        The file is missing or its tags cannot be parsed.
+    """
+    return read_tag_state(path).fields
 
 
 def _cannot_hold(p: Path) -> WriteError:
@@ -505,7 +722,7 @@ def _apply(p: Path, storage: _Storage, target: dict[str, Any], *, preserve_mtime
         # Read the copy back: the genre state must be the target, nothing else may differ.
         g = _open(storage, tmp, WriteError)
         got = _state(storage, g, tmp)
-        for key in ("genres", "marker", "mp4_gnre"):
+        for key in ("genres", "marker", "mp4_gnre", *storage.extra_keys):
             if got[key] != target[key]:
                 raise WriteError(p, f"verification failed: {key} reads back as {got[key]!r}, "
                                     f"expected {target[key]!r}")
@@ -550,7 +767,10 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: boo
         raise _cannot_hold(p)
     times = _times(p)
     current = _state(storage, _open(storage, p, WriteError), p)
-    target = dict(current, genres=[genre], marker=genre, mp4_gnre=None, has_tags=True)
+    try:
+        target = storage.write_target(current, genre)
+    except riff_info.RiffError as exc:  # a damaged INFO chunk: refused before anything is written
+        raise WriteError(p, str(exc)) from exc
     if current == target:
         return _stat_result(p)  # already written by us: leave the file (and its mtime) alone
     return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times)
@@ -587,10 +807,12 @@ def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtim
     current = _state(storage, f, p)
     target = dict(current)
     target.update({k: snap.get(k) for k in ("genres", "marker", "mp4_gnre", "has_tags")})
+    # A format's own keys only when journaled (a snapshot from before a key existed leaves it alone).
+    target.update({k: snap[k] for k in storage.extra_keys if k in snap})
     target["genres"] = list(target["genres"] or [])
     if snap.get("has_tags") and snap.get("id3_version"):
         target["id3_version"] = snap["id3_version"]
-    same = all(current[k] == target[k] for k in ("genres", "marker", "mp4_gnre"))
+    same = all(current[k] == target[k] for k in ("genres", "marker", "mp4_gnre", *storage.extra_keys))
     # With the genre state already right, a write is only needed to remove a tag
     # block the file did not have, and only if nothing else is in it.
     if same and (target["has_tags"] or not current["has_tags"] or not storage.is_empty(f)):
