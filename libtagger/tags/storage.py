@@ -664,8 +664,7 @@ def read_tag_state(path: str | os.PathLike[str]) -> TagState:
         return TagState([], False, LibraryFields())
     f = _open(storage, p)
     genres = storage.genres(f)
-    mark = storage.marker(f)
-    ours = bool(genres) and mark is not None and storage.raw(f) == [mark]
+    ours = bool(genres) and storage.is_ours(f)
     person = [g for g in genres if g.strip()]
     fields = LibraryFields(None if ours or not person else person,
                            *(storage.text(f, name) for name in ("artist", "albumartist", "album")))
