@@ -60,6 +60,8 @@ class Format:
 
 _NO_MP4 = "libsndfile has no MP4 reader"
 _NO_ASF = "libsndfile has no ASF reader or WMA decoder"
+_AIFF_NOTE = ("AIFF's own text chunks (NAME, AUTH, ANNO, COMT) have no genre field: "
+              "players (ffprobe too) read the ID3 chunk")
 
 #: Every format libtagger handles, one row per extension (grouped by family, not sorted).
 FORMATS: tuple[Format, ...] = (
@@ -80,9 +82,10 @@ FORMATS: tuple[Format, ...] = (
     Format(".aac", "raw AAC (ADTS)", "ffmpeg", "libsndfile has no AAC decoder", None,
            "no tag block mutagen can write; length is estimated from the bitrate"),
     Format(".wav", "WAV", "soundfile", "", "id3-wave",
-           "the RIFF INFO `IGNR` chunk is not read or written"),
-    Format(".aiff", "AIFF", "soundfile", "", "id3-aiff", ""),
-    Format(".aif", "AIFF", "soundfile", "", "id3-aiff", ""),
+           "written to both (ffprobe reads only INFO); a genre in INFO alone counts as "
+           "a person's; every other chunk keeps its bytes; RF64 (over 4 GiB) is refused"),
+    Format(".aiff", "AIFF", "soundfile", "", "id3-aiff", _AIFF_NOTE),
+    Format(".aif", "AIFF", "soundfile", "", "id3-aiff", _AIFF_NOTE),
     Format(".aifc", "AIFF-C", "soundfile", "", "id3-aiff",
            "uncompressed or float samples"),
     Format(".au", "Sun/NeXT AU", "soundfile", "", None,
@@ -95,7 +98,7 @@ FORMATS: tuple[Format, ...] = (
 #: Storage key -> where that storage class keeps the genre (for people; the code is in tags.storage).
 STORAGE_NAMES: dict[str, str] = {
     "id3-mp3": "ID3v2 `TCON`",
-    "id3-wave": "ID3v2 `TCON` (ID3 chunk)",
+    "id3-wave": "ID3v2 `TCON` (ID3 chunk) and RIFF INFO `IGNR`",
     "id3-aiff": "ID3v2 `TCON` (ID3 chunk)",
     "vorbis": "Vorbis comment `GENRE`",
     "mp4": "MP4 `©gen`",
