@@ -78,6 +78,12 @@ def test_the_wheel_holds_every_module_and_every_shipped_model_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = [p.relative_to(ROOT).as_posix() for p in (ROOT / "libtagger").rglob("*.py") if "__pycache__" not in p.parts]
     assert "libtagger/cli.py" in modules
+    # The beets plugin's folder is installed as the beetsplug namespace (package-dir in pyproject.toml).
+    plugin_folder = "libtagger/integrations/beetsplug/"
+    modules = [f"beetsplug/{m.removeprefix(plugin_folder)}" if m.startswith(plugin_folder) else m for m in modules]
+    assert "beetsplug/libtagger.py" in modules
+    # beetsplug is shared with beets' own plugins: an __init__.py would hide them.
+    assert "beetsplug/__init__.py" not in names
     missing = [m for m in modules if m not in names]
     assert not missing, f"modules left out of the wheel (list the package in pyproject.toml): {missing}"
 

@@ -1,0 +1,143 @@
+"""Verdicts for a list of files, for programs that write the genre themselves (the beets plugin).
+
+:func:`classify_paths` is a dry-run scan of exactly the files given: new or changed files
+are analysed, classified and put to the music detector; an unchanged file's verdict is
+read back from the index without decoding it again. Every verdict is recorded in the
+index as a dry run records it, and no audio file is written. The caller decides what to
+do with each verdict (beets sets its own genre field and writes the file with its own
+tag code); after such a write, :func:`note_rewritten` tells the index that the audio is
+still the one analysed, so the next call reuses the verdict instead of decoding again.
+
+Nothing here imports beets: the plugin depends on libtagger, never the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from libtagger.scan.classification import TrackClassifier
+from libtagger.scan.pipeline import ScanOptions, Scanner
+from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
+from libtagger.store.index import Index, path_key
+from libtagger.store.lock import RunLock
+
+__all__ = ["Verdict", "classify_paths", "note_rewritten"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """libtagger's verdict on one file, as its index holds it after a dry run.
+
+    ``status``: ``would-tag``, ``kept`` (the file holds a genre a person set), ``unsure``
+    (``confidence`` below the threshold), ``rejected`` (not music the ten genres describe:
+    ``reason`` says why, ``genre`` is None) or ``error`` (``error`` says why; ``genre`` may
+    still be set when only the writing is impossible, e.g. a format with no genre tag).
+    ``genre`` is a display name (``"Hip-Hop"``).
+    """
+
+    path: str
+    status: str
+    genre: str | None
+    confidence: float | None
+    runner_up: str | None = None
+    runner_up_confidence: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    model_id: str | None = None
+
+    @classmethod
+    def from_row(cls, path: str, row: dict[str, Any]) -> Verdict:
+        return cls(path=path, status=row["status"], genre=row["genre"], confidence=row["confidence"],
+                   runner_up=row["runner_up"], runner_up_confidence=row["runner_up_confidence"],
+                   reason=row.get("reason"), error=row["error"], model_id=row["model_id"])
+
+
+#: Loaded classifiers kept between calls, keyed by (model name, model id, detector id): an
+#: import calls once per album, and loading the network each time would cost seconds per album.
+_CLASSIFIERS: dict[tuple[str, str, str | None], TrackClassifier] = {}
+
+
+def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: str | os.PathLike,
+                   model: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                   music_check: bool = True, jobs: int = 0, wait: bool = False) -> dict[str, Verdict]:
+    """Classify ``paths`` without writing any of them; ``{path as given, decoded: Verdict}``.
+
+    Holds the index's run lock (raises :class:`~libtagger.errors.IndexLockedError` when a
+    scan has it, unless ``wait``). A path that does not exist gets an ``error`` verdict.
+    The run is recorded in the index as a dry-run scan of those files.
+
+    Examples
+    --------
+    >>> verdicts = classify_paths(["/music/a.flac"], index_path="index.db")  # doctest: +SKIP
+    >>> verdicts["/music/a.flac"].genre, verdicts["/music/a.flac"].confidence  # doctest: +SKIP
+    ('Jazz', 0.87)
+    """
+    wanted = {os.fsdecode(p): os.path.abspath(os.fsdecode(p)) for p in paths}
+    verdicts: dict[str, Verdict] = {}
+    present = {given: absolute for given, absolute in wanted.items() if os.path.exists(absolute)}
+    for given in wanted.keys() - present.keys():
+        verdicts[given] = Verdict(given, "error", None, None, error="file not found")
+    if not present:
+        return verdicts
+    options = ScanOptions(roots=[Path(p) for p in sorted(set(present.values()))],
+                          index_path=Path(index_path), model=model, dry_run=True,
+                          min_confidence=min_confidence, jobs=jobs, wait=wait,
+                          # the caller named these files: a hidden one is still wanted
+                          include_hidden=True, music_check=music_check)
+    with RunLock(options.index_path, wait=wait):
+        index = Index(options.index_path)
+        try:
+            index.mark_abandoned_runs()
+            scanner = Scanner(index, options)
+            scanner.classifier = _cached(scanner.classifier)
+            scanner.run()
+            for given, absolute in present.items():
+                row = index.track_by_path(absolute)
+                verdicts[given] = (Verdict.from_row(given, row) if row is not None else
+                                   Verdict(given, "error", None, None, error="not a supported audio file"))
+        finally:
+            index.close()
+    return verdicts
+
+
+def _cached(fresh: TrackClassifier) -> TrackClassifier:
+    key = (fresh.model_name, fresh.model_id, fresh.detector_id)
+    return _CLASSIFIERS.setdefault(key, fresh)
+
+
+def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.PathLike,
+                   new_path: str | bytes | os.PathLike | None = None) -> bool:
+    """Tell the index that another program rewrote the tags of an analysed file (and maybe moved it).
+
+    The audio is the one analysed, so the track keeps its verdict under the file's new
+    size and modification time (and at ``new_path`` when the file was copied or moved
+    there), and the next :func:`classify_paths` or scan reuses it. Returns False when the
+    index has no track at ``old_path``, the file is gone, or another track already sits at
+    ``new_path`` (nothing changed then).
+    """
+    target = new_path if new_path is not None else old_path
+    try:
+        st = os.stat(target)
+    except OSError:
+        return False
+    with RunLock(index_path, wait=True):
+        index = Index(index_path)
+        try:
+            row = index.track_by_path(os.path.abspath(os.fsdecode(old_path)))
+            if row is None:
+                return False
+            absolute = os.path.abspath(os.fsdecode(target))
+            if path_key(absolute)[0] == row["path"]:
+                index.update_track(row["id"], {"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+            elif index.track_by_path(absolute) is None:
+                index.move_track(row["id"], absolute, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            else:
+                return False
+            return True
+        finally:
+            index.close()
+
