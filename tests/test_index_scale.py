@@ -101,3 +101,55 @@ def test_builder_matches_real_files_and_taggram_rows(tmp_path):
     assert {s.status for s in states.values()} <= set(NOOP_STATUS_WEIGHTS)
     seg = index.segments(states[str(files[0])].track_id)[0]
     assert np.frombuffer(seg["taggram"], dtype=np.float16).size == ROWS_3S_HOP * N_TAGS
+
+
+def _plan(index: Index, sql: str, params: list) -> str:
+    return " | ".join(row[3] for row in index.db.execute(f"explain query plan {sql}", params))
+
+
+def test_stats_and_missing_use_the_covering_indexes(synthetic):
+    index = Index(synthetic.path)
+    for sql, params in (
+            ("select genre, count(*) as n from tracks where missing = 0 group by genre", []),
+            ("select status, count(*) as n from tracks where missing = 0 group by status", []),
+            ("select count(*) from tracks where missing = 1", []),
+            ("select reason, count(*) from tracks where missing = 0 and status = 'rejected' group by reason", [])):
+        plan = _plan(index, sql, params)
+        assert "USING COVERING INDEX idx_tracks_missing_" in plan, (sql, plan)
+    from libtagger.store.index import _track_where
+
+    where, params = _track_where(TrackFilter(missing=True))
+    assert "USING INDEX idx_tracks_missing_" in _plan(index, f"select * from tracks where {where}", params)
+    for wanted, name in ((TrackFilter(genre="Jazz"), "idx_tracks_genre"),
+                         (TrackFilter(status="unsure"), "idx_tracks_status")):
+        where, params = _track_where(wanted)
+        assert f"USING INDEX {name}" in _plan(index, f"select * from tracks where {where} order by path", params)
+    index.close()
+
+
+def test_an_existing_index_gains_the_new_indexes_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    build_synthetic_index(path, 50, seed=1)
+    with sqlite3.connect(path) as con:
+        con.execute("drop index idx_tracks_missing_genre")
+        con.execute("drop index idx_tracks_missing_status_reason")
+    con.close()
+    Index(path).close()
+    with sqlite3.connect(path) as con:
+        names = {r[0] for r in con.execute("select name from sqlite_master where type = 'index'")}
+        assert con.execute("select count(*) from tracks").fetchone()[0] == 50
+    con.close()
+    assert {"idx_tracks_missing_genre", "idx_tracks_missing_status_reason"} <= names
+
+
+def test_sql_prefilter_and_limit_give_the_same_answers(synthetic):
+    from libtagger.store.query import _agrees, find_tracks
+
+    index = Index(synthetic.path)
+    everything = index.tracks_matching()
+    expected = [r["path"] for r in everything if r["previous_genre"] and r["genre"]
+                and not _agrees(r["previous_genre"], r["genre"])]
+    assert expected and [r["path"] for r in find_tracks(index, disagrees=True)] == expected
+    jazz = find_tracks(index, genre="jazz")
+    assert len(jazz) > 5 and find_tracks(index, genre="jazz", limit=5) == jazz[:5]
+    index.close()

@@ -166,6 +166,9 @@ class TrackFilter:
     path_glob: str | None = None  # an SQLite GLOB over the whole stored path, e.g. "*/Jazz/*"
     missing: bool | None = None  # True: only files that are gone; False: only present ones
     with_previous_genre: bool = False  # only tracks with both a previous genre and a verdict
+    #: only those whose previous genre is not the very text of the verdict (the ones that may
+    #: disagree: "Rock; Alternative" vs "Rock" still needs libtagger.genres to tell)
+    previous_genre_differs: bool = False
     reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
 
 
@@ -211,8 +214,10 @@ def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
     if wanted.missing is not None:
         where.append("missing = ?")
         params.append(int(wanted.missing))
-    if wanted.with_previous_genre:
+    if wanted.with_previous_genre or wanted.previous_genre_differs:
         where.append("previous_genre is not null and genre is not null")
+    if wanted.previous_genre_differs:
+        where.append("previous_genre != genre")
     return " and ".join(where), params
 
 
@@ -284,6 +289,10 @@ class Index:
             db["tracks"].create_index(["fingerprint"], if_not_exists=True)
             db["tracks"].create_index(["genre"], if_not_exists=True)
             db["tracks"].create_index(["status"], if_not_exists=True)
+            # `stats` and `query --missing` at 100,000 tracks: counted from these covering
+            # indexes instead of full scans of tracks (benchmarks/bench_index.py).
+            db["tracks"].create_index(["missing", "genre"], if_not_exists=True)
+            db["tracks"].create_index(["missing", "status", "reason"], if_not_exists=True)
             db["journal"].create_index(["track_id"], if_not_exists=True)
             db["journal"].create_index(["run_id"], if_not_exists=True)
 
@@ -414,10 +423,14 @@ class Index:
         rows = list(self.db.query("select path, path_bytes, missing from tracks where id = ?", [track_id]))
         return real_path(rows[0]) if rows and not rows[0]["missing"] else None
 
-    def tracks_matching(self, wanted: TrackFilter = TrackFilter()) -> list[dict[str, Any]]:
-        """The ``tracks`` rows that match ``wanted``, ordered by path."""
+    def tracks_matching(self, wanted: TrackFilter = TrackFilter(), *,
+                        limit: int | None = None) -> list[dict[str, Any]]:
+        """The ``tracks`` rows that match ``wanted``, ordered by path (the first ``limit`` ones)."""
         where, params = _track_where(wanted)
-        return list(self.db.query(f"select * from tracks where {where} order by path", params))
+        sql = f"select * from tracks where {where} order by path"
+        if limit is not None:
+            sql, params = f"{sql} limit ?", [*params, int(limit)]
+        return list(self.db.query(sql, params))
 
     def learning_rows(self, *, taggram_width: int = TAGGRAM_WIDTH) -> Iterator[LearningRow]:
         """Every present track with person-set genres and stored features, ordered by path.
