@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 __all__ = ["RiffError", "Chunk", "RiffLayout", "parse_layout", "read_layout", "read_info_chunk",
-           "info_fields", "with_field", "read_info", "write_info_chunk"]
+           "info_fields", "with_field", "read_info", "add_missing_pad", "write_info_chunk"]
 
 #: The largest value of the 32-bit RIFF size field.
 _MAX_RIFF_SIZE = 0xFFFFFFFF
@@ -250,6 +250,26 @@ def _move_tail(fh: BinaryIO, start: int, end: int, delta: int) -> None:
             fh.seek(pos + delta)
             fh.write(block)
             pos += n
+
+
+def add_missing_pad(path: str | os.PathLike[str]) -> bool:
+    """Add the last chunk's missing pad byte (and count it in the RIFF size); True when it was missing.
+
+    mutagen appends its ID3 chunk right after the last chunk's bytes, so without the pad the
+    new chunk would sit at an odd offset where no player finds it: call this before mutagen
+    saves. Edits ``path`` in place (a copy, see the module docstring).
+    """
+    with open(path, "r+b") as fh:
+        layout = parse_layout(fh)
+        if not layout.missing_pad:
+            return False
+        _move_tail(fh, layout.riff_end, layout.file_size, 1)
+        fh.seek(layout.riff_end)
+        fh.write(b"\x00")
+        fh.seek(4)
+        fh.write(struct.pack("<I", layout.riff_end + 1 - 8))
+        fh.flush()
+    return True
 
 
 def write_info_chunk(path: str | os.PathLike[str], body: bytes | None) -> None:
