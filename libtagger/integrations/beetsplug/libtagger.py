@@ -37,7 +37,7 @@ from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
 #: Flexible attributes this plugin sets on items, and their types (so range queries compare numbers).
 FIELDS: dict[str, types.Type] = {
     "libtagger_genre": types.STRING,
-    "libtagger_confidence": types.FLOAT,
+    "libtagger_confidence": types.Float(3),
     "libtagger_model": types.STRING,
     "libtagger_status": types.STRING,
     "libtagger_reason": types.STRING,
