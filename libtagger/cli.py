@@ -386,6 +386,41 @@ def runs(
 
 
 @app.command()
+def browse(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to serve on (0.0.0.0: every interface).")] = "127.0.0.1",
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in the desktop browser.")] = True,
+    metadata_out: Annotated[Optional[Path], typer.Option(
+        help="Write the Datasette metadata to FILE and exit (for `datasette INDEX -m FILE`).")] = None,
+    index: IndexOption = None,
+) -> None:
+    """Browse the index in Datasette, read-only: facets, labelled columns, canned queries.
+
+    Needs the browse extra: pip install 'libtagger[browse]'.
+    """
+    import json
+
+    from libtagger.errors import LibtaggerError
+    from libtagger.store.browse import datasette_metadata, serve
+
+    path = _index_path(index)
+    if not path.is_file():
+        _fail(f"{path}: no index yet (run `libtagger scan` first, or pass --index)")
+    try:
+        if metadata_out is not None:
+            metadata_out.write_text(json.dumps(datasette_metadata(path), indent=2) + "\n")
+            typer.echo(f"wrote {metadata_out}; serve with: datasette {path} -m {metadata_out}")
+            return
+        serve(path, host=host, port=port, open_browser=open_browser)
+    except LibtaggerError as exc:
+        _fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:  # an unreadable index, or --metadata-out unwritable
+        _fail(_index_problem(exc, path))
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@app.command()
 def models(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
 ) -> None:
