@@ -18,8 +18,23 @@ if TYPE_CHECKING:
     from libtagger.store.index import Index
     from libtagger.scan.pipeline import FileReport
 
+# add_completion: --install-completion / --show-completion for bash, zsh, fish and PowerShell.
 app = typer.Typer(help="Batch genre tagger for personal music libraries.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=True)
+
+#: The examples under ``libtagger scan --help``, in typer's rich markup (blank lines: paragraphs).
+SCAN_EXAMPLES = """\
+[bold]Examples[/bold]
+
+First run: see what it would write, and write nothing:
+  libtagger scan --dry-run ~/Music
+
+Write the genres, only those the model is surer of (default 0.6):
+  libtagger scan --min-confidence 0.7 ~/Music
+
+Nightly cron job: errors only, and the report as JSON for a script:
+  libtagger scan --quiet --report json ~/Music > ~/scan-report.json
+"""
 
 
 
@@ -140,7 +155,7 @@ class _Log:
             self.handle.close()
 
 
-@app.command()
+@app.command(epilog=SCAN_EXAMPLES)
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
     index: IndexOption = None,
