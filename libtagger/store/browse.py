@@ -158,6 +158,27 @@ def canned_queries(columns: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
     }
 
 
+#: The ``tracks`` columns the page opens with (every column is one click away, in the
+#: table's column menu): those that say what libtagger decided, then where the file is.
+FIRST_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "written",
+                 "model_id", "format", "reason", "error")
+
+
+def start_path(index_path: str | os.PathLike) -> str:
+    """The page ``libtagger browse`` opens: the tracks table showing :data:`FIRST_COLUMNS`.
+
+    >>> start_path("/nowhere/index.db").startswith("/index/tracks")
+    True
+    """
+    path = Path(index_path)
+    try:
+        present = _columns(path).get("tracks", set())
+    except sqlite3.Error:  # not there yet (doctest) or unreadable: Datasette will say so
+        present = set()
+    shown = [c for c in FIRST_COLUMNS if c in present]
+    return f"/{path.stem}/tracks" + ("?" + "&".join(f"_col={c}" for c in shown) if shown else "")
+
+
 def datasette_metadata(index_path: str | os.PathLike) -> dict[str, Any]:
     """Datasette metadata for an index file: facets, column descriptions and canned queries.
 
@@ -240,7 +261,7 @@ def serve(index_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int =
     # files= (not immutables=): Datasette then opens it mode=ro and reads the WAL (see above).
     datasette = Datasette(files=[str(path)], metadata=datasette_metadata(path),
                           settings={"suggest_facets": False})
-    url = f"http://{host}:{port}/{path.stem}/tracks"
+    url = f"http://{host}:{port}{start_path(path)}"
     print(f"Serving {path} read-only at {url} (Ctrl-C to stop)", flush=True)
     if open_browser:
         threading.Thread(target=_open_when_up, args=(host, port, url), daemon=True).start()
