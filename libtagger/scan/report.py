@@ -42,7 +42,41 @@ def render(rows: Sequence[dict[str, Any]], *, fmt: str = "table",
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue()
+    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
+    fast = _text_table(cells, cols)
+    if fast is not None:
+        return fast + "\n"
     from tabulate import tabulate
 
-    return tabulate([[_cell(row.get(c)) for c in cols] for row in rows], headers=cols,
-                    disable_numparse=True) + "\n"
+    return tabulate(cells, headers=cols, disable_numparse=True) + "\n"
+
+
+def _text_table(cells: list[list[Any]], headers: Sequence[str]) -> str | None:
+    """tabulate's ``simple`` layout for cells that are all one-line text, or None.
+
+    What tabulate prints for such cells (with ``disable_numparse``): stripped values
+    left-aligned in columns as wide as the widest value or the header plus two, two spaces
+    between columns, lines right-stripped. Done here because tabulate spends ~0.2 ms per
+    row guessing column types: 2 s for the 10,000 rows of a ``query`` over a large index.
+    Anything else (numbers, several lines, escape codes, wide characters that tabulate
+    measures with wcwidth) returns None, for tabulate to lay out.
+    """
+    import tabulate as tabulate_module
+
+    wide = getattr(tabulate_module, "WIDE_CHARS_MODE", True)
+    stripped = []
+    for row in cells:
+        out = []
+        for value in row:
+            if (not isinstance(value, str) or "\n" in value or "\x1b" in value or "\r" in value
+                    or (wide and not value.isascii())):
+                return None
+            out.append(value.strip())
+        stripped.append(out)
+    widths = [len(h) + 2 for h in headers]
+    for row in stripped:
+        widths = [max(w, len(v)) for w, v in zip(widths, row)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
+             "  ".join("-" * w for w in widths).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in stripped]
+    return "\n".join(lines)
