@@ -32,17 +32,22 @@ ROOT = Path(__file__).resolve().parent.parent
 BEET = Path(sys.executable).parent / "beet"
 #: The clips: (title, GTZAN clip, file name, a genre a person set or None). blues.00003 is a
 #: clip the default model is unsure about (0.45 < 0.6), so the unsure path is exercised too.
-CLIPS = [("One", "blues.00000.wav", "one.mp3", None),
-         ("Two", "blues.00003.wav", "two.mp3", None),
-         ("Three", "blues.00002.wav", "three.flac", "Delta Blues")]
-FIELDS = "$title|$genres|$libtagger_genre|$libtagger_confidence|$libtagger_status"
+#: Two albums (folders): beets imports each as a task of its own, so the import stage runs twice.
+CLIPS = [("One", "blues.00000.wav", "a/one.mp3", None),
+         ("Two", "blues.00003.wav", "a/two.mp3", None),
+         ("Three", "blues.00002.wav", "b/three.flac", "Delta Blues"),
+         ("Four", "tone", "b/four.mp3", None)]  # 32 s of 440 Hz: not music, rejected
+FIELDS = "$title|$genres|$libtagger_genre|$libtagger_confidence|$libtagger_status|$libtagger_reason"
 
 
-def _encode(src: Path, out: Path, title: str, track: int, genre: str | None) -> None:
-    tags = ["-metadata", "artist=Tester", "-metadata", "album=Clips", "-metadata", f"title={title}",
+def _encode(gtzan: Path, clip: str, out: Path, title: str, track: int, genre: str | None) -> None:
+    source = (["-f", "lavfi", "-i", "sine=frequency=440:duration=32:sample_rate=44100"] if clip == "tone"
+              else ["-i", str(gtzan / "audio" / clip)])
+    album = "Clips" if out.parent.name == "a" else "Other"
+    tags = ["-metadata", "artist=Tester", "-metadata", f"album={album}", "-metadata", f"title={title}",
             "-metadata", f"track={track}"] + (["-metadata", f"genre={genre}"] if genre else [])
     codec = ["-c:a", "libmp3lame", "-b:a", "128k"] if out.suffix == ".mp3" else ["-c:a", "flac"]
-    subprocess.run([require_ffmpeg(), "-v", "error", "-y", "-i", str(src), *codec, *tags, str(out)], check=True)
+    subprocess.run([require_ffmpeg(), "-v", "error", "-y", *source, *codec, *tags, str(out)], check=True)
 
 
 class Beets:
@@ -75,9 +80,9 @@ class Beets:
         """{title: {genres, libtagger_genre, libtagger_confidence, libtagger_status}} from ``beet ls``."""
         rows = {}
         for line in self.beet("ls", "-f", FIELDS).splitlines():
-            title, genres, genre, confidence, status = line.split("|")
+            title, genres, genre, confidence, status, reason = line.split("|")
             rows[title] = {"genres": genres, "libtagger_genre": genre, "libtagger_confidence": confidence,
-                           "libtagger_status": status}
+                           "libtagger_status": status, "libtagger_reason": reason}
         return rows
 
     def files(self) -> dict[str, Path]:
@@ -95,9 +100,9 @@ def _file_genres(path: Path) -> list[str]:
 
 
 def _make_clips(gtzan: Path, folder: Path, clips=CLIPS) -> None:
-    folder.mkdir(parents=True)
     for n, (title, clip, name, genre) in enumerate(clips, 1):
-        _encode(gtzan / "audio" / clip, folder / name, title, n, genre)
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        _encode(gtzan, clip, folder / name, title, n, genre)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +119,12 @@ def imported(gtzan, tmp_path_factory) -> Beets:
 
 def test_import_sets_confident_genres_in_database_and_file_and_keeps_a_persons_genre(imported):
     items, files = imported.items(), imported.files()
-    assert set(items) == {"One", "Two", "Three"}
+    assert set(items) == {"One", "Two", "Three", "Four"}
+    tone = items.pop("Four")
+    # Not music: no genre, no confidence (the field is unset: beets prints the template), a reason.
+    assert tone == {"genres": "", "libtagger_genre": "", "libtagger_confidence": "$libtagger_confidence",
+                    "libtagger_status": "rejected", "libtagger_reason": "not music: tone"}
+    assert _file_genres(files["Four"]) == []
     for title, row in items.items():
         assert files[title].is_relative_to(imported.library_dir), files[title]  # copied in
         assert row["libtagger_status"] in ("tagged", "kept", "unsure"), row
@@ -134,11 +144,12 @@ def test_import_sets_confident_genres_in_database_and_file_and_keeps_a_persons_g
         assert genre and items[title]["genres"] == genre, items[title]
         assert _file_genres(files[title]) == [genre]  # beets wrote the file: database and file agree
     # The clips outside the library were copied, never written.
-    assert [_file_genres(p) for p in sorted((imported.home / "incoming").iterdir())] == [[], ["Delta Blues"], []]
+    assert [_file_genres(imported.home / "incoming" / name) for _, _, name, _ in CLIPS] == [[], [], ["Delta Blues"], []]
 
 
 def test_confidence_is_a_number_beets_can_query(imported):
     items = imported.items()
+    items.pop("Four")  # rejected: it has no confidence, so no range query lists it
     below = {t for t, row in items.items() if float(row["libtagger_confidence"]) <= 0.6}
     assert below and below != set(items), f"the clips should fall on both sides of 0.6: {items}"
     listed = imported.beet("ls", "-f", "$title", "libtagger_confidence:..0.6").split()
@@ -165,6 +176,7 @@ def test_command_reuses_the_index_pretend_changes_nothing_and_force_replaces_a_p
     pretend = imported.beet("libtagger", "--pretend", "--force", "--min-confidence", "0.3")
     print("$ beet libtagger --pretend --force --min-confidence 0.3\n" + pretend)
     lines = {line.rsplit(" - ", 1)[-1]: line for line in pretend.splitlines()}
+    assert lines["Four"].startswith("rejected"), pretend  # not music: nothing to force
     assert lines["Three"].startswith("would-tag"), pretend  # it says what --force would do...
     assert lines["Two"].startswith("would-tag"), pretend  # ...and what a lower threshold would
     assert imported.database_dump() == before_db  # ...and does none of it

@@ -124,20 +124,21 @@ def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.Pat
         st = os.stat(target)
     except OSError:
         return False
-    with RunLock(index_path, wait=True):
-        index = Index(index_path)
-        try:
-            row = index.track_by_path(os.path.abspath(os.fsdecode(old_path)))
-            if row is None:
-                return False
-            absolute = os.path.abspath(os.fsdecode(target))
-            if path_key(absolute)[0] == row["path"]:
-                index.update_track(row["id"], {"size": st.st_size, "mtime_ns": st.st_mtime_ns})
-            elif index.track_by_path(absolute) is None:
-                index.move_track(row["id"], absolute, size=st.st_size, mtime_ns=st.st_mtime_ns)
-            else:
-                return False
-            return True
-        finally:
-            index.close()
+    # No run lock: this is one row's update, not a run (SQLite serialises it), and an import
+    # judging its next album in another thread holds the lock meanwhile.
+    index = Index(index_path)
+    try:
+        row = index.track_by_path(os.path.abspath(os.fsdecode(old_path)))
+        if row is None:
+            return False
+        absolute = os.path.abspath(os.fsdecode(target))
+        if path_key(absolute)[0] == row["path"]:
+            index.update_track(row["id"], {"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        elif index.track_by_path(absolute) is None:
+            index.move_track(row["id"], absolute, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        else:
+            return False
+        return True
+    finally:
+        index.close()
 
