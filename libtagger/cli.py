@@ -400,18 +400,20 @@ def runs(
                                                "dry_run", "model_id", "counts")), nl=False)
 
 
-@app.command()
+@app.command()  # the docstring's "\\[": typer reads help as rich markup, where [browse] is a tag
 def browse(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8001,
     host: Annotated[str, typer.Option(help="Address to serve on (0.0.0.0: every interface).")] = "127.0.0.1",
-    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in the desktop browser.")] = True,
+    open_browser: Annotated[Optional[bool], typer.Option(
+        "--open/--no-open", help="Open the page in the browser (default: when there is a desktop).",
+        show_default=False)] = None,
     metadata_out: Annotated[Optional[Path], typer.Option(
         help="Write the Datasette metadata to FILE and exit (for `datasette INDEX -m FILE`).")] = None,
     index: IndexOption = None,
 ) -> None:
     """Browse the index in Datasette, read-only: facets, labelled columns, canned queries.
 
-    Needs the browse extra: pip install 'libtagger[browse]'.
+    Needs the browse extra: pip install 'libtagger\\[browse]'
     """
     import json
 

@@ -7,6 +7,7 @@ The README's screenshot is taken by this file: ``LIBTAGGER_SCREENSHOT=tests/data
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,9 +20,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from conftest import make_audio
+from scan_harness import require_seed_model
 
 from libtagger.store.browse import FIRST_COLUMNS, INSTALL_HINT, datasette_metadata, genre_disagrees, start_path
 from libtagger.store.index import Index
@@ -113,28 +118,35 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(index_path):
-    """``libtagger browse --no-open`` as a subprocess; yields its base URL."""
+@contextlib.contextmanager
+def browsing(index_path: Path) -> Iterator[str]:
+    """``libtagger browse --no-open`` on ``index_path`` as a subprocess; yields its base URL."""
     port = free_port()
     log = index_path.with_name("browse.log")  # a file, not a pipe: a full pipe would stall the server
     with open(log, "w") as output:
         process = subprocess.Popen([*libtagger_command(), "browse", "--index", str(index_path),
                                     "--no-open", "--port", str(port)], stdout=output, stderr=output)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # a wait for start-up, not a timing assertion
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/-/versions.json", timeout=5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"libtagger browse did not start: {log.read_text()}")
-            time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 300  # a wait for start-up, not a timing assertion
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/-/versions.json", timeout=5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"libtagger browse did not start: {log.read_text()}")
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(index_path):
+    with browsing(index_path) as base:
+        yield base
 
 
 def test_the_tracks_page_loads_with_labelled_columns_and_the_four_facets(server, tmp_path):
@@ -214,6 +226,32 @@ def test_a_row_written_while_serving_is_seen_at_once(server, index_path):
     status, rows = get_json(f"{server}/index/tracks.json?_shape=array&format=wav")
     db.close()
     assert status == 200 and [r["path"] for r in rows] == ["/music/New/Fresh.wav"]
+
+
+def test_a_real_scan_while_browsing_is_not_blocked_and_shows_at_once(tmp_path):
+    # The real programs: `libtagger scan --dry-run` writes the index while `libtagger browse`
+    # serves it; the scan is not held up and the browser sees its rows without a restart.
+    require_seed_model()
+    music = tmp_path / "Music"
+    music.mkdir()
+    (music / "broken.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x10not really an mp3")
+    index = tmp_path / "index.db"
+    scan = [*libtagger_command(), "scan", "--dry-run", "--model", "seed", "--min-confidence", "0",
+            "--jobs", "1", "--index", str(index), str(music)]
+    first = subprocess.run(scan, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    with browsing(index) as base:
+        dom = dump_dom(tmp_path, f"{base}/index/tracks?status=error")
+        assert column_cells(dom, "path") == [str(music / "broken.mp3")]
+        make_audio(music / "good.flac", 6.0, seed=1)
+        second = subprocess.run(scan, capture_output=True, text=True)
+        assert second.returncode == 0, second.stderr
+        dom = dump_dom(tmp_path, f"{base}{start_path(index)}")
+        assert sorted(zip(column_cells(dom, "path"), column_cells(dom, "status"))) == [
+            (str(music / "broken.mp3"), "error"), (str(music / "good.flac"), "would-tag")]
+        dom = dump_dom(tmp_path, f"{base}/index/runs_summary")
+        assert column_cells(dom, "run") == ["2", "1"]
+        assert column_cells(dom, "dry_run") == ["1", "1"]
 
 
 def test_screenshot_of_the_page(server, tmp_path, index_path):
@@ -296,7 +334,17 @@ def test_the_core_never_imports_datasette():
               "from typer.testing import CliRunner\n"
               "result = CliRunner().invoke(libtagger.cli.app, ['browse', '--help'])\n"
               "assert result.exit_code == 0, result.output\n"
+              "assert \"pip install 'libtagger[browse]'\" in result.output, result.output\n"
               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('datasette', 'uvicorn')))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import libtagger.store.browse
+
+    result = doctest.testmod(libtagger.store.browse)
+    assert result.attempted >= 2 and result.failed == 0

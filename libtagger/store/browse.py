@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -228,8 +229,11 @@ def datasette_metadata(index_path: str | os.PathLike) -> dict[str, Any]:
 
 
 def serve(index_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8001,
-          open_browser: bool = False) -> None:
+          open_browser: bool | None = None) -> None:
     """Serve the index read-only in Datasette until interrupted (Ctrl-C).
+
+    ``open_browser`` None: open the page when there is a desktop to show it (see
+    :func:`has_desktop`); True or False: do as told.
 
     Raises
     ------
@@ -263,9 +267,16 @@ def serve(index_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int =
                           settings={"suggest_facets": False})
     url = f"http://{host}:{port}{start_path(path)}"
     print(f"Serving {path} read-only at {url} (Ctrl-C to stop)", flush=True)
-    if open_browser:
+    if has_desktop() if open_browser is None else open_browser:
         threading.Thread(target=_open_when_up, args=(host, port, url), daemon=True).start()
     uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on")
+
+
+def has_desktop() -> bool:
+    """Whether a graphical browser can be shown (without one, Python's ``webbrowser`` would start
+    a text browser such as lynx in the terminal of an ssh session)."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY")
+                                                       or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _open_when_up(host: str, port: int, url: str, timeout: float = 30.0) -> None:
