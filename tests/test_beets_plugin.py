@@ -113,7 +113,8 @@ def imported(gtzan, tmp_path_factory) -> Beets:
     _make_clips(gtzan, home / "incoming")
     beets = Beets(home, write=True)
     beets.beet("import", "-A", "-q", str(home / "incoming"))
-    print(beets.beet("ls", "-f", "$genres $libtagger_confidence $libtagger_status  $title"))
+    shown = "$title: $genres | $libtagger_status %ifdef{libtagger_confidence,$libtagger_confidence} $libtagger_reason"
+    print(f"$ beet ls -f '{shown}'\n" + beets.beet("ls", "-f", shown))
     return beets
 
 

@@ -156,7 +156,7 @@ class LibtaggerPlugin(BeetsPlugin):
                               help="show what would change; store and write nothing")
         cmd.parser.add_option("-f", "--force", action="store_true", default=None,
                               help="also replace a genre a person set")
-        cmd.parser.add_option("-c", "--min-confidence", type="float", default=None,
+        cmd.parser.add_option("--min-confidence", type="float", default=None,
                               help=f"set no genre below this confidence (default {DEFAULT_MIN_CONFIDENCE})")
         cmd.func = self._command
         return [cmd]
