@@ -86,7 +86,7 @@ if path == "-":
     result, seconds = None, 0.0
 else:
     t = time.perf_counter()
-    result = analyze_file(AnalysisJob(path, want_patches=patches))
+    result = analyze_file(AnalysisJob(path, want_taggrams=patches))
     seconds = time.perf_counter() - t
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(json.dumps({"vmhwm_kb": int(hwm),
@@ -398,7 +398,7 @@ def bench_floor(tracks: list[tuple[Path, str, float]]) -> tuple[list[list[object
     from libtagger.audio.segments import plan_segments
 
     warm = tracks[0][0]
-    analyze_file(AnalysisJob(str(warm), want_patches=True))  # imports, numba, soxr
+    analyze_file(AnalysisJob(str(warm), want_taggrams=True))  # imports, numba, soxr
     sums = {"decode": 0.0, "seed": 0.0, "head": 0.0, "librosa": 0.0}
     per_format: dict[str, dict[str, float]] = {}
     for path, _, seconds in tracks:
@@ -409,7 +409,7 @@ def bench_floor(tracks: list[tuple[Path, str, float]]) -> tuple[list[list[object
         times = {"decode": time.perf_counter() - t}
         for key, patches in (("seed", False), ("head", True)):
             t = time.perf_counter()
-            result = analyze_file(AnalysisJob(str(path), want_patches=patches))
+            result = analyze_file(AnalysisJob(str(path), want_taggrams=patches))
             times[key] = time.perf_counter() - t
             assert hasattr(result, "features"), result
         t = time.perf_counter()

@@ -125,7 +125,6 @@ def valid_audio_check(gtzan: str, data) -> dict:
     from libtagger.classify.classifier import load_classifier
     from libtagger.training.dataset import load_split
     from libtagger.genres import GENRES
-    from libtagger.audio.musicnn import taggrams
 
     valid = set(load_split(f"{gtzan}/splits/valid_filtered.txt"))
     files = sorted(f for f in Path(gtzan, "audio").iterdir() if f.stem in valid)
@@ -134,7 +133,7 @@ def valid_audio_check(gtzan: str, data) -> dict:
     for f in files:
         a = analyze_file(AnalysisJob(str(f), max_segments=1))
         feats.append(a.features[0])
-        tgs.append(taggrams(a.patches[0]))
+        tgs.append(a.taggrams[0])
         y.append(GENRES.index(f.stem.split(".")[0]))
         secs.append(a.duration)
     X, y = np.stack(feats), np.array(y)

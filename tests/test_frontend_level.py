@@ -13,6 +13,7 @@ import soundfile as sf
 
 from conftest import music_like
 from libtagger.audio import musicnn
+from libtagger.audio.musicnn_numpy import load_runtime
 from libtagger.scan.analysis import FRONTEND_RMS_RANGE, AnalysisJob, analyze_file, frontend_gain
 
 SR = 22050
@@ -42,10 +43,17 @@ def test_a_track_12_db_louder_reaches_the_front_end_almost_as_the_original(tmp_p
     y *= 0.12 / _frame_rms_mean(y.astype(np.float32))  # inside GTZAN's usual range
     original = analyze_file(AnalysisJob(str(_write(tmp_path / "original.wav", y))))
     loud = analyze_file(AnalysisJob(str(_write(tmp_path / "loud.wav", 4 * y))))
-    assert np.allclose(original.patches[0], musicnn.mel_patches(y.astype(np.float32), sr=SR), atol=1e-4)
-    ungained = musicnn.mel_patches((4 * y).astype(np.float32), sr=SR)
-    moved_without = np.abs(ungained - original.patches[0]).mean()
-    moved_with = np.abs(loud.patches[0] - original.patches[0]).mean()
+    # The workers return taggrams (issue #10): compare what the front-end made of each input.
+    runtime = load_runtime()
+
+    def taggram(audio: np.ndarray) -> np.ndarray:
+        return runtime.taggrams(musicnn.mel_patches(audio.astype(np.float32), sr=SR,
+                                                    hop=musicnn.INFERENCE_PATCH_HOP))
+
+    assert np.allclose(original.taggrams[0], taggram(y), atol=1e-4)
+    ungained = taggram(4 * y)
+    moved_without = np.abs(ungained - original.taggrams[0]).mean()
+    moved_with = np.abs(loud.taggrams[0] - original.taggrams[0]).mean()
     assert moved_with < 0.5 * moved_without, (moved_with, moved_without)
     # the 57 features are computed before the gain: the stored rows are the file's own
     assert loud.features[0][2] > 3 * original.features[0][2]  # rms_mean

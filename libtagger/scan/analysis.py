@@ -1,8 +1,10 @@
-"""The work done for one file inside a worker process: decode, features, mel patches.
+"""The work done for one file inside a worker process: decode, features, MSD_musicnn taggrams.
 
-Nothing here imports TensorFlow: the network runs in the main process, batched
-over many tracks. Every file problem comes back as an :class:`AnalysisFailure`
-value instead of an exception, so one bad file never stops a run.
+The MSD_musicnn front-end runs here, where the audio is decoded, with the NumPy forward pass
+(:mod:`libtagger.audio.musicnn_numpy`, loaded once per worker process): only the taggrams,
+(n_patches, 50) per segment, cross the process boundary, and nothing here imports
+TensorFlow (the scanning process runs the head). Every file problem comes back as an
+:class:`AnalysisFailure` value instead of an exception, so one bad file never stops a run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from libtagger.errors import FileError, TooShortError
+from libtagger.errors import FileError, ModelError, TooShortError
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_segments
 
 #: A track whose analysed segments never get louder than this (-80 dBFS, below the
@@ -34,16 +36,18 @@ class AnalysisJob:
 
     path: str
     max_segments: int = DEFAULT_MAX_SEGMENTS
-    want_patches: bool = True
+    #: Run the MSD_musicnn front-end (the genre model or the music detector reads taggrams).
+    want_taggrams: bool = True
 
 
 @dataclass
 class TrackAnalysis:
     """Everything the main process needs to classify and index one track.
 
-    ``features`` has shape (n_segments, 57); ``patches`` holds one array of shape
-    (n_patches, 187, 96) per segment, or is None when the model does not use
-    the musicnn front-end.
+    ``features`` has shape (n_segments, 57); ``taggrams`` holds one float32 array of
+    shape (n_patches, 50) per segment (MSD_musicnn's tag likelihoods of its patches, cut
+    every :data:`~libtagger.audio.musicnn.INFERENCE_PATCH_HOP` frames), or is None when
+    neither the model nor the music detector reads taggrams.
     """
 
     path: str
@@ -56,7 +60,7 @@ class TrackAnalysis:
     channels: int
     windows: list[tuple[float, float]]
     features: np.ndarray
-    patches: list[np.ndarray] | None = None
+    taggrams: list[np.ndarray] | None = None
     seconds: float = 0.0
 
 
@@ -123,6 +127,8 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
                                too_short=isinstance(exc, TooShortError))
     except MemoryError:
         return AnalysisFailure(path, "out of memory while analysing", before.st_size, before.st_mtime_ns)
+    except ModelError:  # missing or unreadable MSD_musicnn weights: no file can succeed, stop the run
+        raise
     except Exception as exc:  # noqa: BLE001 - one unforeseen failure must not end a night's run
         return AnalysisFailure(path, f"unexpected error: {type(exc).__name__}: {exc}",
                                before.st_size, before.st_mtime_ns)
@@ -160,19 +166,23 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         peak = max(peak, float(np.max(np.abs(y))))
         rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
         segments.append(y)
-    patches: list[np.ndarray] | None = None
-    if job.want_patches:
-        gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
-        patches = [musicnn.mel_patches(y * gain, sr=features.SAMPLE_RATE,
-                                       hop=musicnn.INFERENCE_PATCH_HOP) for y in segments]
     if peak < SILENCE_PEAK:
         raise FileError(job.path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
                                   " there is no music to tell a genre from")
+    taggrams: list[np.ndarray] | None = None
+    if job.want_taggrams:
+        from libtagger.audio.musicnn_numpy import load_runtime
+
+        runtime = load_runtime()
+        gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
+        taggrams = [runtime.taggrams(musicnn.mel_patches(y * gain, sr=features.SAMPLE_RATE,
+                                                         hop=musicnn.INFERENCE_PATCH_HOP))
+                    for y in segments]
     return TrackAnalysis(
         path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
         fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
         duration=float(info.duration), samplerate=int(info.samplerate), channels=int(info.channels),
-        windows=windows, features=np.vstack(rows).astype(np.float32), patches=patches)
+        windows=windows, features=np.vstack(rows).astype(np.float32), taggrams=taggrams)
 
 
 def fingerprint_file(path: str) -> str | AnalysisFailure:

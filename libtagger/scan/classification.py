@@ -1,14 +1,16 @@
 """Classifying tracks in the scan's main process: batches of analysed tracks, or stored rows.
 
-An analysed batch goes through the MSD_musicnn front-end in one call (when the model
-reads taggrams), then through the classifier in one call over every segment of every
-track; each track's segment probabilities are then voted into one verdict. A track
+An analysed batch arrives with its MSD_musicnn taggrams, computed in the workers where the
+audio was decoded (:mod:`libtagger.scan.analysis`); it goes through the classifier in one
+call over every segment of every track, and each track's segment probabilities are then
+voted into one verdict. A track
 classified by another model can be classified again from the features and taggrams the
 index stored for its segments, without decoding the file.
 
 What the model needs is asked of its kind (:func:`libtagger.classify.classifier.kind_class`)
-from meta.json, so planning the run (decode patches or not) never loads TensorFlow; the
-weights are loaded on the first batch.
+from meta.json, so planning the run (taggrams or not) never loads TensorFlow; the head is
+loaded in a background thread once the workers are busy (:meth:`TrackClassifier.load_in_background`),
+or on the first batch.
 
 Every track is also put to the music detector (:mod:`libtagger.classify.openset`) unless
 the scan turned that check off: speech, noise, tones and music unlike the ten genres get a
@@ -18,22 +20,24 @@ computed and stored whatever the genre model reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from libtagger.classify.classifier import Classifier, kind_class
+from libtagger.classify.classifier import Classifier, kind_class, label_spellings
 from libtagger.classify.openset import DetectorParams, OpenSetVerdict, openset_verdict
 from libtagger.classify.vote import Vote, vote
-from libtagger.genres import GENRES, display_name
+from libtagger.genres import GENRES, display_name, parse_genre
 from libtagger.scan.analysis import TrackAnalysis
 from libtagger.store.index import now, pack_array, real_path, unpack_array
 from libtagger.tf_quiet import import_tensorflow_quietly
 
-#: Tracks classified together in one TensorFlow call.
+#: Tracks classified together in one call of the head.
 BATCH_TRACKS = 16
 
 #: A track as stored: its index row and its segment rows.
@@ -69,34 +73,72 @@ class TrackClassifier:
         declared = kind_class(meta["kind"])
         self.model_name = model_name
         self.model_id: str = meta["model_id"]
+        #: The model's label columns and the genre written for each (a learned model's own spelling).
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        self.spellings: tuple[str, ...] = label_spellings(meta)
         self.detector = detector
         self.detector_id: str | None = detector.model_id if detector is not None else None
         #: Whether the genre model itself reads taggrams.
         self.model_reads_taggrams: bool = declared.needs_taggrams
-        #: Whether analysis must cut musicnn patches and the index keep each segment's taggram.
+        #: Whether analysis must compute taggrams and the index keep each segment's taggram.
         self.needs_taggrams: bool = declared.needs_taggrams or detector is not None
         self.n_tags: int = declared.n_tags or (len(TAGS) if detector is not None else 0)
         self._classifier: Classifier | None = None
+        self._loading = threading.Lock()
+        self._loader: threading.Thread | None = None
 
     def classifier(self) -> Classifier:
-        """The loaded model (imports TensorFlow on first call)."""
-        if self._classifier is None:
-            from libtagger.classify.classifier import load_classifier
+        """The loaded model (imports TensorFlow on first call; waits for a background load)."""
+        with self._loading:
+            if self._classifier is None:
+                from libtagger.classify.classifier import load_classifier
 
-            import_tensorflow_quietly()
-            self._classifier = load_classifier(self.model_name)
-        return self._classifier
+                import_tensorflow_quietly()
+                self._classifier = load_classifier(self.model_name)
+            return self._classifier
+
+    def load_in_background(self) -> None:
+        """Start importing TensorFlow and loading the model in a daemon thread, once.
+
+        The scan calls it when its workers are already decoding, so start-up costs no wall
+        time before the first file. A failure is not lost: :meth:`classifier` tries again
+        on the first batch and raises it there.
+        """
+        if self._loader is not None or self._classifier is not None:
+            return
+
+        def load() -> None:
+            try:
+                self.classifier()
+            except Exception:  # noqa: BLE001 - raised again, in the caller's thread, by classifier()
+                pass
+
+        self._loader = threading.Thread(target=load, name="libtagger-load-model", daemon=True)
+        self._loader.start()
+
+    @contextlib.contextmanager
+    def loading(self) -> Iterator[None]:
+        """Scope of a :meth:`load_in_background`: on leaving it, wait for the loading thread.
+
+        A thread still importing TensorFlow when the interpreter exits (every file failed, or
+        Ctrl-C) can crash the exit; waiting costs at most the rest of the import.
+        """
+        try:
+            yield
+        finally:
+            if self._loader is not None:
+                self._loader.join()
 
     # -- freshly analysed tracks ----------------------------------------------------------
 
     def analysed(self, batch: Sequence[TrackAnalysis]) -> list[Classified]:
-        """Classify a batch of analysed tracks with one front-end and one classifier call."""
-        taggrams = self._taggrams(batch)
+        """Classify a batch of analysed tracks with one classifier call."""
+        taggrams = [a.taggrams or [] for a in batch] if self.needs_taggrams else None
         per_track = self._probabilities([a.features for a in batch], taggrams)
         out = []
         for t, (analysis, probs) in enumerate(zip(batch, per_track)):
             segments = [{
-                "idx": i, "start": start, "end": end, **segment_verdict(p),
+                "idx": i, "start": start, "end": end, **segment_verdict(p, self.spellings),
                 "features": pack_array(analysis.features[i], "float32"),
                 "taggram": pack_array(taggrams[t][i] if taggrams is not None else None, "float16"),
             } for i, ((start, end), p) in enumerate(zip(analysis.windows, probs))]
@@ -106,24 +148,20 @@ class TrackClassifier:
                 "duration": analysis.duration, "samplerate": analysis.samplerate,
                 "channels": analysis.channels, "analysed_at": now(),
             }
-            out.append(Classified(analysis.path, values, segments, vote(probs),
+            out.append(Classified(analysis.path, values, segments, vote(probs, labels=self.labels),
                                   self._rejection(analysis.features, taggrams[t] if taggrams else None)))
         return out
 
-    def _taggrams(self, batch: Sequence[TrackAnalysis]) -> list[list[np.ndarray]] | None:
-        """Run the musicnn front-end over every patch of the batch at once; per track, per segment."""
-        if not self.needs_taggrams:
-            return None
-        import_tensorflow_quietly()
-        from libtagger.audio.musicnn import taggrams
+    def spell(self, label: str) -> str:
+        """The genre written for one of the model's labels (``hiphop`` -> ``Hip-Hop``; a learned model's own)."""
+        return self.spellings[self.labels.index(label)]
 
-        flat = [p for a in batch for p in (a.patches or [])]
-        rows = np.split(taggrams(np.concatenate(flat)), np.cumsum([p.shape[0] for p in flat])[:-1])
-        per_track, start = [], 0
-        for a in batch:
-            per_track.append(rows[start:start + len(a.windows)])
-            start += len(a.windows)
-        return per_track
+    def label_of(self, written: str | None) -> str | None:
+        """The model label a stored genre was written for, or None (inverse of :meth:`spell`)."""
+        if written in self.spellings:
+            return self.labels[self.spellings.index(written)]
+        label = parse_genre(written)
+        return label if label in self.labels else None
 
     # -- tracks classified by another model -----------------------------------------------
 
@@ -149,10 +187,10 @@ class TrackClassifier:
                          for _, segs in chunk] if self.needs_taggrams else None)
             per_track = self._probabilities(features, taggrams)
             for t, ((row, segs), probs) in enumerate(zip(chunk, per_track)):
-                segments = [{k: v for k, v in s.items() if k != "track_id"} | segment_verdict(p)
+                segments = [{k: v for k, v in s.items() if k != "track_id"} | segment_verdict(p, self.spellings)
                             for s, p in zip(segs, probs)]
                 yield Classified(real_path(row), {"size": row["size"], "mtime_ns": row["mtime_ns"]},
-                                 segments, vote(probs),
+                                 segments, vote(probs, labels=self.labels),
                                  self._rejection(features[t], taggrams[t] if taggrams is not None else None))
 
     # -- both -----------------------------------------------------------------------------
@@ -178,8 +216,10 @@ class TrackClassifier:
         return openset_verdict(features, taggrams, self.detector)
 
 
-def segment_verdict(probs: np.ndarray) -> dict[str, Any]:
-    """A segment row's verdict columns from its probabilities (10,): genre, confidence, probabilities."""
+def segment_verdict(probs: np.ndarray,
+                    spellings: Sequence[str] = tuple(display_name(g) for g in GENRES)) -> dict[str, Any]:
+    """A segment row's verdict columns from its probabilities (k,): genre (as ``spellings`` writes the
+    label columns), confidence, probabilities."""
     best = int(np.argmax(probs))
-    return {"genre": display_name(GENRES[best]), "confidence": float(probs[best]),
+    return {"genre": spellings[best], "confidence": float(probs[best]),
             "probabilities": json.dumps([round(float(x), 6) for x in probs])}

@@ -152,14 +152,16 @@ class Scanner:
         if not to_analyse:
             return
         opts = self.options
-        jobs = [AnalysisJob(p, max_segments=opts.max_segments, want_patches=self.classifier.needs_taggrams)
+        jobs = [AnalysisJob(p, max_segments=opts.max_segments, want_taggrams=self.classifier.needs_taggrams)
                 for p, _ in to_analyse]
         batch: list[TrackAnalysis] = []
         # Messages printed meanwhile (cli's on_report) go through progress.write_line.
-        with FilesBar(len(jobs), shown=opts.progress) as bar:
+        with FilesBar(len(jobs), shown=opts.progress) as bar, self.classifier.loading():
             for job, result in map_unordered(analyze_file, jobs, jobs=opts.jobs,
                                              backend=opts.backend, scheduler=opts.scheduler,
                                              on_done=bar.analysed):
+                # The workers are decoding: TensorFlow and the head load meanwhile.
+                self.classifier.load_in_background()
                 bar.received()
                 if isinstance(result, WorkerCrash):
                     self.record.save_failure(AnalysisFailure(job.path, result.reason))

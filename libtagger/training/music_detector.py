@@ -60,13 +60,12 @@ class Track:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def analyse_file(path: Path, cache_dir: Path | None = None, frontend: Any = None) -> tuple[np.ndarray, list[np.ndarray]] | str:
+def analyse_file(path: Path, cache_dir: Path | None = None) -> tuple[np.ndarray, list[np.ndarray]] | str:
     """The scan's features and taggrams of one file, or the analysis failure reason.
 
     Returns ``(features (n_seg, 57), [taggram (n_patches_i, 50) per segment])``. With
     ``cache_dir``, results are kept in ``<cache_dir>/<sha1 of path, size, mtime>.npz``.
     """
-    from libtagger.audio import musicnn
     from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, analyze_file
 
     st = os.stat(path)
@@ -82,7 +81,7 @@ def analyse_file(path: Path, cache_dir: Path | None = None, frontend: Any = None
         if cached is not None:
             np.savez(cached, failed=res.reason)
         return res.reason
-    tgs = [musicnn.taggrams(p, model=frontend) for p in res.patches]
+    tgs = res.taggrams
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cached, features=res.features, **{f"tg{i}": t for i, t in enumerate(tgs)})
@@ -110,12 +109,9 @@ def music_tracks(gtzan_dir: Path) -> list[Track]:
 def analysed_tracks(paths_and_labels: list[tuple[Path, str, dict[str, Any]]], cache_dir: Path | None,
                     log: Any = None) -> tuple[list[Track], list[str]]:
     """Analyse files with the scan's own code; returns the tracks and the failures (path: reason)."""
-    from libtagger.audio import musicnn
-
-    frontend = musicnn.load_frontend()
     tracks, failed = [], []
     for path, label, info in paths_and_labels:
-        res = analyse_file(Path(path), cache_dir, frontend)
+        res = analyse_file(Path(path), cache_dir)
         if isinstance(res, str):
             failed.append(f"{Path(path).name}: {res}")
             continue
