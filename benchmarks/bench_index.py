@@ -184,34 +184,39 @@ def time_commands(db: Path, sample_path: str, repeat: int) -> list[list[object]]
                  for label, _, sql in command_cases(sample_path) if sql}
     for label, args, _ in command_cases(sample_path):
         argv = [*args, "--index", str(db)]
-        fresh, inproc = [], []
+        fresh, fresh_cpu, inproc, inproc_cpu = [], [], [], []
         lines = 0
         for _ in range(repeat):
-            t = time.perf_counter()
+            cpu0, t = children_cpu(), time.perf_counter()
             proc = subprocess.run([EXE, *argv], capture_output=True, text=True)
             fresh.append(time.perf_counter() - t)
+            fresh_cpu.append(children_cpu() - cpu0)
             if proc.returncode != 0:
                 raise SystemExit(f"{label}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
             lines = proc.stdout.count("\n")
-            t = time.perf_counter()
+            cpu0, t = time.process_time(), time.perf_counter()
             result = runner.invoke(app, argv)
             inproc.append(time.perf_counter() - t)
+            inproc_cpu.append(time.process_time() - cpu0)
             if result.exit_code != 0:
                 raise SystemExit(f"{label} (in process): exit {result.exit_code}\n{result.output[-2000:]}")
-        rows.append([label, f"{statistics.median(fresh):.2f}", f"{statistics.median(inproc):.2f}", lines,
-                     plans.get(label, "")])
-        say(f"  {label}: fresh {statistics.median(fresh):.2f} s, in-process {statistics.median(inproc):.2f} s, "
-            f"{lines} lines ({load_text()})")
+        m = statistics.median
+        rows.append([label, f"{m(fresh):.2f} ({m(fresh_cpu):.2f})", f"{m(inproc):.2f} ({m(inproc_cpu):.2f})",
+                     lines, plans.get(label, "")])
+        say(f"  {label}: fresh {m(fresh):.2f} s ({m(fresh_cpu):.2f} s cpu), in-process {m(inproc):.2f} s "
+            f"({m(inproc_cpu):.2f} s cpu), {lines} lines ({load_text()})")
     return rows
 
 
-def startup_floor(repeat: int) -> float:
-    times = []
+def startup_floor(repeat: int) -> tuple[float, float]:
+    """Median wall and cpu seconds of ``libtagger --help``: what any fresh command pays first."""
+    times, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        cpu0, t = children_cpu(), time.perf_counter()
         subprocess.run([EXE, "--help"], capture_output=True, check=True)
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        cpus.append(children_cpu() - cpu0)
+    return statistics.median(times), statistics.median(cpus)
 
 
 # --------------------------------------------------------------------------- 3. no-op re-run
@@ -304,10 +309,10 @@ def main() -> int:
         say(table(storage_alternatives(db, args.tracks), ["taggrams", "stored as", "B/segment", "MB/100k"]))
 
         say(f"\n## 2. commands over {args.tracks} tracks (median of {args.repeat}; {load_text()})")
-        floor = startup_floor(args.repeat)
-        say(f"  `libtagger --help` (start-up floor of a fresh process): {floor:.2f} s")
+        floor, floor_cpu = startup_floor(args.repeat)
+        say(f"  `libtagger --help` (start-up floor of a fresh process): {floor:.2f} s ({floor_cpu:.2f} s cpu)")
         rows = time_commands(db, made.sample_path, args.repeat)
-        say(table(rows, ["command", "fresh process s", "in-process s", "lines out", "plan of its SQL"]))
+        say(table(rows, ["command", "fresh process s (cpu)", "in-process s (cpu)", "lines out", "plan of its SQL"]))
 
         if not args.skip_noop:
             say(f"\n## 3. no-op re-run over {args.tracks} unchanged files (`scan --quiet`, default model and music check)")

@@ -182,7 +182,7 @@ def build_synthetic_index(path: str | os.PathLike, n_tracks: int, *, seed: int =
                           status_weights: dict[str, float] | None = None,
                           model_id: str | None = None, detector_id: str | None = "shipped",
                           n_runs: int = 30, min_confidence: float = 0.6,
-                          chunk: int = 5000) -> SyntheticIndex:
+                          chunk: int = 5000, page_size: int | None = None) -> SyntheticIndex:
     """Write a synthetic index of ``n_tracks`` tracks at ``path`` (a new file).
 
     Parameters
@@ -201,6 +201,8 @@ def build_synthetic_index(path: str | os.PathLike, n_tracks: int, *, seed: int =
     n_runs : finished ``scan`` runs the tracks are spread over.
     min_confidence : the threshold ``unsure`` confidences stay below.
     chunk : tracks generated and inserted per batch (bounds memory).
+    page_size : SQLite page size of the new file (default: SQLite's, 4096), to measure how
+        segment rows pack into pages.
     """
     path = Path(path)
     if path.exists():
@@ -217,6 +219,14 @@ def build_synthetic_index(path: str | os.PathLike, n_tracks: int, *, seed: int =
     else:
         paths, stats = synthetic_paths(n_tracks, root, rng), None
 
+    if page_size is not None:  # fixed by the first table; the sqlite_stat1 table is dropped at once
+        import sqlite3
+
+        with sqlite3.connect(path) as con:
+            con.execute(f"PRAGMA page_size = {int(page_size)}")
+            con.execute("create table page_size_probe (x)")
+            con.execute("drop table page_size_probe")
+        con.close()
     index = Index(path)  # the real schema, indexes and meta
     index.close()
     index = Index(path)
