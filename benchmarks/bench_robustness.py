@@ -11,6 +11,7 @@ clip's, and every version's genre with the clip's true genre (from its file name
     .venv/bin/python benchmarks/bench_robustness.py                       # default model, 50 clips
     .venv/bin/python benchmarks/bench_robustness.py --model musicnn-head,seed --json out.json
     .venv/bin/python benchmarks/bench_robustness.py --model /path/to/a/model/folder --clips 110
+    .venv/bin/python benchmarks/bench_robustness.py --patch-hops 61,183   # one scan per musicnn patch hop
 
 A status counts as a verdict when it is ``would-tag`` (the dry run's "would write"); anything
 else (``unsure`` below ``--min-confidence``, an open-set rejection if the model has one,
@@ -172,6 +173,19 @@ def libtagger_exe() -> str:
     return str(beside) if beside.exists() else (shutil.which("libtagger") or "libtagger")
 
 
+def hop_env(env: dict[str, str], hop: int | None, tmp: Path) -> dict[str, str]:
+    """``env`` in which every Python process of the scan (workers included) analyses with
+    ``musicnn.INFERENCE_PATCH_HOP = hop``: a ``sitecustomize`` first on PYTHONPATH sets it at start-up
+    (analysis reads the attribute at call time). None: ``env`` unchanged, the shipped hop."""
+    if hop is None:
+        return env
+    folder = tmp / f"hop{hop}"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        f"import libtagger.audio.musicnn as _m\n_m.INFERENCE_PATCH_HOP = {int(hop)}\n")
+    return dict(env, PYTHONPATH=os.pathsep.join(x for x in (str(folder), env.get("PYTHONPATH", "")) if x))
+
+
 def run_scan(folder: Path, index: Path, model: str | None, jobs: int, env: dict[str, str]) -> tuple[list[dict], dict]:
     """One real dry-run scan over ``folder``; returns the report rows and the run's facts."""
     cmd = [libtagger_exe(), "scan", str(folder), "--dry-run", "--report", "json", "--quiet",
@@ -243,6 +257,22 @@ def summarise(rows: list[dict], versions_dir: Path) -> tuple[list[dict], dict[st
     return table, by
 
 
+def hop_agreement(ref: dict[str, dict[str, dict]], other: dict[str, dict[str, dict]]) -> str:
+    """Per transform and pooled: share of versions whose genre equals the reference run's, mean |dconf|."""
+    parts, pooled_same, pooled_d = [], [], []
+    for t in ref:
+        same = [norm_genre(ref[t][c].get("genre")) == norm_genre(other[t][c].get("genre"))
+                for c in ref[t] if c in other.get(t, {})]
+        d = [abs(ref[t][c]["confidence"] - other[t][c]["confidence"]) for c in ref[t]
+             if c in other.get(t, {}) and ref[t][c].get("confidence") is not None
+             and other[t][c].get("confidence") is not None]
+        pooled_same += same
+        pooled_d += d
+        parts.append(f"{t} {100 * np.mean(same):.0f}")
+    return (f"all {len(pooled_same)} versions {100 * np.mean(pooled_same):.1f} % same genre, mean |dconf| "
+            f"{np.mean(pooled_d):.3f}, max {max(pooled_d):.3f}; per transform: " + ", ".join(parts))
+
+
 def fmt_counts(c: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(c.items())) or "0"
 
@@ -266,7 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="scan --jobs (default 2)")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure and verdict here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder of versions")
+    ap.add_argument("--patch-hops", default=None,
+                    help="scan once per musicnn patch hop, e.g. 61,183 (default: once, at the shipped "
+                         "musicnn.INFERENCE_PATCH_HOP); verdicts are then also compared hop by hop")
     args = ap.parse_args(argv)
+    hops: list[int | None] = [int(h) for h in args.patch_hops.split(",")] if args.patch_hops else [None]
 
     env = dict(os.environ)
     models: list[str | None] = [m.strip() for m in args.model.split(",")] if args.model else [None]
@@ -308,12 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         results: dict[str, Any] = {"clips": [c.name for c in clips], "transforms": [t.__dict__ for t in TRANSFORMS],
                                    "models": []}
-        for model in models:
+        for model, hop in [(m, h) for m in models for h in hops]:
             name, model_id = model_label(model, env)
+            if hop is not None:
+                name += f" patch hop {hop}"
             print(f"\n## {name}: {model_id}")
-            index = tmp / f"index-{slug(model or 'default')}.sqlite"
+            index = tmp / f"index-{slug(model or 'default')}-{hop}.sqlite"
             log(f"scanning {len(made)} files with {name} ({model_id}) ...")
-            rows, facts = run_scan(versions, index, model, args.jobs, env)
+            rows, facts = run_scan(versions, index, model, args.jobs, hop_env(env, hop, tmp))
             print(f"`{facts['command'].replace(str(tmp), 'TMP')}`: {len(rows)} files in {facts['wall_s']} s "
                   f"({facts['load_before']} before, {facts['load_after']} after)")
             table, by = summarise(rows, versions)
@@ -329,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{c} {names.get(t, t)}: {by['original'][c]['genre']} {by['original'][c]['confidence']:.2f} -> "
                 f"{by[t][c]['genre']} {by[t][c]['confidence']:.2f}" for _, t, c in worst))
             results["models"].append({"model": model, "name": name, "model_id": model_id, "scan": facts,
-                                      "table": table, "verdicts": by})
+                                      "patch_hop": hop, "table": table, "verdicts": by})
         if len(results["models"]) > 1:
             print("\n## side by side: genre same % / accuracy %")
             head = ["transform"] + [m["name"] for m in results["models"]]
@@ -337,6 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                            for m in results["models"]]
                     for i, t in enumerate([r["transform"] for r in results["models"][0]["table"]])]
             print(tabulate(body, headers=head, disable_numparse=True))
+        if len(hops) > 1:
+            print(f"\n## the same files, patch hop against hop {hops[0]} (genre same %, mean |dconf|)")
+            for model in models:
+                runs = [m for m in results["models"] if m["model"] == model]
+                for other in runs[1:]:
+                    print(f"{other['name']}: " + hop_agreement(runs[0]["verdicts"], other["verdicts"]))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1, default=str))
         print(f"\n## done\ntotal {(time.monotonic() - started) / 60:.1f} min, {load_avg()} at the end")

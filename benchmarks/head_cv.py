@@ -8,6 +8,11 @@ Protocol: :mod:`libtagger.training.head_cv`. The test split is never read.
 
     .venv/bin/python benchmarks/head_cv.py --out models/musicnn-head       # ~10-40 min on 2 cores
     .venv/bin/python benchmarks/head_cv.py --outer-folds 1 --max-epochs 10  # smoke run
+    .venv/bin/python benchmarks/head_cv.py --test-hops 61,122,183           # inference patch hop (issue #10)
+
+``--test-hops`` scores the same outer models (trained on hop-61 taggrams, as shipped) on the
+outer-test taggrams thinned to every 2nd / 3rd row: exactly the taggram the scan computes with
+``musicnn.INFERENCE_PATCH_HOP`` 122 / 183 (patches start at frames 0, hop, 2 hop ...).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from libtagger.paths import shared_gtzan_dir  # noqa: E402
-from libtagger.training.head_cv import (artist_groups, confidence_table, format_cv_table, run_nested_cv,  # noqa: E402
-                                        summarize, validation_metrics)
+from libtagger.audio.musicnn import PATCH_HOP  # noqa: E402
+from libtagger.training.head_cv import (artist_groups, confidence_table, format_cv_table,  # noqa: E402
+                                        format_hop_table, run_nested_cv, summarize, validation_metrics)
 from libtagger.training.head_training import RECIPE, TAGGRAM_NPZ, load_clipset  # noqa: E402
 from libtagger.training.tf_setup import configure_tensorflow  # noqa: E402
 
@@ -66,7 +72,6 @@ def valid_audio_npz(gtzan: Path, out: Path) -> int:
     """Taggrams of the valid-split clips that have a .wav in ``<gtzan>/audio``, computed with the scan's
     own analysis and front-end (one segment per file), saved as a taggram npz (X, Y, IDS). Returns the
     clip count. A clip of the test split is refused, whatever the files say."""
-    from libtagger.audio.musicnn import taggrams
     from libtagger.genres import GENRES
     from libtagger.scan.analysis import AnalysisJob, analyze_file
     from libtagger.training.dataset import load_split
@@ -77,7 +82,7 @@ def valid_audio_npz(gtzan: Path, out: Path) -> int:
     for f in files:
         if f.stem in test:
             raise SystemExit(f"{f.stem} is in the test split: never train on it")
-        t = np.asarray(taggrams(analyze_file(AnalysisJob(str(f), max_segments=1)).patches[0]), dtype=np.float32)
+        t = np.asarray(analyze_file(AnalysisJob(str(f), max_segments=1)).taggrams[0], dtype=np.float32)
         X.append(t); Y += [GENRES.index(f.stem.split(".")[0])] * len(t); ids += [f.stem] * len(t)
     np.savez(out, X=np.concatenate(X), Y=np.array(Y), IDS=np.array(ids))
     return len(files)
@@ -94,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--make-valid-audio-npz", type=Path, default=None,
                     help="write the taggram npz of the valid-split clips with audio (for --extra-train) and stop")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--test-hops", default="61",
+                    help="inference patch hops to score the outer models at, multiples of 61 (e.g. 61,122,183)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the summary (every candidate) here")
     args = ap.parse_args(argv)
 
     gtzan = args.gtzan or shared_gtzan_dir()
@@ -109,12 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         leaked = set(extra.keys) & (set(load_split(gtzan / "splits" / "test_filtered.txt")) | set(data.keys))
         if leaked:
             raise SystemExit(f"--extra-train holds test- or train-split clips: {sorted(leaked)[:5]}")
+    hops = [int(h) for h in args.test_hops.split(",")]
+    if any(h <= 0 or h % PATCH_HOP for h in hops):
+        raise SystemExit(f"--test-hops must be positive multiples of {PATCH_HOP}, got {args.test_hops}")
     groups = artist_groups(data.keys, gtzan)
     cv = run_nested_cv(data, groups, cfg=RECIPE.config, transform=RECIPE.feature_transform,
                        max_epochs=args.max_epochs, n_outer=args.outer_folds, extra_train=extra,
-                       log=lambda s: print(s, flush=True))
+                       test_strides=[h // PATCH_HOP for h in hops], log=lambda s: print(s, flush=True))
     summary = summarize(cv)
     print(format_cv_table(summary))
+    if len(cv["probs"]) > 2:
+        print("\n" + format_hop_table(summary, cv))
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=1) + "\n")
     table = confidence_table(cv["probs_T"]["recipe"], cv["y"])
     print("\n| --min-confidence | tracks written | accuracy of written tags |\n|---|---|---|")
     for r in table:

@@ -71,9 +71,18 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
 
 
+def thin_rows(seqs: Sequence[np.ndarray], stride: int) -> list[np.ndarray]:
+    """Every ``stride``-th taggram row (from the first): the taggram the scan computes with a patch
+    hop of ``stride`` x 61 frames, since ``musicnn.mel_patches`` starts patches at frames 0, hop, 2 hop ..."""
+    return [s[::stride] for s in seqs]
+
+
 def _cnn_probs(data: ClipSet, tr: np.ndarray, te: np.ndarray, cfg: HeadConfig, seeds: Sequence[int],
-               epochs: int, checks: Sequence[int], transform: str) -> dict[int, np.ndarray]:
-    """Fit ``len(seeds)`` heads on clips ``tr``; their mean probabilities on ``te`` at each epoch of ``checks``."""
+               epochs: int, checks: Sequence[int], transform: str,
+               strides: Sequence[int] = (1,)) -> dict[tuple[int, int], np.ndarray]:
+    """Fit ``len(seeds)`` heads on clips ``tr`` (full taggrams); their mean probabilities on ``te``
+    at each epoch of ``checks``, with the test taggrams thinned by each of ``strides``:
+    ``{(stride, epoch): (len(te), 10)}``."""
     from libtagger.audio.level_invariant import transform_by_name
     from libtagger.classify.scaler import Scaler
 
@@ -81,33 +90,46 @@ def _cnn_probs(data: ClipSet, tr: np.ndarray, te: np.ndarray, cfg: HeadConfig, s
     scaler = Scaler.fit(F[tr])
     ftr, fte = scaler.transform(F[tr]), scaler.transform(F[te])
     str_, ste = [data.seqs[i] for i in tr], [data.seqs[i] for i in te]
+    views = {k: thin_rows(ste, k) for k in strides}
     mean, var = tag_stats(str_)
-    out = {e: np.zeros((len(te), len(GENRES))) for e in checks}
+    out = {(k, e): np.zeros((len(te), len(GENRES))) for k in strides for e in checks}
     for s in seeds:
         model = build_head(cfg, tag_mean=mean, tag_var=var, n_features=F.shape[1], seed=s)
 
         def read(epoch: int, m: Any) -> None:
-            if epoch in out:
-                out[epoch] += predict_members([m], ste, fte) / len(seeds)
+            if epoch in checks:
+                for k, view in views.items():
+                    out[k, epoch] += predict_members([m], view, fte) / len(seeds)
         fit_head(model, str_, ftr, data.y[tr], cfg=cfg, epochs=epochs, seed=s, on_epoch=read)
     return out
 
 
-def _linear_probs(data: ClipSet, tr: np.ndarray, te: np.ndarray, transform: str) -> np.ndarray:
-    """Fit the linear branch on clips ``tr``; its (len(te), 10) probabilities on clips ``te``."""
-    return fit_linear(data.subset(tr), feature_transform=transform).predict_proba(
-        linear_inputs(data.subset(te), transform))
+def _linear_probs(data: ClipSet, tr: np.ndarray, te: np.ndarray, transform: str,
+                  strides: Sequence[int] = (1,)) -> dict[int, np.ndarray]:
+    """Fit the linear branch on clips ``tr``; its (len(te), 10) probabilities on clips ``te`` with
+    their taggrams thinned by each of ``strides``: ``{stride: probs}``."""
+    branch = fit_linear(data.subset(tr), feature_transform=transform)
+    test = data.subset(te)
+    return {k: branch.predict_proba(linear_inputs(
+        ClipSet(test.keys, thin_rows(test.seqs, k), test.features, test.y, test.feature_names), transform))
+        for k in strides}
 
 
 def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transform: str = "level-invariant-53",
                   baseline_transform: str = "raw-57", max_epochs: int = MAX_EPOCHS, check_every: int = CHECK_EVERY,
                   seeds: Sequence[int] = OUTER_SEEDS, n_outer: int = OUTER_FOLDS,
-                  extra_train: ClipSet | None = None,
+                  extra_train: ClipSet | None = None, test_strides: Sequence[int] = (1,),
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the protocol of this module; returns out-of-fold predictions and per-fold choices.
 
     ``extra_train`` (optional) clips are added to every outer- and inner-training set, never
     to a test set (to measure whether more training data helps).
+
+    ``test_strides`` (optional, e.g. ``(1, 2, 3)``): the outer models (trained as shipped, on
+    full hop-61 taggrams; epochs and temperature chosen on the inner folds at hop 61) also score
+    the outer-test clips with every k-th taggram row only, which is exactly what the scan
+    computes with ``musicnn.INFERENCE_PATCH_HOP = k x 61``. Those candidates are named
+    ``lr_baseline@hop122``, ``recipe@hop183`` etc.; their probs_T use the hop-61 temperature.
 
     Returns
     -------
@@ -120,8 +142,15 @@ def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transfo
     checks = list(range(check_every, max_epochs + 1, check_every))
     outer = grouped_folds(y, groups, OUTER_FOLDS, OUTER_SEED)[:n_outer]
     names = ("lr_baseline", "recipe")
-    probs = {c: np.full((n, len(GENRES)), np.nan) for c in names}
-    probs_t = {c: np.full((n, len(GENRES)), np.nan) for c in names}
+    strides = [1] + sorted({int(k) for k in test_strides} - {1})
+    if any(stride < 1 for stride in strides):
+        raise ValueError(f"test strides must be >= 1, got {test_strides}")
+
+    def named(c: str, stride: int) -> str:
+        return c if stride == 1 else f"{c}@hop{61 * stride}"
+    all_names = [named(c, stride) for stride in strides for c in names]
+    probs = {c: np.full((n, len(GENRES)), np.nan) for c in all_names}
+    probs_t = {c: np.full((n, len(GENRES)), np.nan) for c in all_names}
     fold_of = np.full(n, -1)
     folds: list[dict[str, Any]] = []
     both = data if extra_train is None else _concat(data, extra_train)
@@ -136,9 +165,9 @@ def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transfo
             fit_idx = np.concatenate([tr[itr], extra_idx])
             o = _cnn_probs(both, fit_idx, tr[ite], cfg, [seeds[0]], max_epochs, checks, transform)
             for e in checks:
-                in_cnn[e][ite] = o[e]
+                in_cnn[e][ite] = o[1, e]
             for t in in_lin:
-                in_lin[t][ite] = _linear_probs(both, fit_idx, tr[ite], t)
+                in_lin[t][ite] = _linear_probs(both, fit_idx, tr[ite], t)[1]
         curve = np.array([(in_cnn[e].argmax(1) == y[tr]).mean() for e in checks])
         smooth = np.convolve(np.pad(curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
         epoch = checks[int(np.argmax(smooth))]
@@ -146,14 +175,18 @@ def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transfo
         temps = {c: fit_temperature(inner_p[c], y[tr]) for c in names}
 
         fit_idx = np.concatenate([tr, extra_idx])
-        cnn = _cnn_probs(both, fit_idx, te, cfg, seeds, epoch, [epoch], transform)[epoch]
-        outer_p = {"lr_baseline": _linear_probs(both, fit_idx, te, baseline_transform),
-                   "recipe": 0.5 * (cnn + _linear_probs(both, fit_idx, te, transform))}
-        for c in names:
-            probs[c][te] = outer_p[c]
-            probs_t[c][te] = apply_temperature(outer_p[c], temps[c])
+        cnn = _cnn_probs(both, fit_idx, te, cfg, seeds, epoch, [epoch], transform, strides)
+        base_lin = _linear_probs(both, fit_idx, te, baseline_transform, strides)
+        lin = _linear_probs(both, fit_idx, te, transform, strides)
+        outer_p = {}
+        for stride in strides:
+            outer_p[named("lr_baseline", stride)] = base_lin[stride]
+            outer_p[named("recipe", stride)] = 0.5 * (cnn[stride, epoch] + lin[stride])
+            for c in names:
+                probs[named(c, stride)][te] = outer_p[named(c, stride)]
+                probs_t[named(c, stride)][te] = apply_temperature(outer_p[named(c, stride)], temps[c])
         fold_of[te] = k
-        accs = {c: float((outer_p[c].argmax(1) == y[te]).mean()) for c in names}
+        accs = {c: float((outer_p[c].argmax(1) == y[te]).mean()) for c in all_names}
         folds.append({"fold": k, "n_test": int(len(te)), "epoch": epoch,
                       "inner_curve": dict(zip(checks, curve.round(4).tolist())), "T": temps,
                       "inner_acc": {c: float((inner_p[c].argmax(1) == y[tr]).mean()) for c in names},
@@ -196,11 +229,35 @@ def summarize(cv: dict[str, Any]) -> dict[str, Any]:
                   "ece_raw": expected_calibration_error(p, y),
                   "ece_T_inner": expected_calibration_error(cv["probs_T"][c], y),
                   "ece_T_crossfit": expected_calibration_error(cross, y),
-                  "T_inner": [round(f["T"][c], 3) for f in cv["folds"]],
+                  "T_inner": [round(f["T"][c.split("@")[0]], 3) for f in cv["folds"]],
                   "T_all_oof": fit_temperature(p, y),
                   "per_genre_acc": {g: float((pred[y == j] == j).mean()) for j, g in enumerate(GENRES) if (y == j).any()}}
+    for c, p in cv["probs"].items():  # thinned-taggram candidates: paired against the same model at hop 61
+        if "@hop" in c:
+            ref = cv["probs"][c.split("@")[0]]
+            d = np.array([(out[c]["fold_acc"][i] - out[c.split("@")[0]]["fold_acc"][i]) for i in range(len(ks))])
+            out[c] |= {"delta_vs_hop61_mean": float(d.mean()), "delta_vs_hop61_sd": sd(d),
+                       "top1_same_as_hop61": float((p.argmax(1) == ref.argmax(1)).mean())}
     out["recipe"]["epochs"] = [f["epoch"] for f in cv["folds"]]
     return out
+
+
+def format_hop_table(summary: dict[str, Any], cv: dict[str, Any], min_confidence: float = 0.6) -> str:
+    """Markdown table of the candidates at each inference patch hop (``run_nested_cv(test_strides=...)``):
+    accuracy, paired change against the same candidate at hop 61, ECE, top-1 agreement with hop 61,
+    and what ``--min-confidence`` writes on the tempered probabilities."""
+    lines = [f"| model | patch hop | outer acc mean ± sd | Δ vs hop 61 (paired) | pooled acc | ECE raw | "
+             f"ECE after T (inner) | top-1 same as hop 61 | written at {min_confidence:g} | right of written |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for c, r in sorted(summary.items(), key=lambda kv: (kv[0].split("@")[0], len(kv[0]), kv[0])):
+        hop = c.split("@hop")[1] if "@hop" in c else "61"
+        delta = (f"{r['delta_vs_hop61_mean']:+.3f} ± {r['delta_vs_hop61_sd']:.3f}" if "@hop" in c else "-")
+        same = f"{r['top1_same_as_hop61']:.1%}" if "@hop" in c else "-"
+        w = confidence_table(cv["probs_T"][c], cv["y"], (min_confidence,))[0]
+        lines.append(f"| {c.split('@')[0]} | {hop} | {r['acc_mean']:.3f} ± {r['acc_sd']:.3f} | {delta} | "
+                     f"{r['pooled_acc']:.3f} | {r['ece_raw']:.3f} | {r['ece_T_inner']:.3f} | {same} | "
+                     f"{w['written_share']:.1%} | {w['written_accuracy']:.3f} |")
+    return "\n".join(lines)
 
 
 def format_cv_table(summary: dict[str, Any]) -> str:
