@@ -36,3 +36,18 @@ def test_segfault_in_one_item_loses_nothing_else():
     assert isinstance(out[7], WorkerCrash)
     assert "crashed" in out[7].reason
     assert all(out[i] == 2 * i for i in range(20) if i != 7)
+
+
+def test_default_workers_fit_the_cores_and_the_available_memory():
+    from libtagger.scan.parallel import MAIN_MEMORY_MB, WORKER_MEMORY_MB, default_jobs, jobs_for
+
+    cores = len(os.sched_getaffinity(0))
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) / 1024 for line in f if line.startswith("MemAvailable:"))
+    # MemAvailable moves a little between the two reads; compare with a margin of one worker
+    expected = {jobs_for(cores, available - WORKER_MEMORY_MB), jobs_for(cores, available + WORKER_MEMORY_MB)}
+    assert 1 <= default_jobs() <= cores and default_jobs() in expected | {jobs_for(cores, available)}
+    # a single core, or too little memory for a second worker: one worker, never zero
+    assert jobs_for(1, 64000) == 1
+    assert jobs_for(4, MAIN_MEMORY_MB + 1.5 * WORKER_MEMORY_MB) == 1 and jobs_for(4, 100) == 1
+    assert jobs_for(4, MAIN_MEMORY_MB + 3 * WORKER_MEMORY_MB) == 3

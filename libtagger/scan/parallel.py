@@ -31,12 +31,47 @@ class WorkerCrash:
     reason: str
 
 
+#: Peak memory of one worker process, MB: decoding, the 57 features and the NumPy MSD_musicnn
+#: (libtagger.audio.musicnn_numpy), measured with VmHWM at 240-330 MB on a 30-s clip up to a
+#: two-hour FLAC; the rest is margin. (With TensorFlow and Keras loaded it would be ~650 MB.)
+WORKER_MEMORY_MB = 400
+
+#: What the scanning process keeps for itself, MB: TensorFlow, the head and a batch of results.
+MAIN_MEMORY_MB = 1200
+
+
 def default_jobs() -> int:
-    """All cores this process may use."""
+    """Worker processes for ``jobs=0``: every core this process may use, but no more than the
+    available memory (``MemAvailable`` of /proc/meminfo, less :data:`MAIN_MEMORY_MB`) holds at
+    :data:`WORKER_MEMORY_MB` each, and at least one. ``--jobs N`` overrides it."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return jobs_for(cores, _available_memory_mb())
+
+
+def jobs_for(cores: int, available_mb: float | None) -> int:
+    """Workers for ``cores`` cores and ``available_mb`` MB of available memory (None: unknown).
+
+    >>> jobs_for(8, 32000), jobs_for(8, 2400), jobs_for(1, 32000), jobs_for(4, 500), jobs_for(4, None)
+    (8, 3, 1, 1, 4)
+    """
+    if available_mb is None:
+        return max(cores, 1)
+    return max(1, min(cores, int((available_mb - MAIN_MEMORY_MB) // WORKER_MEMORY_MB)))
+
+
+def _available_memory_mb() -> float | None:
+    """``MemAvailable`` in MB, or None where /proc/meminfo does not say (not Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _call(func: Callable[[T], Any], position: int, item: T) -> tuple[int, Any]:
@@ -128,8 +163,8 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     items : iterable
         Picklable work items.
     jobs : int
-        Worker processes; 0 means all cores, 1 still uses one worker process
-        (so that a crash cannot take the caller down).
+        Worker processes; 0 means :func:`default_jobs` (all cores, fewer when memory is
+        short), 1 still uses one worker process (so that a crash cannot take the caller down).
     backend : {"loky", "dask"}
         Local processes, or a Dask distributed cluster at ``scheduler``.
     on_done : callable, optional
