@@ -165,7 +165,7 @@ def scan(
     music_check: Annotated[bool, typer.Option(envvar="LIBTAGGER_MUSIC_CHECK", help="Reject speech, noise, tones and music unlike the ten genres: status rejected, no genre (env LIBTAGGER_MUSIC_CHECK=0 turns it off).")] = True,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
     max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores, fewer when memory is short).")] = 0,
     backend: Annotated[str, typer.Option(help="loky (this machine) or dask (a cluster, with --scheduler).")] = "loky",
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     rescan: Annotated[bool, typer.Option(help="Analyse every file again, changed or not.")] = False,
