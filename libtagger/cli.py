@@ -327,12 +327,15 @@ def show(
         track = show_track(_open_index(index), file)
     except LibtaggerError as exc:
         _fail(str(exc))
+    if track.get("person_genres"):  # stored as JSON text: shown as the list it is
+        track["person_genres"] = json.loads(track["person_genres"])
     if as_json:
         typer.echo(json.dumps(track, indent=2, default=str))
         return
     for key, value in track.items():
         if key != "segments":
-            typer.echo(f"{key:>21}: {'' if value is None else value}")
+            shown = "; ".join(value) if isinstance(value, list) else "" if value is None else value
+            typer.echo(f"{key:>21}: {shown}")
     typer.echo("")
     typer.echo(render([{"start": s["start"], "end": s["end"], "genre": s["genre"],
                         "confidence": s["confidence"]} for s in track["segments"]], fmt="table"), nl=False)

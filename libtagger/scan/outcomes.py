@@ -9,14 +9,24 @@ counted (``moved``) besides the moved track's own report.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from libtagger.errors import FileError
 from libtagger.scan.analysis import AnalysisFailure
 from libtagger.scan.inventory import index_key
-from libtagger.store.index import Index
+from libtagger.store.index import Index, now
+from libtagger.tags.storage import LibraryFields, read_library_fields
+
+
+def library_columns(fields: LibraryFields) -> dict[str, Any]:
+    """The ``tracks`` columns of a file's :class:`LibraryFields` (``person_genres`` as JSON)."""
+    genres = None if fields.person_genres is None else json.dumps(fields.person_genres, ensure_ascii=False)
+    return {"person_genres": genres, "artist": fields.artist, "albumartist": fields.albumartist,
+            "album": fields.album, "tags_read_at": now()}
 
 
 @dataclass
@@ -85,6 +95,10 @@ class RunRecorder:
                                   "runner_up_confidence": None}
         if failure.size is not None:
             values |= {"size": failure.size, "mtime_ns": failure.mtime_ns}
+            try:  # audio that cannot be analysed may still carry tags worth indexing
+                values |= library_columns(read_library_fields(failure.path))
+            except FileError:
+                pass
         self.save(failure.path, values, [])
 
     def report_stored(self, row: dict[str, Any], status: str) -> None:

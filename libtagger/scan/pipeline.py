@@ -30,7 +30,7 @@ from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis,
 from libtagger.classify.openset import DetectorParams
 from libtagger.scan.classification import BATCH_TRACKS, Classified, TrackClassifier
 from libtagger.scan.inventory import Move, find_moves, take_inventory, without_moves
-from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary
+from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary, library_columns
 from libtagger.errors import FileError
 from libtagger.genres import display_name, parse_genre
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
@@ -135,6 +135,7 @@ class Scanner:
             self._redecide(self.index.track(track_id))
         self._reclassify_stored(todo.reclassify, todo.to_analyse)
         self._analyse(todo.to_analyse)
+        self._read_tags_of_older_rows()
 
     def _move(self, move: Move) -> None:
         """Point a gone track at the file it moved to, then bring its verdict up to date."""
@@ -145,6 +146,24 @@ class Scanner:
             self._reclassify_stored([row["id"]], [])
         else:
             self._redecide(self.index.track(row["id"]))
+
+    def _read_tags_of_older_rows(self) -> None:
+        """Index the person genres, artist and album of unchanged files indexed before they were read.
+
+        A track is re-read whenever it is analysed or decided again; only rows an older
+        libtagger made (``tags_read_at`` empty) and whose file is still the one analysed are
+        read here, once, without decoding.
+        """
+        for row in self.index.tracks_without_tags_read():
+            path = real_path(row)
+            try:
+                st = os.stat(path)
+                if (st.st_size, st.st_mtime_ns) != (row["size"], row["mtime_ns"]):
+                    continue  # changed: the next run analyses it and reads its tags then
+                fields = tags.read_library_fields(path)
+            except (OSError, FileError):
+                continue
+            self.index.update_track(row["id"], library_columns(fields))
 
     # -- analysis and classification ------------------------------------------------------
 
@@ -212,6 +231,10 @@ class Scanner:
         if track.rejection is not None and track.rejection.reason is not None:
             # Not music the ten genres describe: no genre is kept or written, whatever the
             # head would have said (its per-segment guesses stay in the segment rows).
+            try:
+                values |= library_columns(tags.read_library_fields(track.path))
+            except FileError:
+                pass  # a tag block mutagen cannot parse: the rejection stands, no fields
             self.record.save(track.path, {**values, "status": "rejected", "reason": track.rejection.reason,
                                           "genre": None, "confidence": None, "runner_up": None,
                                           "runner_up_confidence": None}, track.segments)
@@ -234,14 +257,19 @@ class Scanner:
         if not _taggable(path):
             # Analysed and indexed, but nothing can ever be written: say so whatever the verdict.
             reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
-            self.record.save(path, {**values, "status": "error", "error": reason}, segments)
+            self.record.save(path, {**values, **library_columns(tags.LibraryFields()), "status": "error",
+                                    "error": reason}, segments)
             return
         try:
-            current = tags.read_genres(path)
-            ours = bool(current) and tags.written_by_libtagger(path)
+            # One read gives the decision its current genre and the index the file's own fields
+            # (as they are before any write of this run: a person's genre libtagger replaces
+            # with --overwrite stays in person_genres).
+            state = tags.read_tag_state(path)
         except FileError as exc:
             self.record.save(path, {**values, "status": "error", "error": exc.reason}, segments)
             return
+        current, ours = state.genres, state.ours
+        values |= library_columns(state.fields)
         values["previous_genre"] = "; ".join(current) or None
         decision = decide(genre_label=label, confidence=values["confidence"], current=current,
                           ours=ours, min_confidence=opts.min_confidence, overwrite=opts.overwrite,
