@@ -54,7 +54,7 @@ _KIND_MODULES: dict[str, str] = {"seed": "libtagger.classify.seed", "musicnn-hea
 class Classifier:
     """A loaded model. Subclasses implement :meth:`predict` for one ``kind``.
 
-    Attributes: ``name``, ``model_id``, ``kind``, ``labels`` (GENRES order),
+    Attributes: ``name``, ``model_id``, ``kind``, ``labels`` (GENRES order, or a learned model's own),
     ``feature_names`` (the 57 inputs, in order), ``meta`` (the parsed meta.json),
     ``folder`` and ``model`` (the Keras model).
 
@@ -77,6 +77,8 @@ class Classifier:
         self.model_id: str = meta["model_id"]
         self.labels: tuple[str, ...] = tuple(meta["labels"])
         self.feature_names: tuple[str, ...] = tuple(meta["feature_names"])
+        #: What is written into tags for each label column (``meta["spellings"]`` of a learned model).
+        self.spellings: tuple[str, ...] = label_spellings(meta)
 
     @property
     def n_features(self) -> int:
@@ -226,13 +228,44 @@ def read_meta(folder: Path, *, check_features: bool = True) -> dict[str, Any]:
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise ModelError(f"{path}: missing {', '.join(missing)}")
-    # a music detector (libtagger.classify.openset) labels its own classes, not the genres
+    # a music detector (libtagger.classify.openset) labels its own classes, not the genres;
+    # a learned model (libtagger learn) has the library's labels, each with its written spelling
     if tuple(meta["labels"]) != GENRES and meta["kind"] != "music-detector":
-        raise ModelError(f"{path}: labels {meta['labels']} are not libtagger's genres {list(GENRES)}")
+        check_learned_labels(meta, path)
     expected = _expected_feature_names() if check_features else None
     if expected is not None and tuple(meta["feature_names"]) != expected:
         raise ModelError(f"{path}: feature_names differ from libtagger.audio.features.FEATURE_NAMES")
     return meta
+
+
+def check_learned_labels(meta: dict[str, Any], path: Path) -> None:
+    """ModelError unless ``meta`` has 2+ distinct string labels and a ``spellings`` entry for each.
+
+    Only models whose labels are not the ten GTZAN genres need ``spellings`` (label -> the text
+    written into tags): the shipped models keep :data:`libtagger.genres.DISPLAY_NAMES`.
+    """
+    labels, spellings = meta["labels"], meta.get("spellings")
+    if (not isinstance(labels, list) or len(labels) < 2 or len(set(labels)) != len(labels)
+            or not all(isinstance(x, str) and x for x in labels)):
+        raise ModelError(f"{path}: labels must be two or more distinct names, got {labels!r}")
+    if not isinstance(spellings, dict) or not all(isinstance(spellings.get(x), str) and spellings[x]
+                                                  for x in labels):
+        raise ModelError(f"{path}: labels {labels} are not libtagger's genres {list(GENRES)} and "
+                         f"meta.json has no 'spellings' (label -> written genre) for each of them")
+
+
+def label_spellings(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The genre written into tags for each label column of a model, in ``labels`` order.
+
+    >>> label_spellings({"labels": ["hiphop", "rock"]})
+    ('Hip-Hop', 'Rock')
+    >>> label_spellings({"labels": ["hip hop"], "spellings": {"hip hop": "Hip Hop"}})
+    ('Hip Hop',)
+    """
+    from libtagger.genres import display_name
+
+    spellings = meta.get("spellings") or {}
+    return tuple(spellings[x] if x in spellings else display_name(x) for x in meta["labels"])
 
 
 def load_classifier(name: str = DEFAULT_MODEL, models_dir: Path | None = None) -> Classifier:

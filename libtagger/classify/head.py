@@ -79,9 +79,10 @@ def predict_members(models: Sequence[Any], seqs: Sequence[np.ndarray], feats: np
 
     Returns
     -------
-    (n, 10) float64 probabilities.
+    (n, k) float64 probabilities, k = the heads' output width (10 for the shipped head).
     """
-    out = np.zeros((len(seqs), len(GENRES)), dtype=np.float64)
+    k = int(models[0].outputs[0].shape[-1]) if models else len(GENRES)
+    out = np.zeros((len(seqs), k), dtype=np.float64)
     if len(seqs) == 0:
         return out
     for model in models:
@@ -123,7 +124,7 @@ class LinearBranch:
     Attributes
     ----------
     mean, scale : (d,) standardisation of the inputs.
-    coef : (10, d); intercept : (10,).
+    coef : (k, d); intercept : (k,), k = the model's labels (10 for the shipped head).
     weight : share of this branch in the average with the network (0..1).
     """
 
@@ -148,15 +149,17 @@ class LinearBranch:
                 "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
 
     @classmethod
-    def from_meta(cls, stored: Mapping[str, Any], *, n_inputs: int, where: Any = "meta.json") -> LinearBranch:
-        """Read :meth:`to_meta`'s layout; ModelError (naming ``where``) unless the shapes fit ``n_inputs``."""
+    def from_meta(cls, stored: Mapping[str, Any], *, n_inputs: int, where: Any = "meta.json",
+                  n_classes: int = len(GENRES)) -> LinearBranch:
+        """Read :meth:`to_meta`'s layout; ModelError (naming ``where``) unless the shapes fit ``n_inputs``
+        and ``n_classes`` (the model's labels)."""
         try:
             b = cls(np.asarray(stored["mean"], dtype=np.float64), np.asarray(stored["scale"], dtype=np.float64),
                     np.asarray(stored["coef"], dtype=np.float64), np.asarray(stored["intercept"], dtype=np.float64),
                     float(stored.get("weight", 0.5)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{where}: linear branch is incomplete ({type(exc).__name__}: {exc})") from None
-        k = len(GENRES)
+        k = n_classes
         if (b.mean.shape != (n_inputs,) or b.scale.shape != (n_inputs,) or b.coef.shape != (k, n_inputs)
                 or b.intercept.shape != (k,)):
             raise ModelError(f"{where}: linear branch must have {n_inputs} means and scales, "
@@ -182,14 +185,18 @@ class MusicnnHead(Classifier):
         self.scaler = Scaler.from_meta(meta.get("scaler"), n_features=width, where=where)
         stored = meta.get("linear")
         self.linear = (None if stored is None
-                       else LinearBranch.from_meta(stored, n_inputs=3 * N_TAGS + width, where=where))
+                       else LinearBranch.from_meta(stored, n_inputs=3 * N_TAGS + width, where=where,
+                                                   n_classes=len(self.labels)))
+        width_out = int(model.outputs[0].shape[-1])
+        if width_out != len(self.labels):
+            raise ModelError(f"{where}: the network outputs {width_out} probabilities for {len(self.labels)} labels")
         self.temperature = float(meta.get("temperature", 1.0))
         if not self.temperature > 0:
             raise ModelError(f"{where}: temperature must be positive, got {self.temperature}")
 
     def predict(self, features: np.ndarray,
                 taggrams: Sequence[np.ndarray] | None = None) -> np.ndarray:
-        """Genre probabilities (n, 10) for n segments.
+        """Genre probabilities (n, k) for n segments, k = ``len(labels)`` (10 for the shipped head).
 
         Parameters
         ----------

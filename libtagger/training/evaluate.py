@@ -23,12 +23,13 @@ from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 
 
-def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+def score_predictions(y_true: np.ndarray, y_pred: np.ndarray,
+                      labels: Sequence[str] = GENRES) -> dict[str, Any]:
     """Accuracy, per-genre precision/recall/support and the confusion matrix of label indices.
 
     Parameters
     ----------
-    y_true, y_pred : (n,) label indices into GENRES.
+    y_true, y_pred : (n,) label indices into ``labels`` (GENRES unless a learned model's).
 
     Returns
     -------
@@ -38,11 +39,11 @@ def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
-    k = len(GENRES)
+    k = len(labels)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
     per_genre = {}
-    for i, genre in enumerate(GENRES):
+    for i, genre in enumerate(labels):
         predicted, support = int(confusion[:, i].sum()), int(confusion[i].sum())
         per_genre[genre] = {
             "precision": float(confusion[i, i] / predicted) if predicted else 0.0,
@@ -53,7 +54,7 @@ def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     return {
         "track_accuracy": float(np.trace(confusion) / n) if n else 0.0,
         "n_tracks": n,
-        "labels": list(GENRES),
+        "labels": list(labels),
         "per_genre": per_genre,
         "confusion": confusion.tolist(),
     }

@@ -115,11 +115,12 @@ class HeadConfig:
 
 
 def build_head(cfg: HeadConfig, *, tag_mean: np.ndarray, tag_var: np.ndarray,
-               n_features: int = 57, seed: int = 0, name: str = "musicnn_head"):
+               n_features: int = 57, seed: int = 0, name: str = "musicnn_head",
+               n_classes: int = len(GENRES)):
     """Build and compile one CNN-RNN head.
 
     Inputs: ``taggram`` (batch, n_patches, 50) and, if ``cfg.use_features``, ``features``
-    (batch, n_features) already standardised. Output: (batch, 10) softmax.
+    (batch, n_features) already standardised. Output: (batch, n_classes) softmax (10: GTZAN).
     """
     import keras
     from keras import layers
@@ -152,7 +153,7 @@ def build_head(cfg: HeadConfig, *, tag_mean: np.ndarray, tag_var: np.ndarray,
     h = layers.Dropout(cfg.dropout, name="joined_drop")(h)
     h = layers.Dense(cfg.dense, activation="relu", kernel_regularizer=reg, name="dense")(h)
     h = layers.Dropout(cfg.dropout, name="dense_drop")(h)
-    out = layers.Dense(len(GENRES), activation="softmax", kernel_regularizer=reg, name="genre")(h)
+    out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="genre")(h)
     model = keras.Model(inputs, out, name=name)
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -169,7 +170,7 @@ def fit_head(model, seqs: Sequence[np.ndarray], feats: np.ndarray, y: np.ndarray
     rng = np.random.default_rng(seed)
     n = len(seqs)
     full = min(len(s) for s in seqs)
-    onehot = np.eye(len(GENRES), dtype=np.float32)[y]
+    onehot = np.eye(int(model.outputs[0].shape[-1]), dtype=np.float32)[y]
     feats = feats.astype(np.float32)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n)
@@ -194,7 +195,7 @@ def tag_stats(seqs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_members(train: ClipSet, cfg: HeadConfig, *, seeds: Sequence[int], epochs: int,
-                feature_transform: str = "raw-57",
+                feature_transform: str = "raw-57", n_classes: int = len(GENRES),
                 on_epoch: Callable[[int, int, Any, Scaler], None] | None = None):
     """Fit one head per seed on ``train``; returns (models, scaler).
 
@@ -209,7 +210,7 @@ def fit_members(train: ClipSet, cfg: HeadConfig, *, seeds: Sequence[int], epochs
     models = []
     for m, s in enumerate(seeds):
         model = build_head(cfg, tag_mean=mean, tag_var=var, n_features=feats.shape[1], seed=s,
-                           name=f"member_{m}")
+                           name=f"member_{m}", n_classes=n_classes)
         cb = None if on_epoch is None else (lambda e, mod, m=m: on_epoch(m, e, mod, scaler))
         fit_head(model, train.seqs, feats, train.y, cfg=cfg, epochs=epochs, seed=s, on_epoch=cb)
         models.append(model)
@@ -222,23 +223,29 @@ def linear_inputs(data: ClipSet, feature_transform: str) -> np.ndarray:
     return np.hstack([pooled_taggram(data.seqs), F])
 
 
-def fit_linear(train: ClipSet, *, feature_transform: str, C: float = 0.03, weight: float = 0.5) -> LinearBranch:
-    """Standardise :func:`linear_inputs` and fit an L2 logistic regression (lbfgs) on ``train``."""
+def fit_linear(train: ClipSet, *, feature_transform: str, C: float = 0.03, weight: float = 0.5,
+               n_classes: int = len(GENRES)) -> LinearBranch:
+    """Standardise :func:`linear_inputs` and fit an L2 logistic regression (lbfgs) on ``train``
+    (labels 0..n_classes-1)."""
     from sklearn.linear_model import LogisticRegression
 
     X = linear_inputs(train, feature_transform)
     scaler = Scaler.fit(X)
     lr = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(X), train.y)
-    coef = np.zeros((len(GENRES), X.shape[1]))
-    intercept = np.full(len(GENRES), -1e9)  # a genre absent from train is never predicted
-    coef[lr.classes_] = lr.coef_
-    intercept[lr.classes_] = lr.intercept_
+    coef = np.zeros((n_classes, X.shape[1]))
+    intercept = np.full(n_classes, -1e9)  # a genre absent from train is never predicted
+    if lr.coef_.shape[0] == 1:  # two classes: sklearn keeps one row; softmax of [0, z] is its sigmoid
+        coef[lr.classes_[0]], intercept[lr.classes_[0]] = 0.0, 0.0
+        coef[lr.classes_[1]], intercept[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
+    else:
+        coef[lr.classes_] = lr.coef_
+        intercept[lr.classes_] = lr.intercept_
     return LinearBranch(scaler.mean, scaler.scale, coef, intercept, weight)
 
 
 def predict_recipe(models: Sequence[Any], scaler: Scaler, linear: LinearBranch | None, data: ClipSet, *,
                    feature_transform: str) -> np.ndarray:
-    """(n, 10) untempered probabilities of the recipe on ``data`` (same arithmetic as MusicnnHead.predict)."""
+    """(n, k) untempered probabilities of the recipe on ``data`` (same arithmetic as MusicnnHead.predict)."""
     F = transform_by_name(feature_transform)(data.features, data.feature_names)
     probs = predict_members(models, data.seqs, scaler.transform(F))
     if linear is not None:
