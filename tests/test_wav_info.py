@@ -361,3 +361,27 @@ def test_scan_writes_info_genre_ffprobe_reads_it_and_undo_restores_bytes(tmp_pat
     assert result.exit_code == 0, result.output
     assert {p.name: p.read_bytes() for p in lib.iterdir()} == originals
     assert ffprobe_genre(lib / "soundfile.wav") == ""
+
+
+# ---------------------------------------------------------------- INFO's artist and album for the index
+
+def test_info_artist_and_album_fill_what_id3_lacks(tmp_path: Path) -> None:
+    import mutagen
+    from mutagen.id3 import TPE1
+
+    song = make_wav(tmp_path / "song.wav", "person")
+    riff_info.write_info_chunk(song, riff_info.with_field(
+        riff_info.with_field(riff_info.read_info_chunk(song), "IART", "Info Artist"), "IPRD", "Info Album"))
+    fields = tags.read_library_fields(song)
+    assert (fields.person_genres, fields.artist, fields.album) == (["Bebop"], "Info Artist", "Info Album")
+    f = mutagen.File(song)
+    f.add_tags()
+    f.tags.add(TPE1(encoding=3, text=["ID3 Artist"]))
+    f.save()
+    fields = tags.read_library_fields(song)
+    assert (fields.artist, fields.album) == ("ID3 Artist", "Info Album")  # ID3 first, INFO fills
+    state = tags.read_tag_state(make_wav(tmp_path / "ours.wav", "soundfile"))
+    assert state.fields.person_genres is None and state.genres == []
+    tags.write_genre(tmp_path / "ours.wav", GENRE)
+    state = tags.read_tag_state(tmp_path / "ours.wav")
+    assert state.ours and state.genres == [GENRE] and state.fields.person_genres is None

@@ -202,9 +202,7 @@ class _ID3(_Storage):
         return list(frame.genres) if frame is not None else []
 
     def outside_fields(self, path: Path) -> LibraryFields | None:
-        # Hook for a .wav's RIFF INFO chunk (IGNR, IART, IPRD), read by libtagger/tags/riff_info.py
-        # once it exists: the ID3 chunk's values come first, INFO fills what ID3 lacks
-        # (see read_tag_state). Until then a WAV's INFO chunk is not read.
+        # MP3 and AIFF keep nothing outside the ID3 tag; a WAV's RIFF INFO chunk: _WAVE.
         return None
 
     def raw(self, f: Any) -> list[str]:
@@ -308,6 +306,13 @@ class _WAVE(_ID3):
 
     def extra_state(self, f: Any, path: Path) -> dict[str, Any]:
         return dict(super().extra_state(f, path), riff_info=_b64(f.libtagger_info))
+
+    def outside_fields(self, path: Path) -> LibraryFields | None:
+        # INFO's artist (IART) and album (IPRD) fill what the ID3 chunk lacks (read_tag_state puts
+        # ID3's values first). No genre here: genres() already reads IGNR, and whether it is a
+        # person's is decided there with the marker (is_ours); INFO has no album artist.
+        info = riff_info.read_info(path)
+        return LibraryFields(None, info.get("IART") or None, None, info.get("IPRD") or None)
 
     def write_target(self, current: dict[str, Any], genre: str) -> dict[str, Any]:
         body = riff_info.with_field(_unb64(current["riff_info"]), "IGNR", genre)
