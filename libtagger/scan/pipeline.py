@@ -32,7 +32,6 @@ from libtagger.scan.classification import BATCH_TRACKS, Classified, TrackClassif
 from libtagger.scan.inventory import Move, find_moves, take_inventory, without_moves
 from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary, library_columns
 from libtagger.errors import FileError
-from libtagger.genres import display_name, parse_genre
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
 from libtagger.store.index import Index, real_path
 from libtagger.store.lock import RunLock
@@ -223,8 +222,8 @@ class Scanner:
     def _apply(self, track: Classified) -> None:
         """Decide, journal, write and save one classified track."""
         verdict = track.verdict
-        values = {**track.values, "genre": display_name(verdict.genre), "confidence": verdict.confidence,
-                  "runner_up": display_name(verdict.runner_up),
+        values = {**track.values, "genre": self.classifier.spell(verdict.genre), "confidence": verdict.confidence,
+                  "runner_up": self.classifier.spell(verdict.runner_up),
                   "runner_up_confidence": verdict.runner_up_confidence,
                   "model_id": self.model_id, "detector_id": self.classifier.detector_id,
                   "run_id": self.run_id, "error": None, "reason": None}
@@ -243,7 +242,7 @@ class Scanner:
 
     def _redecide(self, row: dict[str, Any]) -> None:
         """Apply the policy again to a stored verdict (a dry run's, or after --overwrite)."""
-        label = parse_genre(row["genre"])
+        label = self.classifier.label_of(row["genre"])
         if label is None:
             self.record.report_stored(row, "unchanged")
             return
@@ -271,7 +270,7 @@ class Scanner:
         current, ours = state.genres, state.ours
         values |= library_columns(state.fields)
         values["previous_genre"] = "; ".join(current) or None
-        decision = decide(genre_label=label, confidence=values["confidence"], current=current,
+        decision = decide(genre_label=label, written=values["genre"], confidence=values["confidence"], current=current,
                           ours=ours, min_confidence=opts.min_confidence, overwrite=opts.overwrite,
                           dry_run=opts.dry_run)
         existing = self.index.track_by_path(path)

@@ -28,7 +28,7 @@ class Decision:
     write: bool
 
 
-def decide(*, genre_label: str, confidence: float, current: list[str], ours: bool,
+def decide(*, genre_label: str, confidence: float, current: list[str], ours: bool, written: str | None = None,
            min_confidence: float = DEFAULT_MIN_CONFIDENCE, overwrite: bool = False,
            dry_run: bool = False) -> Decision:
     """Apply the write policy to one track.
@@ -43,6 +43,9 @@ def decide(*, genre_label: str, confidence: float, current: list[str], ours: boo
         The genre values the file holds now.
     ours : bool
         Whether those values are the ones libtagger wrote.
+    written : str, optional
+        The genre as it would be written (a learned model's own spelling); default the
+        display name of ``genre_label``.
 
     Examples
     --------
@@ -55,7 +58,7 @@ def decide(*, genre_label: str, confidence: float, current: list[str], ours: boo
     """
     if confidence < min_confidence:
         return Decision("unsure", False)
-    wanted = display_name(genre_label)
+    wanted = written if written is not None else display_name(genre_label)
     if current and not ours and not overwrite:
         return Decision("kept", False)
     if current == [wanted]:
