@@ -443,6 +443,8 @@ def browse(
 @app.command()
 def models(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    remove: Annotated[Optional[str], typer.Option("--remove", metavar="NAME",
+                      help="Delete model NAME from the user's models folder (a learned one; never a shipped one).")] = None,
 ) -> None:
     """Every available model: where it comes from, kind, model_id, labels and its measured figures.
 
@@ -451,9 +453,17 @@ def models(
     """
     import json
 
-    from libtagger.classify.catalog import describe_models
+    from libtagger.classify.catalog import describe_models, remove_model
+    from libtagger.errors import ModelError
     from libtagger.paths import describe_search_path
 
+    if remove is not None:
+        try:
+            removed = remove_model(remove)
+        except ModelError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        typer.echo(f"removed {removed.name} ({removed.folder})")
+        return
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"{fmt!r} is not one of table, json", param_hint="--format")
     rows = describe_models()
@@ -484,7 +494,7 @@ def _models_table(rows: list[dict]) -> str:
     if not table:
         return "no models found\n"
     lines = [render(table, fmt="table").rstrip("\n"), "* the default model (scan --model NAME picks another)"]
-    labels = {tuple(row["labels"]) for row in rows if row["labels"]}
+    labels = {tuple(row["genres"] or row["labels"]) for row in rows if row["labels"]}
     if len(labels) == 1:
         lines.append(f"labels: {', '.join(next(iter(labels)))}")
     for row in rows:
@@ -495,7 +505,9 @@ def _models_table(rows: list[dict]) -> str:
         if row["error"]:
             lines.append(f"  error: {row['error']}")
         if len(labels) > 1 and row["labels"]:
-            lines.append(f"  labels: {', '.join(row['labels'])}")
+            lines.append(f"  labels: {', '.join(row['genres'] or row['labels'])}")
+        if row.get("learned"):
+            lines.append(f"  learned from {row['n_tracks']} tracks of your library (libtagger learn)")
         for figure in row["figures"]:
             if figure["track_accuracy"] is None:  # the meta says why it was not measured
                 lines.append(f"  {figure['name']}: {figure['note']}")
@@ -508,6 +520,64 @@ def _models_table(rows: list[dict]) -> str:
                     text += f"; {detail}"
             lines.append(text)
     return "\n".join(lines) + "\n"
+
+
+@app.command()
+def learn(
+    name: Annotated[str, typer.Argument(help="Name of the model to write; scan --model NAME then uses it.")],
+    mapping: Annotated[Optional[Path], typer.Option(help="Genre mapping file: one 'FROM = TO' a line merges or renames ('Death Metal = Metal'); 'FROM = -' leaves a genre out.")] = None,
+    min_tracks: Annotated[int, typer.Option(min=2, help="Genres with fewer tracks are left out (and listed).")] = 20,
+    multi_valued: Annotated[str, typer.Option(help="A track with several genres: 'first' learns its first one, 'skip' leaves it out.")] = "first",
+    folds: Annotated[int, typer.Option(min=2, help="Folds of the grouped validation (at most 3 above 4,000 tracks).")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    replace: Annotated[bool, typer.Option(help="Overwrite a learned model of the same name.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the written meta.json.")] = False,
+    index: IndexOption = None,
+) -> None:
+    """Learn your library's own genres from the genres people set, to tag the rest in their words.
+
+    Trains on the indexed tracks whose genre a person set (never one libtagger wrote), from their stored features and taggrams (nothing is decoded again). Validation is grouped by album artist, else artist, else folder; the figures are printed beside the shipped model's and the model folder goes to the user's models folder. Nothing is written when there is too little data.
+    """
+    import json
+
+    from libtagger.errors import LibtaggerError, ModelError
+    from libtagger.paths import user_models_dir
+    from libtagger.tf_quiet import import_tensorflow_quietly
+    from libtagger.training.labels import MappingFileError, read_mapping
+    from libtagger.training.learn import LearnOptions, LearnRefused, check_name, learn as run_learn
+    from libtagger.training.learn import summary_lines, tracks_from_index
+
+    if multi_valued not in ("first", "skip"):
+        raise typer.BadParameter(f"{multi_valued!r} is not one of first, skip", param_hint="--multi-valued")
+    out_root = user_models_dir()
+    try:
+        check_name(name, out_root, replace=replace)
+        if mapping is not None:
+            read_mapping(mapping)  # a bad line is reported before any work
+    except (MappingFileError, ModelError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    db = _open_index(index)
+    try:
+        tracks = tracks_from_index(db)
+    finally:
+        db.close()
+    options = LearnOptions(min_tracks=min_tracks, mapping=mapping, multi=multi_valued, folds=folds, seed=seed)
+    import_tensorflow_quietly()
+    try:
+        meta = run_learn(name, tracks, out_root=out_root, options=options, replace=replace,
+                         log=lambda line: typer.echo(line, err=True))
+    except (MappingFileError, ModelError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except LearnRefused as exc:
+        _fail(str(exc))
+    except LibtaggerError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(meta, indent=2))
+        return
+    typer.echo("\n".join(summary_lines(meta)))
+    typer.echo(f"wrote {out_root / name} (model card: {out_root / name / 'card.md'}); "
+               f"use it with: libtagger scan --model {name} PATH")
 
 
 @app.command("convert-musicnn")

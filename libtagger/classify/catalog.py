@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from libtagger.classify.classifier import DEFAULT_MODEL, ModelLocation, list_models, locate_model, read_meta
+from libtagger.classify.classifier import (DEFAULT_MODEL, ModelLocation, label_spellings, list_models, locate_model,
+                                           read_meta)
 from libtagger.errors import ModelError
+from libtagger.paths import USER
 
 
 def model_figures(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,7 +44,8 @@ def describe_model(location: ModelLocation) -> dict[str, Any]:
     row: dict[str, Any] = {"name": location.name, "default": location.name == DEFAULT_MODEL,
                            "source": location.source, "folder": str(location.folder),
                            "shadows": [str(p) for p in location.shadows],
-                           "kind": None, "model_id": None, "labels": None,
+                           "kind": None, "model_id": None, "labels": None, "genres": None,
+                           "learned": False, "n_tracks": None,
                            "protocol": None, "figures": [], "metrics": None, "error": None}
     try:
         meta = read_meta(location.folder, check_features=False)
@@ -50,7 +53,11 @@ def describe_model(location: ModelLocation) -> dict[str, Any]:
         row["error"] = str(exc)
         return row
     metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    row.update(kind=meta["kind"], model_id=meta["model_id"], labels=list(meta["labels"]),
+    data = metrics.get("data") if isinstance(metrics.get("data"), dict) else {}
+    # a learned model (libtagger learn) writes its labels in the library's spelling: show those
+    genres = list(label_spellings(meta)) if meta["kind"] != "music-detector" else list(meta["labels"])
+    row.update(kind=meta["kind"], model_id=meta["model_id"], labels=list(meta["labels"]), genres=genres,
+               learned=bool(meta.get("learned")), n_tracks=data.get("tracks"),
                protocol=metrics.get("protocol"), figures=model_figures(metrics), metrics=meta.get("metrics"))
     return row
 
@@ -66,3 +73,19 @@ def default_model_id() -> str:
         return read_meta(locate_model(DEFAULT_MODEL).folder, check_features=False)["model_id"]
     except ModelError as exc:
         return f"{DEFAULT_MODEL}: {exc}"
+
+
+def remove_model(name: str) -> ModelLocation:
+    """Delete the model ``name`` from the user's models folder (where ``libtagger learn`` writes).
+
+    ModelError, nothing deleted, when the first model of that name on the search path is not in
+    the user's folder: a shipped model, or one in ``$LIBTAGGER_MODELS``, is never removed.
+    """
+    import shutil
+
+    location = locate_model(name)
+    if location.source != USER or location.name != name:
+        raise ModelError(f"model {name!r} is {location.source} ({location.folder}), not one in the user's models "
+                         f"folder: only those (learned or trained by you) can be removed")
+    shutil.rmtree(location.folder)
+    return location
