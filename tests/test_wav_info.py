@@ -385,3 +385,30 @@ def test_info_artist_and_album_fill_what_id3_lacks(tmp_path: Path) -> None:
     tags.write_genre(tmp_path / "ours.wav", GENRE)
     state = tags.read_tag_state(tmp_path / "ours.wav")
     assert state.ours and state.genres == [GENRE] and state.fields.person_genres is None
+
+
+# ---------------------------------------------------------------- INFO bodies of odd shapes
+
+@pytest.mark.parametrize("body, expected", [
+    # a last field without its pad byte: the pad is added before the new field
+    (b"INFO" + b"INAM\x03\x00\x00\x00Abc",
+     b"INFO" + b"INAM\x03\x00\x00\x00Abc\x00" + b"IGNR\x08\x00\x00\x00Hip-Hop\x00"),
+    # bytes too short to be a field stay last, after the new field
+    (b"INFO" + b"INAM\x04\x00\x00\x00Abc\x00" + b"\x01\x02\x03",
+     b"INFO" + b"INAM\x04\x00\x00\x00Abc\x00" + b"IGNR\x08\x00\x00\x00Hip-Hop\x00" + b"\x01\x02\x03"),
+    # two IGNR fields: the first is replaced where it is, the repeat dropped
+    (b"INFO" + b"IGNR\x05\x00\x00\x00Rock\x00\x00" + b"INAM\x04\x00\x00\x00Abc\x00" + b"IGNR\x04\x00\x00\x00Pop\x00",
+     b"INFO" + b"IGNR\x08\x00\x00\x00Hip-Hop\x00" + b"INAM\x04\x00\x00\x00Abc\x00"),
+    # an IGNR without a NUL (some writers): replaced by a terminated one
+    (b"INFO" + b"IGNR\x04\x00\x00\x00Rock", b"INFO" + b"IGNR\x08\x00\x00\x00Hip-Hop\x00"),
+])
+def test_with_field_on_odd_info_bodies(body: bytes, expected: bytes) -> None:
+    out = riff_info.with_field(body, "IGNR", GENRE)
+    assert out == expected
+    assert riff_info.with_field(out, "IGNR", GENRE) == out  # writing it again changes nothing
+    assert riff_info.info_fields(out)["IGNR"] == GENRE
+
+
+def test_a_damaged_info_body_is_refused() -> None:
+    with pytest.raises(riff_info.RiffError, match="runs past"):
+        riff_info.with_field(b"INFO" + b"INAM\xff\x00\x00\x00Abc\x00", "IGNR", GENRE)

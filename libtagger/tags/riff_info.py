@@ -200,19 +200,23 @@ def with_field(body: bytes | None, field: str, value: str) -> bytes:
     if len(fid) != 4 or "\x00" in value:
         raise ValueError(f"an INFO field id has 4 ASCII characters and no NUL in its value: {field!r}")
     parts = _sub_chunks(body if body is not None else b"INFO")
+    stray = [raw for pid, raw in parts if not pid]  # bytes too short for a field stay last
     out, done = [b"INFO"], False
     for pid, raw in parts:
         if pid == fid:
             if not done:
                 out.append(_field(fid, value))
                 done = True
-            continue
-        out.append(raw)
+        elif pid:
+            out.append(raw)
     if not done:
         if sum(map(len, out)) & 1:
             out.append(b"\x00")  # the last field's missing pad byte
         out.append(_field(fid, value))
-    return b"".join(out)
+    result = b"".join(out + stray)
+    if info_fields(result).get(field) != value:  # a reader must find exactly what was meant
+        raise RiffError(f"INFO field {field} does not read back as written (damaged INFO chunk)")
+    return result
 
 
 def read_info(path: str | os.PathLike[str]) -> dict[str, str]:
