@@ -295,3 +295,31 @@ def test_an_index_of_0_2_gains_the_columns_in_place_and_keeps_its_rows(tmp_path)
     con = sqlite3.connect(path)
     assert con.execute("select count(*) from tracks").fetchone()[0] == 2
     con.close()
+
+
+def test_rejected_and_too_short_files_keep_their_fields_too(tmp_path):
+    root = tmp_path / "lib"
+    # the suite's sine chords: the music detector rightly calls them a tone
+    tone = make_audio(root / "chords.flac", 12.0, seed=5)
+    tag(tone, ["Minimal", "Drone"], "La Monte Young", None, "The Well-Tuned Piano")
+    short = make_audio(root / "short.mp3", 1.0, seed=6)
+    tag(short, ["Grindcore"], "Napalm Death", None, "Scum")
+    index = tmp_path / "i.db"
+    report = {Path(r["path"]).name: r for r in scan(index, str(root), "--dry-run", "--music-check")}
+    assert report["chords.flac"]["status"] == "rejected", report
+    assert report["short.mp3"]["status"] == "error" and "too short" in report["short.mp3"]["error"]
+    rows = rows_by_name(index)
+    assert json.loads(rows["chords.flac"]["person_genres"]) == ["Minimal", "Drone"]
+    assert rows["chords.flac"]["album"] == "The Well-Tuned Piano"
+    assert json.loads(rows["short.mp3"]["person_genres"]) == ["Grindcore"]
+    assert rows["short.mp3"]["artist"] == "Napalm Death"
+
+    index_ = Index(index)
+    try:
+        [row] = list(index_.learning_rows())  # the short file has no segments to learn from
+    finally:
+        index_.close()
+    assert (Path(row.path).name, row.status, row.person_genres) == ("chords.flac", "rejected", ["Minimal", "Drone"])
+    # the detector reads taggrams, so they were stored: one (n_patches, 50) array per segment
+    assert row.taggrams is not None and len(row.taggrams) == row.features.shape[0]
+    assert all(t.ndim == 2 and t.shape[1] == 50 and t.shape[0] >= 1 for t in row.taggrams)

@@ -170,6 +170,7 @@ class TrackFilter:
     #: disagree: "Rock; Alternative" vs "Rock" still needs libtagger.genres to tell)
     previous_genre_differs: bool = False
     reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
+    reason_contains: str | None = None  # a reason holding this text, ASCII case ignored ("Speech")
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class LearningRow:
     album: str | None
     features: np.ndarray
     taggrams: list[np.ndarray] | None
+    status: str | None = None  # the track's scan status (``rejected``: the music detector's no)
 
 
 class IndexCounts(NamedTuple):
@@ -218,6 +220,9 @@ def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
         where.append("previous_genre is not null and genre is not null")
     if wanted.previous_genre_differs:
         where.append("previous_genre != genre")
+    if wanted.reason_contains is not None:
+        where.append("instr(lower(reason), lower(?)) > 0")
+        params.append(wanted.reason_contains)
     return " and ".join(where), params
 
 
@@ -440,7 +445,7 @@ class Index:
         segments are read at a time.
         """
         rows = list(self.db.query(
-            "select id, path, path_bytes, person_genres, artist, albumartist, album from tracks "
+            "select id, path, path_bytes, person_genres, artist, albumartist, album, status from tracks "
             "where missing = 0 and person_genres is not null order by path"))
         for row in rows:
             segs = self.segments(row["id"])
@@ -455,7 +460,7 @@ class Index:
             if not genres:
                 continue
             yield LearningRow(row["id"], real_path(row), genres, row["artist"], row["albumartist"],
-                              row["album"], features, taggrams)
+                              row["album"], features, taggrams, row["status"])
 
     def tracks_without_tags_read(self) -> list[dict[str, Any]]:
         """Present tracks whose person genres, artist and album were never read (older rows).
