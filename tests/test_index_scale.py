@@ -178,3 +178,15 @@ def test_fast_table_is_exactly_what_tabulate_prints():
     assert compared > 1000
     assert _text_table([[1, "a"]], ["n", "s"]) is None  # numbers: tabulate aligns them
     assert _text_table([["two\nlines"]], ["s"]) is None
+
+
+def test_reason_filter_in_sql_matches_the_python_one(synthetic):
+    from libtagger.store.query import find_tracks
+
+    index = Index(synthetic.path)
+    everything = index.tracks_matching()
+    for term in ("speech", "SPEECH", "Unlike", "not music", "noise", "%", "_"):
+        expected = [r["path"] for r in everything if r["reason"] and term.lower() in r["reason"].lower()]
+        assert [r["path"] for r in find_tracks(index, reason=term)] == expected, term
+    assert find_tracks(index, reason="speech")
+    index.close()

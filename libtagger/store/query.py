@@ -66,9 +66,9 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
     rows = index.tracks_matching(TrackFilter(
         genre=stored_genre, status=status, min_confidence=min_confidence,
         max_confidence=max_confidence, path_glob=path_glob, missing=missing,
-        previous_genre_differs=disagrees),
+        previous_genre_differs=disagrees, reason_contains=reason),
         limit=limit if limit and reason is None and not disagrees else None)
-    if reason is not None:
+    if reason is not None:  # SQL folds ASCII case only: Python's lower() has the last word
         rows = [r for r in rows if r.get("reason") and reason.lower() in r["reason"].lower()]
     if disagrees:
         # Whether "Rock; Alternative" agrees with "Rock" needs the genre parser, not SQL.
