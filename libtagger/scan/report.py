@@ -63,20 +63,17 @@ def _text_table(cells: list[list[Any]], headers: Sequence[str]) -> str | None:
     """
     import tabulate as tabulate_module
 
-    wide = getattr(tabulate_module, "WIDE_CHARS_MODE", True)
-    stripped = []
-    for row in cells:
-        out = []
-        for value in row:
-            if (not isinstance(value, str) or "\n" in value or "\x1b" in value or "\r" in value
-                    or (wide and not value.isascii())):
-                return None
-            out.append(value.strip())
-        stripped.append(out)
-    widths = [len(h) + 2 for h in headers]
-    for row in stripped:
-        widths = [max(w, len(v)) for w, v in zip(widths, row)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
-             "  ".join("-" * w for w in widths).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in stripped]
+    flat = [value for row in cells for value in row]
+    if not all(type(value) is str for value in flat):
+        return None
+    text = "".join(flat)
+    if ("\n" in text or "\r" in text or "\x1b" in text
+            or (getattr(tabulate_module, "WIDE_CHARS_MODE", True) and not text.isascii())):
+        return None
+    stripped = [[value.strip() for value in row] for row in cells]
+    columns = list(zip(*stripped)) if stripped else [()] * len(headers)
+    widths = [max(len(h) + 2, max(map(len, column), default=0)) for h, column in zip(headers, columns)]
+    layout = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [layout.format(*headers).rstrip(), "  ".join("-" * w for w in widths).rstrip()]
+    lines += [layout.format(*row).rstrip() for row in stripped]
     return "\n".join(lines)
