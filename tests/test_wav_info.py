@@ -412,3 +412,13 @@ def test_with_field_on_odd_info_bodies(body: bytes, expected: bytes) -> None:
 def test_a_damaged_info_body_is_refused() -> None:
     with pytest.raises(riff_info.RiffError, match="runs past"):
         riff_info.with_field(b"INFO" + b"INAM\xff\x00\x00\x00Abc\x00", "IGNR", GENRE)
+
+
+def test_a_riff_size_that_left_out_the_last_pad_byte_is_fixed(tmp_path: Path) -> None:
+    song = tmp_path / "song.wav"
+    sf.write(song, music_like(SECONDS + 0.1)[:220501, :1], 44100, subtype="PCM_U8")  # odd data chunk
+    data = song.read_bytes()
+    song.write_bytes(data[:4] + struct.pack("<I", len(data) - 9) + data[8:])  # pad present, not counted
+    tags.write_genre(song, GENRE)
+    assert [c[0] for c in chunks(song)] == [b"fmt ", b"data", b"id3 ", b"LIST"]  # RIFF size exact
+    assert ffprobe_genre(song) == GENRE

@@ -20,8 +20,9 @@ What a write changes, and what it leaves alone:
   but the one written keeps its bytes, in its place.
 * The RIFF size field is set to the real length of the chunks. Bytes after the RIFF data
   (an ID3v1 trailer some tools append) are kept after it.
-* A last chunk whose pad byte is missing at the end of the file (a common writer slip) is
-  tolerated; the pad is added when a chunk has to follow it.
+* A last chunk whose pad byte is missing at the end of the file, and a RIFF size field that
+  is 0, too big, or leaves out the last pad byte (common writer slips) are tolerated; the
+  pad is added and the size field fixed when a chunk has to follow (:func:`tidy_for_append`).
 * Refused with :class:`RiffError` (nothing written): RF64/BW64 files (over 4 GiB), a result
   that would not fit the 32-bit RIFF size, chunks that run past the end of the file, stray
   bytes between chunks, more than one ``LIST``/``INFO`` chunk, a damaged INFO chunk.
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 __all__ = ["RiffError", "Chunk", "RiffLayout", "parse_layout", "read_layout", "read_info_chunk",
-           "info_fields", "with_field", "read_info", "add_missing_pad", "write_info_chunk"]
+           "info_fields", "with_field", "read_info", "tidy_for_append", "write_info_chunk"]
 
 #: The largest value of the 32-bit RIFF size field.
 _MAX_RIFF_SIZE = 0xFFFFFFFF
@@ -119,9 +120,11 @@ def parse_layout(fh: BinaryIO) -> RiffLayout:
         form = fh.read(4) if cid == b"LIST" and size >= 4 else b""
         chunk = Chunk(cid, pos, size, form)
         chunks.append(chunk)
-        if chunk.end > limit:
-            missing_pad = True  # only the pad byte can be missing here (checked above)
-            pos = limit
+        if chunk.end > limit:  # only the pad byte lies past the limit (checked above)
+            if chunk.end <= file_size:
+                pos = limit = chunk.end  # it is there: the RIFF size field did not count it
+            else:
+                missing_pad, pos = True, limit
             break
         pos = chunk.end
     if pos != limit:
@@ -256,22 +259,28 @@ def _move_tail(fh: BinaryIO, start: int, end: int, delta: int) -> None:
             pos += n
 
 
-def add_missing_pad(path: str | os.PathLike[str]) -> bool:
-    """Add the last chunk's missing pad byte (and count it in the RIFF size); True when it was missing.
+def tidy_for_append(path: str | os.PathLike[str]) -> bool:
+    """Add the last chunk's missing pad byte and set the RIFF size to the chunks' real length.
 
-    mutagen appends its ID3 chunk right after the last chunk's bytes, so without the pad the
-    new chunk would sit at an odd offset where no player finds it: call this before mutagen
-    saves. Edits ``path`` in place (a copy, see the module docstring).
+    mutagen appends its ID3 chunk right after the last chunk's bytes and adds its size to the
+    RIFF size field as found: without the pad the new chunk sits at an odd offset, and with a
+    size field that was off it stays off, and no player finds the chunk. Call this before
+    mutagen saves. Edits ``path`` in place (a copy, see the module docstring); True when it
+    changed something.
     """
     with open(path, "r+b") as fh:
         layout = parse_layout(fh)
-        if not layout.missing_pad:
-            return False
-        _move_tail(fh, layout.riff_end, layout.file_size, 1)
-        fh.seek(layout.riff_end)
-        fh.write(b"\x00")
+        riff_end = layout.riff_end
+        if layout.missing_pad:
+            fh.seek(riff_end)  # missing only at the end of the file: nothing follows it
+            fh.write(b"\x00")
+            riff_end += 1
         fh.seek(4)
-        fh.write(struct.pack("<I", layout.riff_end + 1 - 8))
+        stated = struct.unpack("<I", fh.read(4))[0]
+        if stated == riff_end - 8 and not layout.missing_pad:
+            return False
+        fh.seek(4)
+        fh.write(struct.pack("<I", riff_end - 8))
         fh.flush()
     return True
 

@@ -322,12 +322,12 @@ class _WAVE(_ID3):
         f.libtagger_info_target = _unb64(snap["riff_info"])
 
     def save(self, f: Any, snap_version: list[int] | None = None) -> None:
-        riff_info.add_missing_pad(f.filename)  # else mutagen's ID3 chunk lands at an odd offset
+        riff_info.tidy_for_append(f.filename)  # else mutagen's ID3 chunk may land where no one finds it
         super().save(f, snap_version)
         self._write_info(f)
 
     def delete_tags(self, f: Any) -> None:
-        riff_info.add_missing_pad(f.filename)
+        riff_info.tidy_for_append(f.filename)
         super().delete_tags(f)
         self._write_info(f)
 
