@@ -96,16 +96,24 @@ def test_the_bash_script_completes_commands_and_options(tmp_path: Path) -> None:
     assert set(complete("libtagger u", 1)) == {"undo"}
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_install_completion_for_bash_writes_the_script_and_sources_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    # run from bash, so bash is the shell typer finds (its parent process)
-    env = dict(os.environ, HOME=str(home), PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    out = subprocess.run(["bash", "-c", "libtagger --install-completion"], capture_output=True,
-                         text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = run("--install-completion", "bash", HOME=str(home), _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
+    assert out.returncode == 0, out.stdout + out.stderr
     script = home / ".bash_completions" / "libtagger.sh"
     assert "bash completion installed in" in out.stdout
     assert "_libtagger_completion" in script.read_text()
     assert f"source '{script}'" in (home / ".bashrc").read_text()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_without_a_shell_named_the_running_shell_is_found() -> None:
+    """What a user types: typer finds the shell it runs from (its parent process)."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", None)
+    # "; exit $?" keeps bash as the parent (a lone command would be exec'd in its place)
+    out = subprocess.run(["bash", "-c", "libtagger --show-completion; exit $?"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "complete -o default -F _libtagger_completion libtagger" in out.stdout

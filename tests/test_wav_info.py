@@ -317,7 +317,8 @@ def test_sigkill_at_any_point_leaves_old_or_new_file(tmp_path: Path, kind: str) 
     rng = np.random.default_rng(7)
     trials = 20
     points = {int(rng.integers(i * total // trials, (i + 1) * total // trials) + 1) for i in range(trials)}
-    points |= set(range(replace_at - 8, min(total, replace_at + 8)))
+    # around the rename, densely: the call count wobbles by a few between runs (random temp name)
+    points |= set(range(replace_at - 12, min(total, replace_at + 12)))
     seen = {"original": 0, "written": 0}
     for n in sorted(points):
         folder = tmp_path / f"kill{n}"
