@@ -7,7 +7,8 @@ them with one bulk ``executemany`` per table in one transaction, which is what m
 
 What a row holds is what a real scan leaves (see :mod:`libtagger.scan.classification`):
 
-* ``tracks``: paths in ``Artist/Album/NN Title.ext`` folders, a mix of formats, statuses,
+* ``tracks``: paths in ``Artist/Album/NN Title.ext`` folders (artist and album columns named
+  after them, person genres = the previous genre, tags read), a mix of formats, statuses,
   genres and confidences in realistic proportions (:data:`STATUS_WEIGHTS`,
   :data:`GENRE_WEIGHTS`), a previous genre for a share of tracks (some of them disagreeing
   with the verdict), reasons for ``rejected`` tracks, a few missing files;
@@ -155,6 +156,8 @@ def track_rows(n: int, rng: np.random.Generator, *, paths: Sequence[str], model_
         size, mtime_ns = stats[i] if stats is not None else (
             int(rng.integers(2_000_000, 60_000_000)), 1_600_000_000_000_000_000 + i * 1_000_000_000)
         stamp = (start + timedelta(seconds=int(i * 7))).isoformat(timespec="seconds")
+        album_folder = os.path.dirname(paths[i])
+        album, artist = os.path.basename(album_folder), os.path.basename(os.path.dirname(album_folder))
         rows.append({
             "path": text, "path_bytes": raw, "size": size, "mtime_ns": mtime_ns,
             "fingerprint": None if s == "error" else f"{rng.integers(2**63):016x}{i:048x}",
@@ -171,6 +174,9 @@ def track_rows(n: int, rng: np.random.Generator, *, paths: Sequence[str], model_
             "analysed_at": None if s == "error" else stamp, "updated_at": stamp,
             "run_id": int(run_ids[i]), "reason": str(reasons[i]) if s == "rejected" else None,
             "detector_id": None if s == "error" else detector_id,
+            # what the scan reads from the file's own tags (set: a re-run reads no file again)
+            "person_genres": json.dumps([previous]) if previous else None,
+            "artist": artist, "albumartist": artist, "album": album, "tags_read_at": stamp,
         })
     return rows
 

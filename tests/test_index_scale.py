@@ -190,3 +190,15 @@ def test_reason_filter_in_sql_matches_the_python_one(synthetic):
         assert [r["path"] for r in find_tracks(index, reason=term)] == expected, term
     assert find_tracks(index, reason="speech")
     index.close()
+
+
+def test_synthetic_rows_have_the_library_fields_so_a_rerun_reads_no_tags(synthetic):
+    index = Index(synthetic.path)
+    assert index.tracks_without_tags_read() == []
+    row = index.track_by_path(synthetic.sample_path)
+    assert row["artist"] == Path(synthetic.sample_path).parent.parent.name
+    assert row["album"] == Path(synthetic.sample_path).parent.name
+    with_previous = index.db.execute(
+        "select previous_genre, person_genres from tracks where previous_genre is not null limit 20").fetchall()
+    assert with_previous and all(json.loads(pg) == [prev] for prev, pg in with_previous)
+    index.close()
