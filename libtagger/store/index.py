@@ -357,7 +357,16 @@ class Index:
         return rows[0] if rows else None
 
     def track(self, track_id: int) -> dict[str, Any]:
-        return self.db["tracks"].get(track_id)
+        """The ``tracks`` row of ``track_id`` (sqlite_utils.db.NotFoundError when there is none).
+
+        One query: sqlite-utils' ``Table.get`` reads the table's schema first, which made
+        a no-op re-run over 100,000 unchanged files spend ~1 ms per file here.
+        """
+        cursor = self.db.execute("select * from tracks where id = ?", [track_id])
+        row = cursor.fetchone()
+        if row is None:
+            raise sqlite_utils.db.NotFoundError(track_id)
+        return dict(zip((c[0] for c in cursor.description), row))
 
     def file_states(self) -> dict[str, FileState]:
         """``{path: FileState}`` for every track (``path`` as stored, see :func:`path_key`).
