@@ -123,15 +123,37 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
             raise ModelError(f"{len(missing)} clip(s) of the split have no taggram, e.g. {missing[:3]}")
         per_segment = [np.asarray(table[c]) for c in wanted]
 
+    names, truth = list(GENRES), y[rows]
+    if tuple(classifier.labels) != GENRES:  # a learned model: score the clips whose genre it shares
+        names, truth, keep = _learned_truth(classifier, y[rows])
+        rows = rows[keep]
+        per_segment = None if per_segment is None else [per_segment[i] for i in np.flatnonzero(keep)]
+        split_name += f" ({len(rows)} clips of the genres {classifier.name!r} shares)"
     probs = classifier.predict(X[rows], taggrams=per_segment)
     predicted = np.argmax(probs, axis=1)
-    result = score_predictions(y[rows], predicted)
+    result = score_predictions(truth, predicted, names)
     result.update(model_id=classifier.model_id, split=split_name,
-                  ece=expected_calibration_error(probs, y[rows]),
-                  tracks=[{"id": ids[r], "true": GENRES[int(y[r])], "predicted": GENRES[int(p)],
+                  ece=expected_calibration_error(probs, truth),
+                  tracks=[{"id": ids[r], "true": names[int(t)], "predicted": names[int(p)],
                            "confidence": float(probs[i, p])}
-                          for i, (r, p) in enumerate(zip(rows, predicted))])
+                          for i, (r, t, p) in enumerate(zip(rows, truth, predicted))])
     return result
+
+
+def _learned_truth(classifier: Any, y: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A learned model's written genres, the GTZAN truth ``y`` mapped into its labels, and which clips keep one.
+
+    The mapping is meta.json's ``gtzan_labels`` (GTZAN genre -> label, written by ``libtagger
+    learn`` through the same normalisation and mapping file as the library's genres).
+    """
+    mapping = classifier.meta.get("gtzan_labels") or {}
+    to_label = {GENRES.index(g): list(classifier.labels).index(lab) for g, lab in mapping.items()
+                if g in GENRES and lab in classifier.labels}
+    keep = np.array([int(v) in to_label for v in y], dtype=bool)
+    if not keep.any():
+        raise ModelError(f"model {classifier.name!r} shares none of the clips' genres with GTZAN "
+                         f"(its labels: {', '.join(classifier.spellings)}): see its model card instead")
+    return list(classifier.spellings), np.array([to_label[int(v)] for v in y[keep]], dtype=np.int64), keep
 
 
 def random_split_protocol(*, features_csv: str | os.PathLike[str], kind: str = "seed", test_size: float = 0.33,

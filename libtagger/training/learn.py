@@ -316,7 +316,7 @@ def shipped_on_shared(plan: LearnPlan, mapping: dict[str, str], shipped_probs: n
     rows = np.flatnonzero(np.isin(plan.y, shared))
     pred = np.array([to_label.get(int(j), -1) for j in shipped_probs[rows].argmax(1)], dtype=np.int64)
     y = plan.y[rows]
-    return {"shared_labels": [plan.labels[i] for i in shared], "rows": rows,
+    return {"shared_labels": [plan.labels[i] for i in shared], "rows": rows, "to_label": to_label,
             "track_accuracy": float((pred == y).mean()) if len(rows) else None, "n_tracks": int(len(rows)),
             "per_genre_accuracy": {plan.labels[i]: round(float((pred[y == i] == i).mean()), 4)
                                    for i in shared if (y == i).any()},
@@ -374,7 +374,7 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
         position = {id(t): i for i, t in enumerate(tracks)}
         shipped = (np.asarray(shipped[0])[[position[id(t)] for t in plan.tracks]], shipped[1])
     comp = shipped_on_shared(plan, mapping, shipped[0])
-    rows = comp.pop("rows")
+    rows, comp_to_label = comp.pop("rows"), comp.pop("to_label")
     learned_shared = (plan.y[rows] == cv["probs"]["recipe"][rows].argmax(1))
     comparison = {"shipped_model_id": shipped[1], **comp,
                   "shared_labels": [plan.spellings[x] for x in comp["shared_labels"]],
@@ -430,7 +430,10 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
     meta_in = {"kind": KIND, "labels": list(plan.labels), "spellings": plan.spellings,
                "feature_names": list(FEATURE_NAMES), "feature_transform": options.feature_transform,
                "scaler": final.scaler.to_meta(), "temperature": cv["T_all"], "linear": final.linear.to_meta(),
-               "frontend": FRONTEND, "learned": True, "recipe": recipe_meta, "metrics": metrics}
+               "frontend": FRONTEND, "learned": True,
+               # which GTZAN genre is which label (libtagger evaluate scores the model on GTZAN through it)
+               "gtzan_labels": {GENRES[j]: plan.labels[i] for j, i in comp_to_label.items()},
+               "recipe": recipe_meta, "metrics": metrics}
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_root))
     try:
