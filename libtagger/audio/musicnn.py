@@ -71,8 +71,9 @@ def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE, hop: int = PATCH_HOP) -
 
     Resamples to 16 kHz (soxr, very high quality), takes a 96-band mel power
     spectrogram (n_fft 512, hop 256), rounds it to float16 as musicnn does, applies
-    ``log10(10000 x + 1)`` in float32 and cuts patches of 187 frames (3 s) every
-    61 frames (1 s). Audio shorter than one patch is zero-padded (silence) to one patch.
+    ``log10(10000 x + 1)`` in float32 (:func:`log_mel`) and cuts patches of 187 frames
+    (3 s) every ``hop`` frames (:func:`patch_starts`; default 61 frames, 1 s, musicnn's
+    reference). Audio shorter than one patch is zero-padded (silence) to one patch.
 
     Parameters
     ----------
@@ -80,10 +81,30 @@ def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE, hop: int = PATCH_HOP) -
         Audio samples; multichannel audio is averaged to mono.
     sr : int
         Sample rate of ``y`` in Hz.
+    hop : int
+        Frames between patch starts; the scan uses :data:`INFERENCE_PATCH_HOP`.
 
     Returns
     -------
     np.ndarray, shape (n_patches, 187, 96), float32
+    """
+    if hop <= 0:
+        raise ValueError(f"patch hop must be positive, got hop={hop}")
+    logmel = log_mel(y, sr=sr)
+    return np.stack([logmel[s:s + PATCH_FRAMES] for s in patch_starts(logmel.shape[0], hop)])
+
+
+def log_mel(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The log-mel spectrogram :func:`mel_patches` cuts, zero-padded to at least one patch.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,) or (n_channels, n_samples)
+    sr : int
+
+    Returns
+    -------
+    np.ndarray, shape (max(n_frames, 187), 96), float32
     """
     import librosa  # librosa is slow to import; keep `libtagger query` fast
 
@@ -94,8 +115,6 @@ def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE, hop: int = PATCH_HOP) -
         raise ValueError(f"mel_patches needs mono or (channels, samples) audio, got shape {y.shape}")
     if sr <= 0:
         raise ValueError(f"sample rate must be positive, got sr={sr}")
-    if hop <= 0:
-        raise ValueError(f"patch hop must be positive, got hop={hop}")
     if sr != SAMPLE_RATE:
         # soxr_vhq matched the GTZAN reference taggrams better than librosa's default
         # soxr_hq on every one of the 38 parity clips (resampy/scipy were far worse).
@@ -108,9 +127,16 @@ def mel_patches(y: np.ndarray, *, sr: int = SAMPLE_RATE, hop: int = PATCH_HOP) -
     n_frames = logmel.shape[0]
     if n_frames < PATCH_FRAMES:
         logmel = np.pad(logmel, ((0, PATCH_FRAMES - n_frames), (0, 0)))
-        n_frames = PATCH_FRAMES
-    starts = range(0, n_frames - PATCH_FRAMES + 1, hop)
-    return np.stack([logmel[s:s + PATCH_FRAMES] for s in starts]).astype(np.float32, copy=False)
+    return logmel
+
+
+def patch_starts(n_frames: int, hop: int = PATCH_HOP) -> range:
+    """First frame of each patch of a log-mel spectrogram of ``n_frames`` (>= 187) frames.
+
+    >>> list(patch_starts(400, 61))
+    [0, 61, 122, 183]
+    """
+    return range(0, n_frames - PATCH_FRAMES + 1, hop)
 
 
 def build_msd_musicnn() -> "keras.Model":

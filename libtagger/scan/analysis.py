@@ -175,8 +175,8 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
 
         runtime = load_runtime()
         gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
-        taggrams = [runtime.taggrams(musicnn.mel_patches(y * gain, sr=features.SAMPLE_RATE,
-                                                         hop=musicnn.INFERENCE_PATCH_HOP))
+        taggrams = [runtime.taggrams_of_logmel(musicnn.log_mel(y * gain, sr=features.SAMPLE_RATE),
+                                               musicnn.INFERENCE_PATCH_HOP)
                     for y in segments]
     return TrackAnalysis(
         path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
