@@ -103,14 +103,15 @@ def _start_resource_tracker_deaf_to_hangups() -> None:
         signal.signal(signal.SIGHUP, handler)
 
 
-def _crash_errors() -> tuple[type[BaseException], ...]:
+def _crash_errors(backend: str) -> tuple[type[BaseException], ...]:
     from concurrent.futures.process import BrokenProcessPool
 
     from joblib.externals.loky.process_executor import TerminatedWorkerError
     errors: list[type[BaseException]] = [TerminatedWorkerError, BrokenProcessPool]
-    with contextlib.suppress(ImportError):
-        from distributed.scheduler import KilledWorker
-        errors.append(KilledWorker)
+    if backend == "dask":  # importing distributed costs a second or two of start-up: only for Dask
+        with contextlib.suppress(ImportError):
+            from distributed.scheduler import KilledWorker
+            errors.append(KilledWorker)
     return tuple(errors)
 
 
@@ -181,7 +182,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     # run: one job is two workers with one task in flight instead.
     parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
     pre_dispatch = "1" if n_jobs == 1 and backend != "dask" else "2*n_jobs"
-    crash_errors = _crash_errors()
+    crash_errors = _crash_errors(backend)
     # Stopping early (Ctrl-C, SIGTERM, a hang-up) cancels the tasks in flight on purpose.
     warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed",
                             category=UserWarning)
