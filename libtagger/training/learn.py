@@ -150,7 +150,7 @@ def make_plan(tracks: Sequence[LearnTrack], options: LearnOptions) -> LearnPlan:
     if len(labels) < 2:
         seen = ", ".join(f"{spelled[lab]} {counts[lab]} tracks/{artists[lab]} artists"
                          for lab in sorted(counts, key=lambda k: -counts[k])) or "none"
-        problems.append(f"{len(labels)} genre(s) with at least {options.min_tracks} tracks and "
+        problems.append(f"{len(labels)} genre(s) with at least {options.min_tracks} tracks (--min-tracks) and "
                         f"{MIN_GROUPS_PER_LABEL} artists, 2 needed (seen: {seen})")
     if kept and n_groups < max(3, min(options.folds, 3)):
         problems.append(f"{n_groups} artist group(s) among the usable tracks; grouped validation needs at least 3")
