@@ -6,11 +6,15 @@ the reference: tests/test_musicnn_runtime.py checks this pass against it), read 
 sliding-window views; batch normalisation is a per-channel affine map. Every time-axis and
 mid-end padding matches Keras's ``same``/``valid`` conventions.
 
-Why NumPy (issue #10, measured on the 2-core Xeon, one thread, see benchmarks/README.md): it
-needs nothing beyond NumPy, h5py and threadpoolctl, which a worker already has; a worker that
-runs it peaks at about 240 MB instead of about 650 MB with TensorFlow and Keras loaded, at a
-speed per patch close to Keras's. A worker holds one :class:`MusicnnRuntime` per process
-(:func:`load_runtime`), shared by the threads of a Dask worker.
+Why NumPy (issue #10, benchmarks/bench_musicnn.py, one thread, 2-core Xeon under load): it
+needs nothing beyond NumPy, h5py and threadpoolctl, which a worker already has. A fresh process
+with a worker's imports and this model takes 134 MB (with TensorFlow and the Keras model: 981 MB),
+and a worker's peak while analysing a file stays at 309 MB with or without the front-end (a
+5-min MP3, a two-hour FLAC: decoding and the 57 features set it). The Keras pass took 47 ms per
+patch, this one 55 ms per patch and, over a whole segment (:meth:`MusicnnRuntime.taggrams_of_logmel`,
+timbral branches once per frame), about 40 ms per patch at the 61-frame hop. ONNX Runtime, from a
+graph built with the ``onnx`` helper, took 47 ms: not worth a new dependency. A worker holds one
+:class:`MusicnnRuntime` per process (:func:`load_runtime`), shared by the threads of a Dask worker.
 
 Example
 -------

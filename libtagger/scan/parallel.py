@@ -32,8 +32,8 @@ class WorkerCrash:
 
 
 #: Peak memory of one worker process, MB: decoding, the 57 features and the NumPy MSD_musicnn
-#: (libtagger.audio.musicnn_numpy), measured with VmHWM at 240-330 MB on a 30-s clip up to a
-#: two-hour FLAC; the rest is margin. (With TensorFlow and Keras loaded it would be ~650 MB.)
+#: (libtagger.audio.musicnn_numpy): VmHWM 309 MB on a 5-min MP3 and on a two-hour FLAC, with or
+#: without the front-end; the rest is margin. (TensorFlow and the Keras model alone take ~1 GB.)
 WORKER_MEMORY_MB = 400
 
 #: What the scanning process keeps for itself, MB: TensorFlow, the head and a batch of results.
