@@ -107,7 +107,14 @@ def show_track(index: Index, path: str | os.PathLike) -> dict[str, Any]:
     track = {k: v for k, v in row.items() if k != "path_bytes"}
     track["segments"] = [{
         "start": s["start"], "end": s["end"], "genre": s["genre"], "confidence": s["confidence"],
-        "probabilities": dict(zip((display_name(g) for g in GENRES), json.loads(s["probabilities"])))
-        if s["probabilities"] else None,
+        "probabilities": _named(json.loads(s["probabilities"])) if s["probabilities"] else None,
     } for s in index.segments(row["id"])]
     return track
+
+
+def _named(probabilities: list[float]) -> dict[str, float] | list[float]:
+    """The ten genres' probabilities by name; a learned model's (libtagger learn: its own labels,
+    in its meta.json) stay a list in its label order rather than take the ten genres' names."""
+    if len(probabilities) != len(GENRES):
+        return probabilities
+    return dict(zip((display_name(g) for g in GENRES), probabilities))
