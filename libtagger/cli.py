@@ -494,7 +494,7 @@ def _models_table(rows: list[dict]) -> str:
     if not table:
         return "no models found\n"
     lines = [render(table, fmt="table").rstrip("\n"), "* the default model (scan --model NAME picks another)"]
-    labels = {tuple(row["genres"] or row["labels"]) for row in rows if row["labels"]}
+    labels = {tuple(row["labels"]) for row in rows if row["labels"]}
     if len(labels) == 1:
         lines.append(f"labels: {', '.join(next(iter(labels)))}")
     for row in rows:
@@ -505,9 +505,10 @@ def _models_table(rows: list[dict]) -> str:
         if row["error"]:
             lines.append(f"  error: {row['error']}")
         if len(labels) > 1 and row["labels"]:
-            lines.append(f"  labels: {', '.join(row['genres'] or row['labels'])}")
+            lines.append(f"  labels: {', '.join(row['labels'])}")
         if row.get("learned"):
-            lines.append(f"  learned from {row['n_tracks']} tracks of your library (libtagger learn)")
+            lines.append(f"  learned from {row['n_tracks']} tracks of your library (libtagger learn); "
+                         f"writes {', '.join(row['genres'])}")
         for figure in row["figures"]:
             if figure["track_accuracy"] is None:  # the meta says why it was not measured
                 lines.append(f"  {figure['name']}: {figure['note']}")
