@@ -29,8 +29,16 @@ def import_tensorflow_quietly() -> None:
     except OSError:  # no standard error at all: nothing to keep clean
         saved = None
     with tempfile.TemporaryFile() as captured:
+        real_stderr = sys.stderr
         if saved is not None:
             os.dup2(captured.fileno(), 2)
+            # The scan imports TensorFlow in a background thread while its main thread may
+            # print error lines: Python-level writes keep reaching the real standard error
+            # (through a copy of it, left open: another thread may still hold it), only the
+            # native notices on file descriptor 2 are captured.
+            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1,
+                                   encoding=getattr(real_stderr, "encoding", None) or "utf-8",
+                                   errors="backslashreplace")
         try:
             import tensorflow as tf
 
@@ -41,6 +49,8 @@ def import_tensorflow_quietly() -> None:
             raise
         finally:
             if saved is not None:
+                sys.stderr.flush()
+                sys.stderr = real_stderr
                 os.dup2(saved, 2)
                 os.close(saved)
                 if failed:

@@ -23,6 +23,9 @@ T = TypeVar("T")
 
 BACKENDS = ("loky", "dask")
 
+#: Seconds a Dask run waits for the cluster to have a worker (after a crash, for its restart).
+DASK_WORKER_WAIT = 120
+
 
 @dataclass(frozen=True)
 class WorkerCrash:
@@ -142,7 +145,10 @@ def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> It
             client = Client(scheduler, set_as_default=True)
         except (OSError, ValueError) as exc:  # unreachable, refused, or not an address
             raise LibtaggerError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        with client, joblib.parallel_config(backend=_dask_backend_class()(client=client)):
+        # A worker that a crashing file killed is restarted by its nanny, which can take more than
+        # joblib's default 10 s on a busy machine: the run waits for one instead of failing.
+        backend_instance = _dask_backend_class()(client=client, wait_for_workers_timeout=DASK_WORKER_WAIT)
+        with client, joblib.parallel_config(backend=backend_instance):
             yield
     else:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
