@@ -29,6 +29,7 @@ from libtagger.scan.policy import decide
 from libtagger.tags import riff_info
 from libtagger.tags import storage as tags
 from scan_harness import require_seed_model
+from test_tag_crash import CHILD  # the child that kills itself at call N of a write
 
 GENRE = "Hip-Hop"
 SECONDS = 5.0  # a scan needs at least 3 s
@@ -276,24 +277,7 @@ def test_bytes_after_the_riff_data_stay_after_it(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- crash safety
 
-CHILD = r"""
-import os, signal, sys
-from libtagger.tags import storage as tags
-path, genre, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
-count = 0
-replace_at = -1
-def hook(frame, event, arg):
-    global count, replace_at
-    count += 1
-    if event == "c_call" and arg is os.replace:
-        replace_at = count
-    if count == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-sys.setprofile(hook)
-tags.write_genre(path, genre)
-sys.setprofile(None)
-print(count, replace_at)
-"""
+
 
 
 def run_child(path: Path, kill_at: int) -> subprocess.CompletedProcess:

@@ -563,6 +563,22 @@ def _state(storage: _Storage, f: Any, path: Path) -> dict[str, Any]:
     return snap
 
 
+def _open_path(p: Path) -> tuple[_Storage, Any] | None:
+    """The file's storage and its opened tags; None for a format that cannot hold a genre.
+
+    Raises
+    ------
+    ReadError
+        The file is missing or its tags cannot be parsed.
+    """
+    storage = _storage_for(p)
+    if storage is None:
+        if not p.exists():
+            raise ReadError(p, "file not found")
+        return None
+    return storage, _open(storage, p)
+
+
 def read_genres(path: str | os.PathLike[str]) -> list[str]:
     """The file's current genre values (``[]`` when it has none or cannot hold one).
 
@@ -571,13 +587,8 @@ def read_genres(path: str | os.PathLike[str]) -> list[str]:
     ReadError
         The file is missing or its tags cannot be parsed.
     """
-    p = Path(path)
-    storage = _storage_for(p)
-    if storage is None:
-        if not p.exists():
-            raise ReadError(p, "file not found")
-        return []
-    return storage.genres(_open(storage, p))
+    opened = _open_path(Path(path))
+    return [] if opened is None else opened[0].genres(opened[1])
 
 
 def snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -664,12 +675,10 @@ def read_tag_state(path: str | os.PathLike[str]) -> TagState:
         The file is missing or its tags cannot be parsed.
     """
     p = Path(path)
-    storage = _storage_for(p)
-    if storage is None:
-        if not p.exists():
-            raise ReadError(p, "file not found")
+    opened = _open_path(p)
+    if opened is None:
         return TagState([], False, LibraryFields())
-    f = _open(storage, p)
+    storage, f = opened
     genres = storage.genres(f)
     ours = bool(genres) and storage.is_ours(f)
     person = [g for g in genres if g.strip()]
