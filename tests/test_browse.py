@@ -279,6 +279,13 @@ def test_the_metadata_works_with_the_datasette_program(tmp_path, index_path):
                          capture_output=True, text=True)
     assert got.returncode == 0, got.stderr
     assert [r["path"] for r in json.loads(got.stdout)] == [UNSURE]
+    # The "disagrees" query needs libtagger's SQL function: the `datasette` entry point adds it.
+    got = subprocess.run([str(datasette), str(index_path), "-m", str(metadata),
+                          "--get", "/index/genre_disagrees.json?_shape=array"],
+                         capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    expected = [r["path"] for r in find_tracks(Index(index_path), disagrees=True)]
+    assert expected and [r["path"] for r in json.loads(got.stdout)] == expected
 
 
 def test_the_metadata_fits_an_index_without_the_later_columns(tmp_path):

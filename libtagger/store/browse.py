@@ -245,23 +245,16 @@ def serve(index_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int =
         raise LibtaggerError(f"{path}: no index yet (run `libtagger scan` first, or pass --index)")
     try:
         import uvicorn
-        from datasette import hookimpl
         from datasette.app import Datasette
         from datasette.plugins import pm
     except ImportError:
         raise LibtaggerError(f"Datasette is not installed: {INSTALL_HINT}") from None
 
-    class _GenreFunction:
-        """Datasette plugin: the SQL function of the "disagrees" query on every connection."""
+    from libtagger.integrations import datasette_plugin
 
-        __name__ = "libtagger-browse"  # Datasette lists plugins by name (modules have one)
-
-        @hookimpl
-        def prepare_connection(self, conn: sqlite3.Connection) -> None:
-            conn.create_function(DISAGREES_FUNCTION, 2, genre_disagrees, deterministic=True)
-
-    if pm.get_plugin("libtagger-browse") is None:
-        pm.register(_GenreFunction(), name="libtagger-browse")
+    # Installed packages get it through the `datasette` entry point; a source tree may not.
+    if not pm.is_registered(datasette_plugin):
+        pm.register(datasette_plugin, name="libtagger")
     # files= (not immutables=): Datasette then opens it mode=ro and reads the WAL (see above).
     datasette = Datasette(files=[str(path)], metadata=datasette_metadata(path),
                           settings={"suggest_facets": False})

@@ -1,0 +1,1 @@
+"""Plug-ins that other programs load (beets, Datasette); the core never imports this package."""
