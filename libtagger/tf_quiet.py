@@ -30,12 +30,15 @@ def import_tensorflow_quietly() -> None:
         saved = None
     with tempfile.TemporaryFile() as captured:
         real_stderr = sys.stderr
+        # The scan imports TensorFlow in a background thread while its main thread may print
+        # error lines: Python-level writes keep reaching the real standard error (through a
+        # copy of it, left open: another thread may still hold it), only the native notices
+        # on file descriptor 2 are captured. A sys.stderr that is not file descriptor 2 (a
+        # test runner's buffer, a log) is left alone: the capture never touches it.
+        swapped = saved is not None and _is_fd2(real_stderr)
         if saved is not None:
             os.dup2(captured.fileno(), 2)
-            # The scan imports TensorFlow in a background thread while its main thread may
-            # print error lines: Python-level writes keep reaching the real standard error
-            # (through a copy of it, left open: another thread may still hold it), only the
-            # native notices on file descriptor 2 are captured.
+        if swapped:
             sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1,
                                    encoding=getattr(real_stderr, "encoding", None) or "utf-8",
                                    errors="backslashreplace")
@@ -48,12 +51,21 @@ def import_tensorflow_quietly() -> None:
             failed = True
             raise
         finally:
-            if saved is not None:
+            if swapped:
                 sys.stderr.flush()
                 sys.stderr = real_stderr
+            if saved is not None:
                 os.dup2(saved, 2)
                 os.close(saved)
                 if failed:
                     captured.seek(0)
                     sys.stderr.write(captured.read().decode(errors="replace"))
     _tensorflow_ready = True
+
+
+def _is_fd2(stream: object) -> bool:
+    """Whether ``stream`` writes to file descriptor 2."""
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # io.StringIO and friends have no descriptor
+        return False
