@@ -22,6 +22,7 @@ Only this plugin imports beets; libtagger's core never does (tests/test_beets_pl
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -110,10 +111,17 @@ class LibtaggerPlugin(BeetsPlugin):
         """Let libtagger's index follow the file beets wrote, copied or moved (same audio)."""
         from libtagger.scan.verdicts import note_rewritten
 
-        try:
-            note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path))
-        except Exception as exc:  # the genre is set either way; only the next reuse is lost
-            self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
+        # The import judges its next album in another thread meanwhile: a busy index is worth
+        # a second try before the verdict's reuse is given up (the genre is set either way).
+        for attempt in range(3):
+            try:
+                if note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path)):
+                    return
+            except Exception as exc:  # noqa: BLE001
+                self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
+            time.sleep(0.5 * (attempt + 1))
+        self._log.warning("libtagger's index does not follow {} (its verdict is judged again next time)",
+                          os.fsdecode(judged.item.path))
 
     # -- import ---------------------------------------------------------------------------
 
