@@ -111,12 +111,13 @@ class LibtaggerPlugin(BeetsPlugin):
         """Let libtagger's index follow the file beets wrote, copied or moved (same audio)."""
         from libtagger.scan.verdicts import note_rewritten
 
-        # The import judges its next album in another thread meanwhile: a busy index is worth
-        # a second try before the verdict's reuse is given up (the genre is set either way).
+        # The import judges its next album in another thread meanwhile: an error (a busy index)
+        # is worth another try before the verdict's reuse is given up (the genre is set either
+        # way). A False answer is final (no such track, file gone): no retry for it.
         for attempt in range(3):
             try:
-                if note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path)):
-                    return
+                note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path))
+                return
             except Exception as exc:  # noqa: BLE001
                 self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
             time.sleep(0.5 * (attempt + 1))
