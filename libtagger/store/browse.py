@@ -9,7 +9,9 @@ SQLite ignores the write-ahead log of a file opened immutable: it would show the
 the last checkpoint (a scan's newest rows missing) and could read pages a checkpoint is
 rewriting. A ``mode=ro`` reader takes only WAL read marks, which never block a scan's writes.
 Nothing is written: no write canned queries, no plugin that writes, and SQLite refuses writes
-on a ``mode=ro`` connection (Datasette's SQL page accepts only ``select`` anyway).
+on a ``mode=ro`` connection (Datasette's SQL page accepts only ``select`` anyway). Every request
+other than GET, HEAD or OPTIONS gets a 403 before Datasette routes it (the
+:mod:`libtagger.integrations.datasette_readonly` plugin).
 
 The canned queries below are read-only SQL served to Datasette; the index's own reads and
 writes stay in :mod:`libtagger.store.index`.
@@ -250,11 +252,15 @@ def serve(index_path: str | os.PathLike, *, host: str = "127.0.0.1", port: int =
     except ImportError:
         raise LibtaggerError(f"Datasette is not installed: {INSTALL_HINT}") from None
 
-    from libtagger.integrations import datasette_plugin
+    from libtagger.integrations import datasette_plugin, datasette_readonly
 
     # Installed packages get it through the `datasette` entry point; a source tree may not.
     if not pm.is_registered(datasette_plugin):
         pm.register(datasette_plugin, name="libtagger")
+    # Only this server answers writes with a 403 (a POST would otherwise reach a view that fails
+    # with a 500): not an entry point, so other Datasette servers keep their write plugins.
+    if not pm.is_registered(datasette_readonly):
+        pm.register(datasette_readonly, name="libtagger-read-only")
     # files= (not immutables=): Datasette then opens it mode=ro and reads the WAL (see above).
     datasette = Datasette(files=[str(path)], metadata=datasette_metadata(path),
                           settings={"suggest_facets": False})
