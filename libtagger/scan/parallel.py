@@ -6,6 +6,9 @@ segfaults, the OOM killer): results already received are kept, the items that
 were in flight are retried one at a time in a fresh worker to find the one
 that kills its process, that item gets an error result, and the rest go on in
 parallel.
+
+Local (loky) workers end with the process that started them: ``kill -9`` of a scan would
+otherwise leave them idling, each with its memory, until loky's idle timeout (5 minutes).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import functools
 import os
 import signal
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -77,13 +81,63 @@ def _available_memory_mb() -> float | None:
     return None
 
 
-def _call(func: Callable[[T], Any], position: int, item: T) -> tuple[int, Any]:
+#: Seconds between a local worker's looks at whether the process that started it still lives.
+ORPHAN_CHECK_SECONDS = 1.0
+
+#: The process a local worker's watcher thread watches (None: no watcher started in this process).
+_watched_owner: int | None = None
+_watcher_lock = threading.Lock()
+
+
+def _call(func: Callable[[T], Any], position: int, item: T,
+          owner_pid: int | None = None) -> tuple[int, Any]:
+    """Run ``func(item)`` in a worker; ``owner_pid``: the scanning process a local worker ends with."""
     # A hang-up (closed terminal) reaches the whole process group: the process that started
     # the workers decides, marks its run interrupted and ends them; a worker killed by it
     # first would look like a crash of the file it was reading.
     with contextlib.suppress(ValueError):  # a Dask worker runs tasks in threads: its own business
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if owner_pid is not None:
+        _exit_with_owner(owner_pid)
     return position, func(item)
+
+
+def _exit_with_owner(owner_pid: int) -> None:
+    """Start, once per worker process, a daemon thread that ends the worker when its parent dies.
+
+    loky's workers notice a dead parent only after their idle timeout (5 minutes, with all the
+    memory of a decoded file), so a scan killed with ``kill -9`` left them behind. A worker is a
+    child of the process that runs :func:`map_unordered`; when that process dies the kernel
+    gives the worker another parent, which ``os.getppid`` shows at the next look.
+    """
+    global _watched_owner
+    with _watcher_lock:  # one watcher per worker process, even if tasks ran in threads
+        if _watched_owner is not None or owner_pid == os.getpid():
+            return
+        _watched_owner = owner_pid
+    parent = os.getppid()
+    if parent != owner_pid and not _alive(owner_pid):
+        os._exit(1)  # the scan died between sending this task and the worker starting it
+    threading.Thread(target=_watch_parent, args=(parent,), name="libtagger-orphan-watch",
+                     daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    # os._exit, not sys.exit: a thread cannot end its process otherwise, and a worker whose
+    # scan is gone has nothing to flush (its results had nowhere to go).
+    while os.getppid() == parent:
+        threading.Event().wait(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _start_resource_tracker_deaf_to_hangups() -> None:
@@ -189,6 +243,8 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
     pre_dispatch = "1" if n_jobs == 1 and backend != "dask" else "2*n_jobs"
     crash_errors = _crash_errors(backend)
+    # Local workers end with this process; Dask workers belong to their cluster.
+    owner_pid = os.getpid() if backend == "loky" else None
     # Stopping early (Ctrl-C, SIGTERM, a hang-up) cancels the tasks in flight on purpose.
     warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed",
                             category=UserWarning)
@@ -207,7 +263,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
                 parallel = _counting_parallel()(n_jobs=parallel_jobs, return_as="generator_unordered",
                                                 batch_size=1, pre_dispatch=pre_dispatch)
                 parallel.on_done = on_done
-                for position, result in parallel(joblib.delayed(_call)(func, p, item)
+                for position, result in parallel(joblib.delayed(_call)(func, p, item, owner_pid)
                                                  for p, item in pending):
                     done.add(position)
                     yield by_position[position], result
@@ -216,7 +272,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
                 remaining = [(p, item) for p, item in pending if p not in done]
                 suspects, pending = remaining[:in_flight], remaining[in_flight:]
                 for position, item in suspects:
-                    yield item, _isolated(func, position, item, crash_errors)
+                    yield item, _isolated(func, position, item, crash_errors, owner_pid)
 
 
 @functools.cache
@@ -286,12 +342,12 @@ def _dask_backend_class() -> type:
 
 
 def _isolated(func: Callable[[T], Any], position: int, item: T,
-              crash_errors: tuple[type[BaseException], ...]) -> Any:
+              crash_errors: tuple[type[BaseException], ...], owner_pid: int | None = None) -> Any:
     """Run one item alone in a worker process; a crash now is this item's own."""
     import joblib
 
     try:
-        (_, result), = joblib.Parallel(n_jobs=2)([joblib.delayed(_call)(func, position, item)])
+        (_, result), = joblib.Parallel(n_jobs=2)([joblib.delayed(_call)(func, position, item, owner_pid)])
         return result
     except crash_errors as exc:
         return WorkerCrash(_describe_crash(exc))
