@@ -84,40 +84,29 @@ def _available_memory_mb() -> float | None:
 #: Seconds between a local worker's looks at whether the process that started it still lives.
 ORPHAN_CHECK_SECONDS = 1.0
 
-#: The process a local worker's watcher thread watches (None: no watcher started in this process).
-_watched_owner: int | None = None
-_watcher_lock = threading.Lock()
 
-
-def _call(func: Callable[[T], Any], position: int, item: T,
-          owner_pid: int | None = None) -> tuple[int, Any]:
-    """Run ``func(item)`` in a worker; ``owner_pid``: the scanning process a local worker ends with."""
+def _call(func: Callable[[T], Any], position: int, item: T) -> tuple[int, Any]:
     # A hang-up (closed terminal) reaches the whole process group: the process that started
     # the workers decides, marks its run interrupted and ends them; a worker killed by it
     # first would look like a crash of the file it was reading.
     with contextlib.suppress(ValueError):  # a Dask worker runs tasks in threads: its own business
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if owner_pid is not None:
-        _exit_with_owner(owner_pid)
     return position, func(item)
 
 
 def _exit_with_owner(owner_pid: int) -> None:
-    """Start, once per worker process, a daemon thread that ends the worker when its parent dies.
+    """Start a daemon thread that ends this worker process when its parent, the scan, dies.
 
     loky's workers notice a dead parent only after their idle timeout (5 minutes, with all the
-    memory of a decoded file), so a scan killed with ``kill -9`` left them behind. A worker is a
-    child of the process that runs :func:`map_unordered`; when that process dies the kernel
-    gives the worker another parent, which ``os.getppid`` shows at the next look.
+    memory of a decoded file), so a scan killed with ``kill -9`` left them behind. loky runs
+    this as each worker's initializer, once, when the worker starts (also a worker started
+    after a crash, and one that never gets a task). A worker is a child of the process that
+    configured the pool (:func:`backend_config`); when that process dies the kernel gives the
+    worker another parent, which ``os.getppid`` shows at the next look.
     """
-    global _watched_owner
-    with _watcher_lock:  # one watcher per worker process, even if tasks ran in threads
-        if _watched_owner is not None or owner_pid == os.getpid():
-            return
-        _watched_owner = owner_pid
     parent = os.getppid()
     if parent != owner_pid and not _alive(owner_pid):
-        os._exit(1)  # the scan died between sending this task and the worker starting it
+        os._exit(1)  # the scan died while this worker was starting: already an orphan
     threading.Thread(target=_watch_parent, args=(parent,), name="libtagger-orphan-watch",
                      daemon=True).start()
 
@@ -184,7 +173,8 @@ def backend_config(backend: str = "loky", *, scheduler: str | None = None) -> It
     import joblib
 
     if backend == "loky":
-        with joblib.parallel_config(backend="loky"):
+        # Each worker starts a thread that ends it when this process dies (kill -9 included).
+        with joblib.parallel_config(backend="loky", initializer=_exit_with_owner, initargs=(os.getpid(),)):
             yield
     elif backend == "dask":
         if not scheduler:
@@ -243,8 +233,6 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
     pre_dispatch = "1" if n_jobs == 1 and backend != "dask" else "2*n_jobs"
     crash_errors = _crash_errors(backend)
-    # Local workers end with this process; Dask workers belong to their cluster.
-    owner_pid = os.getpid() if backend == "loky" else None
     # Stopping early (Ctrl-C, SIGTERM, a hang-up) cancels the tasks in flight on purpose.
     warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed",
                             category=UserWarning)
@@ -263,7 +251,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
                 parallel = _counting_parallel()(n_jobs=parallel_jobs, return_as="generator_unordered",
                                                 batch_size=1, pre_dispatch=pre_dispatch)
                 parallel.on_done = on_done
-                for position, result in parallel(joblib.delayed(_call)(func, p, item, owner_pid)
+                for position, result in parallel(joblib.delayed(_call)(func, p, item)
                                                  for p, item in pending):
                     done.add(position)
                     yield by_position[position], result
@@ -272,7 +260,7 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
                 remaining = [(p, item) for p, item in pending if p not in done]
                 suspects, pending = remaining[:in_flight], remaining[in_flight:]
                 for position, item in suspects:
-                    yield item, _isolated(func, position, item, crash_errors, owner_pid)
+                    yield item, _isolated(func, position, item, crash_errors)
 
 
 @functools.cache
@@ -342,12 +330,12 @@ def _dask_backend_class() -> type:
 
 
 def _isolated(func: Callable[[T], Any], position: int, item: T,
-              crash_errors: tuple[type[BaseException], ...], owner_pid: int | None = None) -> Any:
+              crash_errors: tuple[type[BaseException], ...]) -> Any:
     """Run one item alone in a worker process; a crash now is this item's own."""
     import joblib
 
     try:
-        (_, result), = joblib.Parallel(n_jobs=2)([joblib.delayed(_call)(func, position, item, owner_pid)])
+        (_, result), = joblib.Parallel(n_jobs=2)([joblib.delayed(_call)(func, position, item)])
         return result
     except crash_errors as exc:
         return WorkerCrash(_describe_crash(exc))
