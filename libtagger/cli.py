@@ -644,6 +644,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, with ece (15 bins, top-1 confidence) and tracks: each clip's id, true and predicted genre and confidence.")] = False,
     gtzan: Annotated[Optional[Path], typer.Option(help="GTZAN reference data (default: ../shared/gtzan).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random protocol's split and training.")] = 0,
+    groups: Annotated[Optional[Path], typer.Option(help="Artist of each clip in Sturm's GTZANindex.txt format (clip ::: artist ::: title): also score each clip with the other clips of its artist as context (JSON: context).")] = None,
 ) -> None:
     """Score a model: track accuracy, calibration (ECE), per-genre precision/recall and the confusion matrix."""
     import json
@@ -660,6 +661,8 @@ def evaluate(
     unknown = sorted(set(wanted) - {"filtered", "random"})
     if unknown or not wanted:
         raise typer.BadParameter(f"{protocols!r}: use filtered, random or both", param_hint="--protocols")
+    if groups is not None and "filtered" not in wanted:
+        raise typer.BadParameter("--groups scores the split of the filtered protocol; add filtered", param_hint="--groups")
     gtzan_dir = gtzan or shared_gtzan_dir()
     csv_path = features_csv or gtzan_dir / "features_30_sec.csv"
     results: dict = {}
@@ -667,7 +670,7 @@ def evaluate(
         clf = load_classifier(model) if model else load_classifier()
         if "filtered" in wanted:
             results["filtered"] = evaluate_features(clf, features_csv=csv_path, split=split_path(split, gtzan_dir),
-                                                    taggrams=taggrams)
+                                                    taggrams=taggrams, groups=groups)
         if "random" in wanted:
             results["random"] = random_split_protocol(features_csv=csv_path, kind=clf.kind, seed=seed)
             results["random"]["model_id"] = f"fresh {clf.kind} model (seed {seed})"

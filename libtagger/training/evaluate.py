@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from libtagger.training.dataset import clip_id, load_feature_table, load_split, load_taggrams, rows_for
+from libtagger.classify import context
+from libtagger.training.dataset import (DatasetError, clip_id, load_feature_table, load_split, load_taggrams,
+                                        rows_for)
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES
 
@@ -85,9 +87,72 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
     return float(ece)
 
 
+def load_groups(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Clip id -> group (artist) from a file in Sturm's ``GTZANindex.txt`` format.
+
+    Each line reads ``clip ::: artist ::: title`` (the title is optional and ignored); blank
+    lines and lines starting with ``#`` are skipped. The clip may be ``blues.00000``,
+    ``blues.00000.wav`` (any audio extension libtagger reads) or carry a folder
+    (``blues/blues.00000.au``). Artists are compared exactly, after trimming spaces; an empty
+    artist leaves the clip in a group of its own.
+
+    >>> import tempfile; f = Path(tempfile.mkdtemp()) / "index.txt"
+    >>> _ = f.write_text("## Sturm\\nblues.00000.wav ::: John Lee Hooker ::: One Bourbon\\nblues.00001 :::  :::\\n")
+    >>> load_groups(f)
+    {'blues.00000': 'John Lee Hooker', 'blues.00001': ''}
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the groups file ({exc.strerror or exc})") from None
+    groups: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [part.strip() for part in line.split(":::")]
+        if len(parts) < 2 or not parts[0]:
+            raise DatasetError(f"{path}: line {number} is not 'clip ::: artist ::: title': {line.strip()[:60]!r}")
+        clip = clip_id(parts[0])
+        if clip in groups and groups[clip] != parts[1]:
+            raise DatasetError(f"{path}: line {number} gives {clip} a second artist "
+                               f"({parts[1]!r} after {groups[clip]!r})")
+        groups[clip] = parts[1]
+    if not groups:
+        raise DatasetError(f"{path}: no 'clip ::: artist ::: title' line in the groups file")
+    return groups
+
+
+def context_scores(probs: np.ndarray, truth: np.ndarray, clip_ids: Sequence[str],
+                   groups: Mapping[str, str]) -> tuple[dict[str, Any], np.ndarray]:
+    """The verdicts of :func:`libtagger.classify.context.combine` (shipped constants) with each clip's group
+    being the other scored clips of its artist; a clip absent from ``groups`` is its own group.
+
+    Parameters
+    ----------
+    probs : (n, k) clip-alone probabilities; truth : (n,) label indices; clip_ids : n ids.
+
+    Returns
+    -------
+    ``{"track_accuracy", "ece", "n_tracks", "n_with_group", "n_groups", "rule"}`` and the (n, k)
+    context probabilities.
+    """
+    keys = [groups.get(c) or None for c in clip_ids]
+    ids = context.group_ids(keys)
+    combined = context.combine(np.log(np.clip(probs, 1e-12, 1.0)), ids)
+    _, n_others = context.leave_one_out_mean(np.zeros((len(ids), 1)), ids)
+    n = int(len(truth))
+    return {"track_accuracy": float((combined.argmax(axis=1) == truth).mean()) if n else 0.0,
+            "ece": expected_calibration_error(combined, truth), "n_tracks": n,
+            "n_with_group": int((n_others >= context.MIN_OTHERS).sum()),
+            "n_groups": int(len({k for k in keys if k})),
+            "rule": {"weight": context.WEIGHT, "min_others": context.MIN_OTHERS,
+                     "size_prior": context.SIZE_PRIOR, "temperature": context.TEMPERATURE}}, combined
+
+
 def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
                       split: str | os.PathLike[str] | Sequence[str] | None = None,
-                      taggrams: str | os.PathLike[str] | Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+                      taggrams: str | os.PathLike[str] | Mapping[str, np.ndarray] | None = None,
+                      groups: str | os.PathLike[str] | Mapping[str, str] | None = None) -> dict[str, Any]:
     """Score ``classifier`` on the table rows of a split (all rows when ``split`` is None).
 
     Parameters
@@ -97,12 +162,16 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
     split : a split list file, or a sequence of clip ids, or None.
     taggrams : a taggram npz or a dict clip id -> (n_patches, 50); required when
         ``classifier.needs_taggrams``.
+    groups : a file in Sturm's index format (:func:`load_groups`) or a dict clip id -> artist
+        (optional): adds the verdicts in the context of each clip's artist (:func:`context_scores`).
 
     Returns
     -------
     :func:`score_predictions` keys plus ``model_id``, ``split``, ``ece`` (15 bins, top-1
     confidence) and ``tracks``: per clip ``{"id", "true", "predicted", "confidence"}`` (genre
-    names, top-1 probability), so accuracy and ECE can be recomputed from the output.
+    names, top-1 probability), so accuracy and ECE can be recomputed from the output. With
+    ``groups``: ``context`` (see :func:`context_scores`, plus ``groups``: the file name) and per
+    clip ``context_predicted`` and ``context_confidence``; the clip-alone figures are unchanged.
     """
     ids, X, y = load_feature_table(features_csv)
     if split is None:
@@ -137,6 +206,13 @@ def evaluate_features(classifier: Any, *, features_csv: str | os.PathLike[str],
                   tracks=[{"id": ids[r], "true": names[int(t)], "predicted": names[int(p)],
                            "confidence": float(probs[i, p])}
                           for i, (r, t, p) in enumerate(zip(rows, truth, predicted))])
+    if groups is not None:
+        mapping = load_groups(groups) if isinstance(groups, (str, os.PathLike)) else dict(groups)
+        scores, combined = context_scores(probs, truth, [ids[r] for r in rows], mapping)
+        result["context"] = scores | {"groups": Path(groups).name if isinstance(groups, (str, os.PathLike))
+                                      else f"{len(mapping)} clips"}
+        for track, row in zip(result["tracks"], combined):
+            track.update(context_predicted=names[int(row.argmax())], context_confidence=float(row.max()))
     return result
 
 
@@ -200,6 +276,11 @@ def format_result(result: Mapping[str, Any], *, title: str = "") -> str:
     ece = f", ECE {result['ece']:.3f}" if "ece" in result else ""
     lines = [f"{title or result.get('split', '')}: track accuracy {result['track_accuracy']:.4f} "
              f"({result['n_tracks']} tracks{ece})"]
+    if "context" in result:
+        ctx = result["context"]
+        lines.append(f"  with context ({ctx.get('groups', 'groups')}): track accuracy {ctx['track_accuracy']:.4f} "
+                     f"({ctx['n_tracks']} tracks, ECE {ctx['ece']:.3f}; {ctx['n_with_group']} with another "
+                     f"track of their group)")
     lines.append(f"  {'genre':<10} {'precision':>9} {'recall':>7} {'support':>7}")
     for genre, row in result["per_genre"].items():
         lines.append(f"  {genre:<10} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['support']:>7d}")
