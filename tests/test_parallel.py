@@ -51,3 +51,23 @@ def test_default_workers_fit_the_cores_and_the_available_memory():
     assert jobs_for(1, 64000) == 1
     assert jobs_for(4, MAIN_MEMORY_MB + 1.5 * WORKER_MEMORY_MB) == 1 and jobs_for(4, 100) == 1
     assert jobs_for(4, MAIN_MEMORY_MB + 3 * WORKER_MEMORY_MB) == 3
+
+
+def test_stopping_early_with_results_waiting_prints_no_joblib_warning():
+    # Ctrl-C while the scanning process is busy (the head, a write) and workers have finished
+    # tasks it has not taken yet: joblib warned "N tasks have been successfully executed but
+    # not used. Additionally, ...", which the filter for the cancelled tasks did not match.
+    import threading
+    import warnings
+
+    finished = threading.Semaphore(0)
+    with warnings.catch_warnings(record=True) as caught:
+        results = map_unordered(double, range(20), jobs=2, on_done=lambda n: [finished.release() for _ in range(n)])
+        try:
+            for _ in results:
+                for _ in range(3):  # this and two more done in the workers, not yet taken
+                    assert finished.acquire(timeout=300)
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            results.close()  # what leaving the loop by the exception does in the pipeline
+    assert [str(w.message) for w in caught if "tasks" in str(w.message)] == []

@@ -233,9 +233,11 @@ def map_unordered(func: Callable[[T], Any], items: Iterable[T], *, jobs: int = 0
     parallel_jobs = -1 if backend == "dask" else max(n_jobs, 2)
     pre_dispatch = "1" if n_jobs == 1 and backend != "dask" else "2*n_jobs"
     crash_errors = _crash_errors(backend)
-    # Stopping early (Ctrl-C, SIGTERM, a hang-up) cancels the tasks in flight on purpose.
-    warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed",
-                            category=UserWarning)
+    # Stopping early (Ctrl-C, SIGTERM, a hang-up) drops finished results and cancels the tasks in
+    # flight on purpose. joblib's warning starts with the first when there are any ("N tasks have
+    # been successfully executed but not used. Additionally, ..."); the filter matches the start.
+    warnings.filterwarnings("ignore", message=r"\d+ tasks (which were still being processed|have been "
+                                              r"successfully executed)", category=UserWarning)
     if backend == "loky":
         _start_resource_tracker_deaf_to_hangups()
     with backend_config(backend, scheduler=scheduler):
