@@ -119,15 +119,33 @@ def test_symlinks_inside_the_roots_are_followed_once(tmp_path):
     assert found([n, m]) == ["n/c.mp3", "m/0_first/a.mp3"]
 
 
-def test_symlinks_out_of_the_roots_are_not_followed(tmp_path):
-    touch(tmp_path, "outside/secret.mp3", "outside/deep/more.flac", "m/a.mp3")
+def test_symlinks_out_of_the_roots_are_followed_each_real_file_once(tmp_path):
+    # ~/Music/Jazz -> an external drive: the common layout (issue 17, item 12).
+    touch(tmp_path, "drive/jazz/a.flac", "drive/jazz/deep/b.mp3", "drive/single.mp3", "m/x.mp3")
     m = tmp_path / "m"
-    (m / "b.mp3").symlink_to(tmp_path / "outside" / "secret.mp3")
-    (m / "c").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (m / "Jazz").symlink_to(tmp_path / "drive" / "jazz", target_is_directory=True)
+    (m / "Jazz again").symlink_to(tmp_path / "drive" / "jazz", target_is_directory=True)
+    (m / "one.mp3").symlink_to(tmp_path / "drive" / "single.mp3")
+    (m / "same as a.flac").symlink_to(tmp_path / "drive" / "jazz" / "a.flac")
     errors = Errors()
-    assert found([m], on_error=errors) == ["m/a.mp3"]
-    assert [e[0] for e in errors] == ["b.mp3", "c"]
-    assert all("outside the scanned folders" in e[1] for e in errors)
+    assert found([m], on_error=errors) == ["m/Jazz/a.flac", "m/Jazz/deep/b.mp3", "m/one.mp3", "m/x.mp3"]
+    assert errors == []
+
+
+def test_devices_fifos_and_sockets_with_audio_names_are_refused(tmp_path):
+    import socket
+
+    m = tmp_path / "m"
+    touch(m, "ok.mp3")
+    os.mkfifo(m / "pipe.mp3")
+    os.mkfifo(m / "not audio")                        # no audio name: not ours to mention
+    (m / "zero.flac").symlink_to("/dev/zero")         # a link out of the roots to a device
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(m / "sock.ogg"))
+        errors = Errors()
+        assert found([m], on_error=errors) == ["m/ok.mp3"]
+    reason = "not a regular file (a device, FIFO or socket)"
+    assert sorted(errors) == [("pipe.mp3", reason), ("sock.ogg", reason), ("zero.flac", reason)]
 
 
 def test_a_root_that_is_a_symlink_is_followed(tmp_path):

@@ -10,16 +10,20 @@ Rules, and why:
   which keeps runs, logs and the index reproducible.
 * Names starting with ``.`` are skipped unless ``include_hidden=True``: they are app caches,
   macOS ``._`` resource forks (which carry an audio extension but hold no audio) and trash.
-* Symbolic links are followed only when their target resolves inside one of the roots. Links
-  out of the roots would make a scan of ``~/Music`` wander over the disk; links inside can only
-  re-reach files the walk sees anyway, and folders are entered once each (by ``st_dev`` and
-  ``st_ino``), so loops end. Every real file is yielded once, at the first path that reaches it.
-* Problems (unreadable folder, entry vanished mid-walk, broken or out-of-root link) never stop
-  the walk: the entry is skipped and ``on_error(path, reason)`` is called if given.
+* Symbolic links to regular files and folders are followed wherever they point: a library
+  whose ``~/Music/Jazz`` links to an external drive is scanned as it looks in a file manager
+  (as beets, mpd and music players do). Folders are entered once each (by ``st_dev`` and
+  ``st_ino``), so loops end, and every real file is yielded once, at the first path that
+  reaches it.
+* A device, FIFO or socket with an audio name (directly or through a link) is refused: reading
+  one would block the scan or never end.
+* Problems (unreadable folder, entry vanished mid-walk, broken or looping link, not a regular
+  file) never stop the walk: the entry is skipped and ``on_error(path, reason)`` is called if given.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -61,13 +65,6 @@ def iter_audio_files(roots: Sequence[str | bytes | os.PathLike], *, include_hidd
     """
     report: OnError = on_error if on_error is not None else (lambda path, reason: None)
     tops = [Path(os.path.expanduser(os.fsdecode(r))) for r in roots]
-    # Resolved roots: a link is followed only when its target lies inside one of them.
-    resolved = []
-    for top in tops:
-        try:
-            resolved.append(top.resolve(strict=True))
-        except (OSError, RuntimeError):
-            pass  # reported below, when the root itself is visited
     seen_files: set[tuple[int, int]] = set()
     seen_dirs: set[tuple[int, int]] = set()
 
@@ -75,13 +72,13 @@ def iter_audio_files(roots: Sequence[str | bytes | os.PathLike], *, include_hidd
         try:
             st = top.stat()
         except FileNotFoundError:
-            report(top, "no such file or folder")
+            report(top, "broken symbolic link" if _is_link(top) else "no such file or folder")
             continue
         except OSError as exc:
             report(top, _reason(exc))
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(top, st, include_hidden, resolved, seen_files, seen_dirs, report)
+            yield from _walk(top, st, include_hidden, seen_files, seen_dirs, report)
         elif stat.S_ISREG(st.st_mode):
             if not is_supported(top):
                 report(top, "not a supported audio file extension")
@@ -91,7 +88,7 @@ def iter_audio_files(roots: Sequence[str | bytes | os.PathLike], *, include_hidd
             report(top, "not a regular file or folder")
 
 
-def _walk(top: Path, top_st: os.stat_result, include_hidden: bool, resolved: list[Path],
+def _walk(top: Path, top_st: os.stat_result, include_hidden: bool,
           seen_files: set, seen_dirs: set, report: OnError) -> Iterator[Path]:
     # An explicit stack of iterators instead of recursion: deep trees cannot hit the recursion limit.
     if not _first_time(seen_dirs, top_st):
@@ -106,9 +103,6 @@ def _walk(top: Path, top_st: os.stat_result, include_hidden: bool, resolved: lis
             continue
         path = Path(entry.path)
         try:
-            is_link = entry.is_symlink()
-            if is_link and not _inside(path, resolved, report):
-                continue
             st = entry.stat(follow_symlinks=True)
         except FileNotFoundError:
             report(path, "broken symbolic link" if _is_link(path) else "vanished during the scan")
@@ -119,7 +113,11 @@ def _walk(top: Path, top_st: os.stat_result, include_hidden: bool, resolved: lis
         if stat.S_ISDIR(st.st_mode):
             if _first_time(seen_dirs, st):
                 stack.append(_sorted_entries(path, report))
-        elif stat.S_ISREG(st.st_mode) and is_supported(entry.name) and _first_time(seen_files, st):
+        elif not is_supported(entry.name):
+            continue
+        elif not stat.S_ISREG(st.st_mode):
+            report(path, "not a regular file (a device, FIFO or socket)")
+        elif _first_time(seen_files, st):
             yield path
 
 
@@ -135,24 +133,6 @@ def _sorted_entries(folder: Path, report: OnError) -> Iterator[os.DirEntry]:
         return iter(())
     entries.sort(key=lambda e: os.fsencode(e.name))
     return iter(entries)
-
-
-def _inside(link: Path, resolved: list[Path], report: OnError) -> bool:
-    try:
-        target = link.resolve(strict=True)
-    except FileNotFoundError:
-        report(link, "broken symbolic link")
-        return False
-    except RuntimeError:  # Python < 3.13 raises this for a loop of links
-        report(link, "symbolic link loop")
-        return False
-    except OSError as exc:
-        report(link, "symbolic link loop" if exc.errno == 40 else _reason(exc))  # 40 = ELOOP
-        return False
-    if any(target == r or target.is_relative_to(r) for r in resolved):
-        return True
-    report(link, f"symbolic link points outside the scanned folders ({target})")
-    return False
 
 
 def _is_link(path: Path) -> bool:
@@ -173,4 +153,6 @@ def _first_time(seen: set[tuple[int, int]], st: os.stat_result) -> bool:
 def _reason(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied"
+    if exc.errno == errno.ELOOP:  # stat of a link that leads back to itself
+        return "symbolic link loop"
     return exc.strerror or str(exc)
