@@ -145,6 +145,9 @@ def load(path: str | os.PathLike, *, sr: int | None = None, offset: float = 0.0,
     finally:
         os.close(fd)
     if sr is not None and sr != native and y.size:
+        from libtagger.audio import numba_cache
+
+        numba_cache.install()  # before librosa compiles its cached kernels
         import librosa  # heavy import, only when resampling is really needed
 
         y = librosa.resample(y, orig_sr=native, target_sr=sr).astype(np.float32, copy=False)

@@ -14,7 +14,8 @@ Two implementations return the same vector (columns :data:`FEATURE_NAMES`):
   ``tests/test_features.py`` and ``benchmarks/bench_features.py``).
 
 The fast path's numba kernels are compiled on first use (some seconds) and
-cached in ``__pycache__``, like librosa's own.
+cached in ``__pycache__``, like librosa's own; :mod:`libtagger.audio.numba_cache`
+keeps that cache consistent when several processes compile at once.
 
 Every ``_mean``/``_var`` is ``np.mean``/``np.var`` over frames (over samples for
 ``harmony``/``perceptr``).
@@ -30,9 +31,14 @@ from __future__ import annotations
 import functools
 import warnings
 
-import librosa
-import numba
 import numpy as np
+
+from libtagger.audio import numba_cache
+
+# librosa compiles its cached kernels when imported: guard numba's on-disk cache first.
+numba_cache.install()
+import librosa  # noqa: E402
+import numba  # noqa: E402
 
 #: The only sample rate the features (and every model trained on them) are defined at.
 SAMPLE_RATE: int = 22050

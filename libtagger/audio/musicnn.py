@@ -109,6 +109,9 @@ def log_mel(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     -------
     np.ndarray, shape (max(n_frames, 187), 96), float32
     """
+    from libtagger.audio import numba_cache
+
+    numba_cache.install()  # before librosa compiles its cached kernels
     import librosa  # librosa is slow to import; keep `libtagger query` fast
 
     y = np.asarray(y, dtype=np.float32)
