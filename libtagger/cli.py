@@ -346,9 +346,14 @@ def undo(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to give their original genre back.")] = None,
     run: Annotated[Optional[int], typer.Option("--run", help="Undo every write of this run (see `libtagger runs`).")] = None,
     preserve_mtime: Annotated[bool, typer.Option(help="Keep each file's modification time.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Restore even files whose genre was changed since libtagger wrote it (they are skipped otherwise).")] = False,
     index: IndexOption = None,
 ) -> None:
-    """Restore the genre tags libtagger replaced (an undo can itself be undone with --run)."""
+    """Restore the genre tags libtagger replaced (an undo can itself be undone with --run).
+
+    A file whose genre someone changed since libtagger wrote it is skipped (one line on
+    standard error) unless --force; the exit status stays 0, as for files that fail.
+    """
     from libtagger.errors import IndexLockedError, LibtaggerError
     from libtagger.store.lock import RunLock
     from libtagger.scan.undo import undo as run_undo
@@ -360,8 +365,8 @@ def undo(
         with RunLock(_index_path(index)):
             db = _open_index(index)
             db.mark_abandoned_runs()  # we hold the lock: a run still marked running was killed
-            undo_run, results = run_undo(db, run_id=run,
-                                         paths=[str(p) for p in paths or []], preserve_mtime=preserve_mtime)
+            undo_run, results = run_undo(db, run_id=run, paths=[str(p) for p in paths or []],
+                                         preserve_mtime=preserve_mtime, force=force)
     except IndexLockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
     except KeyboardInterrupt:
@@ -373,12 +378,15 @@ def undo(
     except (OSError, sqlite3.Error) as exc:
         _fail(_index_problem(exc, _index_path(index)))
     for result in results:
-        if result.error:
-            typer.echo(f"libtagger: {result.path}: {result.error}", err=True)
+        if result.error or result.skipped:
+            typer.echo(f"libtagger: {result.path}: {result.error or result.skipped}", err=True)
         else:
-            typer.echo(f"restored {result.path}: {'; '.join(result.restored or []) or '(no genre)'}")
-    typer.echo(f"undo run {undo_run}: {sum(r.error is None for r in results)} restored, "
-               f"{sum(r.error is not None for r in results)} failed")
+            note = f" ({result.note})" if result.note else ""
+            typer.echo(f"restored {result.path}: {'; '.join(result.restored or []) or '(no genre)'}{note}")
+    skipped = sum(r.skipped is not None for r in results)
+    typer.echo(f"undo run {undo_run}: {sum(r.restored is not None for r in results)} restored, "
+               + (f"{skipped} skipped, " if skipped else "")
+               + f"{sum(r.error is not None for r in results)} failed")
 
 
 @app.command()

@@ -6,7 +6,11 @@ Both ``scan`` (write a genre) and ``undo`` (restore a journaled state) go throug
 1. :func:`libtagger.tags.storage.snapshot` the file's genre state;
 2. journal it in the index (durably, ``synchronous=FULL``) before touching the file;
 3. write through :mod:`libtagger.tags.safe_write` (a checked copy renamed over the file);
-4. mark the journal entry completed.
+   once the copy is checked, and before it replaces the file, journal the bytes that
+   differ (:func:`libtagger.tags.exact.record`: the changed regions' old bytes and the
+   hashes of both versions), so that undo can give the file back its exact bytes;
+4. mark the journal entry completed, with the state the write left (``after``: what
+   undo compares with, to leave alone a genre a person set since).
 
 A run killed between 2 and 4 leaves an entry that is not completed: the file
 either still has its old tags or already has the new ones, and ``undo`` restores
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Union
 
 from libtagger.errors import FileError
 from libtagger.store.index import Index
+from libtagger.tags import exact
 from libtagger.tags import storage as tags
 
 
@@ -40,9 +46,14 @@ class WriteGenre:
 
 @dataclass(frozen=True)
 class RestoreSnapshot:
-    """Put back a state taken by :func:`libtagger.tags.storage.snapshot` (``undo``)."""
+    """Put back a state taken by :func:`libtagger.tags.storage.snapshot` (``undo``).
+
+    With ``original_bytes``, the file gets back the exact bytes that recipe rebuilds
+    (their genre state is ``snapshot``); without, the tag values of ``snapshot``.
+    """
 
     snapshot: dict[str, Any]
+    original_bytes: exact.ByteRecipe | None = None
 
 
 WriteAction = Union[WriteGenre, RestoreSnapshot]
@@ -111,12 +122,38 @@ def journaled_write(index: Index, *, run_id: int, track_id: int | None, path: st
         return NotWritten(exc.reason, None)
     entry_id = index.journal_before_write(track_id=track_id, path=path, run_id=run_id,
                                           action=kind, before=before, genre=genre)
+    recorded: list[bool] = []
+
+    def journal_bytes(old: Path, new: Path) -> None:
+        # Both versions exist only now, before the rename: journal what differs, durably.
+        recipe = exact.record(old, new)
+        if recipe is not None:  # None: too many changed bytes to keep; undo restores values
+            index.journal_recipe(entry_id, *recipe.to_journal())
+        recorded.append(True)
+
     try:
         if isinstance(action, WriteGenre):
-            result = tags.write_genre(path, action.genre, preserve_mtime=preserve_mtime)
+            result = tags.write_genre(path, action.genre, preserve_mtime=preserve_mtime,
+                                      watch=journal_bytes)
         else:
-            result = tags.restore(path, action.snapshot, preserve_mtime=preserve_mtime)
+            result = tags.restore(path, action.snapshot, preserve_mtime=preserve_mtime,
+                                  original_bytes=action.original_bytes, watch=journal_bytes)
     except FileError as exc:  # the file is untouched; the entry stays not completed
         return NotWritten(exc.reason, entry_id)
-    index.journal_completed(entry_id)
+    index.journal_completed(entry_id, after=_state_after(index, entry_id, path, recorded=bool(recorded)))
     return Written(entry_id, before, result.size, result.mtime_ns)
+
+
+def _state_after(index: Index, entry_id: int, path: str | os.PathLike[str], *,
+                 recorded: bool) -> dict[str, Any] | None:
+    """The snapshot the write left (None when the file cannot be read any more).
+
+    A write that found the state already there changed no byte: its recipe is the identity,
+    so that a later undo can still follow the chain of writes back to the original bytes.
+    """
+    try:
+        if not recorded:
+            index.journal_recipe(entry_id, *exact.identity(path).to_journal())
+        return tags.snapshot(path)
+    except (FileError, OSError):  # vanished or replaced right after the write: undo compares less
+        return None

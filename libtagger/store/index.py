@@ -61,11 +61,14 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: (JSON list of the genre values a person set in the file; NULL: none, or libtagger's own),
 #: ``artist``, ``albumartist``, ``album`` (NULL when absent) and ``tags_read_at`` (when those
 #: four were read from the file; NULL: not yet, a row of an older libtagger): see
-#: :class:`libtagger.tags.storage.LibraryFields`.
+#: :class:`libtagger.tags.storage.LibraryFields`. journal ``after`` (JSON snapshot of the
+#: state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`: hashes,
+#: sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
 ADDED_COLUMNS: dict[str, dict[str, type]] = {
     "tracks": {"reason": str, "detector_id": str, "person_genres": str, "artist": str,
                "albumartist": str, "album": str, "tags_read_at": str},
-    "runs": {"pid": int, "host": str}}
+    "runs": {"pid": int, "host": str},
+    "journal": {"after": str, "exact": str, "exact_bytes": bytes}}
 
 #: Width of a stored taggram row: the MSD_musicnn tags (``len(libtagger.audio.musicnn.TAGS)``).
 TAGGRAM_WIDTH = 50
@@ -138,6 +141,9 @@ class JournalEntry:
     before: dict[str, Any]  # the snapshot of libtagger.tags.storage.snapshot
     genre: str | None  # the genre written (None for an undo)
     completed: bool  # False: the run stopped or the write failed after journaling
+    after: dict[str, Any] | None = None  # the snapshot right after the write (None: older entry)
+    exact: str | None = None  # JSON of the write's ByteRecipe (None: none recorded)
+    exact_bytes: bytes | None = None  # the recipe's literal old bytes
 
     @property
     def real_path(self) -> str:
@@ -146,8 +152,9 @@ class JournalEntry:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> JournalEntry:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {f.name: row.get(f.name) for f in fields(cls)}
         return cls(**values | {"before": json.loads(values["before"]),
+                               "after": json.loads(values["after"]) if values["after"] else None,
                                "completed": bool(values["completed"])})
 
 
@@ -281,6 +288,7 @@ class Index:
             db["journal"].create({
                 "id": int, "track_id": int, "run_id": int, "path": str, "path_bytes": bytes,
                 "action": str, "at": str, "before": str, "genre": str, "completed": int,
+                "after": str, "exact": str, "exact_bytes": bytes,
             }, pk="id", foreign_keys=[("track_id", "tracks", "id"), ("run_id", "runs", "id")],
                 if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
@@ -506,9 +514,23 @@ class Index:
                 "completed": 0})
         return int(table.last_pk)
 
-    def journal_completed(self, entry_id: int) -> None:
+    def journal_recipe(self, entry_id: int, recipe_json: str, literal: bytes) -> None:
+        """Durably record how to rebuild the file's old bytes (before the new ones replace them)."""
         with self.db.atomic():
-            self.db["journal"].update(entry_id, {"completed": 1})
+            self.db["journal"].update(entry_id, {"exact": recipe_json, "exact_bytes": literal})
+
+    def journal_completed(self, entry_id: int, *, after: dict[str, Any] | None = None) -> None:
+        """Mark the write done, with the state it left (``after``, a snapshot) when known."""
+        values: dict[str, Any] = {"completed": 1}
+        if after is not None:
+            values["after"] = json.dumps(after)
+        with self.db.atomic():
+            self.db["journal"].update(entry_id, values)
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """The ``runs`` row of ``run_id`` (``arguments`` and ``counts`` as stored JSON), or None."""
+        rows = list(self.db.query("select * from runs where id = ?", [run_id]))
+        return rows[0] if rows else None
 
     def journal_entries(self, *, run_id: int | None = None, track_id: int | None = None,
                         path: str | bytes | os.PathLike | None = None) -> list[JournalEntry]:

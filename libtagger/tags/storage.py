@@ -68,7 +68,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import mutagen
 from mutagen.aiff import AIFF
@@ -85,13 +85,13 @@ from mutagen.wave import WAVE
 
 from libtagger.errors import ReadError, WriteError
 from libtagger.formats import FORMATS
-from libtagger.tags import riff_info
+from libtagger.tags import exact, riff_info
 from libtagger.tags.safe_write import WriteResult, atomic_update, find_oserror, remove_stale_temporaries
 
 __all__ = [
     "TAGGABLE_EXTENSIONS", "STORAGE_KEYS", "WriteResult", "read_genres", "snapshot", "write_genre",
     "restore", "written_by_libtagger", "remove_stale_temporaries", "LibraryFields", "TagState",
-    "read_library_fields", "read_tag_state",
+    "read_library_fields", "read_tag_state", "genre_fields", "EditWatcher",
 ]
 
 SNAPSHOT_VERSION = 1
@@ -610,6 +610,23 @@ def snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _state(storage, _open(storage, p), p)
 
 
+#: Snapshot keys that do not say what genre a person sees (the marker is libtagger's own).
+_NOT_GENRE_KEYS = frozenset({"version", "format", "has_tags", "id3_version", "marker"})
+
+
+def genre_fields(snap: dict[str, Any]) -> dict[str, Any]:
+    """The part of a :func:`snapshot` that is the genre a person sees, for comparing two states.
+
+    Every genre-holding key (``genres``, ``mp4_gnre``, a format's own ones); of a WAV's
+    ``riff_info`` only its ``IGNR`` field (a person may edit the title there freely).
+    """
+    out = {k: v for k, v in snap.items() if k not in _NOT_GENRE_KEYS}
+    out["genres"] = list(out.get("genres") or [])
+    if "riff_info" in out:
+        out["riff_info"] = riff_info.info_fields(_unb64(out["riff_info"])).get("IGNR")
+    return out
+
+
 def written_by_libtagger(path: str | os.PathLike[str]) -> bool:
     """True when the file's genre is the one libtagger wrote (it equals our marker)."""
     p = Path(path)
@@ -718,8 +735,14 @@ def _times(p: Path) -> tuple[int, int] | None:
     return st.st_atime_ns, st.st_mtime_ns
 
 
+#: Called as ``watch(path, checked_copy)`` after a write's copy passed its checks and before it
+#: is renamed over the file: the one moment both versions exist (the journal records the
+#: changed bytes then, see :mod:`libtagger.tags.exact`). Raising abandons the write.
+EditWatcher = Callable[[Path, Path], None]
+
+
 def _apply(p: Path, storage: _Storage, target: dict[str, Any], *, preserve_mtime: bool,
-           times: tuple[int, int] | None) -> WriteResult:
+           times: tuple[int, int] | None, watch: EditWatcher | None = None) -> WriteResult:
     """Atomically give ``p`` the genre state ``target`` (a snapshot-shaped dict)."""
 
     def edit(tmp: Path) -> None:
@@ -745,6 +768,24 @@ def _apply(p: Path, storage: _Storage, target: dict[str, Any], *, preserve_mtime
             raise WriteError(p, "verification failed: other tags changed; left as it was")
         if _stream_info(g) != before_info:
             raise WriteError(p, "verification failed: audio stream parameters changed; left as it was")
+        if watch is not None:
+            watch(p, tmp)
+
+    return atomic_update(p, edit, preserve_mtime=preserve_mtime, original_times_ns=times)
+
+
+def _apply_bytes(p: Path, recipe: exact.ByteRecipe, *, preserve_mtime: bool,
+                 watch: EditWatcher | None) -> WriteResult:
+    """Atomically give ``p`` the exact bytes ``recipe`` rebuilds from it (byte-exact undo)."""
+    times = _times(p)
+
+    def edit(tmp: Path) -> None:
+        try:
+            exact.rebuild(recipe, p, tmp)
+        except exact.RebuildError as exc:
+            raise WriteError(p, f"cannot rebuild the original bytes: {exc}") from exc
+        if watch is not None:
+            watch(p, tmp)
 
     return atomic_update(p, edit, preserve_mtime=preserve_mtime, original_times_ns=times)
 
@@ -755,7 +796,8 @@ def _stream_info(f: Any) -> tuple:
             getattr(info, "channels", None))
 
 
-def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: bool = False) -> WriteResult:
+def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: bool = False,
+                watch: EditWatcher | None = None) -> WriteResult:
     """Set the genre to ``genre`` (one value) and mark it as written by libtagger.
 
     Parameters
@@ -766,6 +808,8 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: boo
         The display spelling, e.g. ``"Hip-Hop"``.
     preserve_mtime
         Keep the file's modification time (default: it becomes now).
+    watch
+        See :data:`EditWatcher`; not called when the file already holds this genre.
 
     Raises
     ------
@@ -788,16 +832,20 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: boo
         raise WriteError(p, str(exc)) from exc
     if current == target:
         return _stat_result(p)  # already written by us: leave the file (and its mtime) alone
-    return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times)
+    return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times, watch=watch)
 
 
-def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtime: bool = False) -> WriteResult:
+def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtime: bool = False,
+            original_bytes: exact.ByteRecipe | None = None, watch: EditWatcher | None = None) -> WriteResult:
     """Put back the genre state recorded by :func:`snapshot` (undo).
 
-    Only the genre, the marker and the MP4 ``gnre`` atom are set back; a tag
+    With ``original_bytes`` (the file still holds exactly what the recipe's write produced),
+    the file gets back its original bytes, checked against their SHA-256. Otherwise only the
+    genre, the marker and the MP4 ``gnre`` atom are set back; a tag
     block that did not exist is removed again if nothing else is in it. Restoring
     a state the file already has does not touch it, so restoring twice is
     harmless. To undo an undo, take a snapshot before restoring and restore that.
+    ``watch``: see :data:`EditWatcher`.
 
     Raises
     ------
@@ -817,6 +865,8 @@ def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtim
         return _stat_result(p)
     if fmt != storage.kind:
         raise WriteError(p, f"snapshot holds {fmt} tags but this file holds {storage.kind} tags")
+    if original_bytes is not None:
+        return _apply_bytes(p, original_bytes, preserve_mtime=preserve_mtime, watch=watch)
     times = _times(p)
     f = _open(storage, p, WriteError)
     current = _state(storage, f, p)
@@ -832,4 +882,4 @@ def restore(path: str | os.PathLike[str], snap: dict[str, Any], *, preserve_mtim
     # block the file did not have, and only if nothing else is in it.
     if same and (target["has_tags"] or not current["has_tags"] or not storage.is_empty(f)):
         return _stat_result(p)
-    return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times)
+    return _apply(p, storage, target, preserve_mtime=preserve_mtime, times=times, watch=watch)

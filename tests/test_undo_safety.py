@@ -1,0 +1,144 @@
+"""Undo keeps a genre a person set after libtagger wrote (issue 17, item 1) and follows a file
+moved since, before any scan has seen the move (item 6). Real files, a real scan, a real index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import mutagen
+import pytest
+from mutagen.id3 import TCON
+from typer.testing import CliRunner
+
+from conftest import make_audio
+from libtagger.cli import app
+from libtagger.tags import riff_info
+from libtagger.tags import storage as tags
+from scan_harness import require_seed_model, tracks_by_name
+
+runner = CliRunner()
+SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "1", "--report", "json")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    require_seed_model()
+
+
+def cli(*args: object):
+    return runner.invoke(app, [str(a) if isinstance(a, int) else os.fspath(a) for a in args])
+
+
+def scan(lib: Path, index: Path) -> int:
+    result = cli("scan", lib, *SCAN, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert {r["status"] for r in json.loads(result.stdout)} == {"tagged"}, result.stdout
+    return last_run_id(index)
+
+
+def last_run_id(index: Path) -> int:
+    return json.loads(cli("runs", "--format", "json", "--index", index).stdout)[0]["id"]
+
+
+def run_counts(index: Path, run: int) -> dict[str, int]:
+    with sqlite3.connect(index) as conn:
+        return json.loads(conn.execute("select counts from runs where id = ?", [run]).fetchone()[0])
+
+
+def set_person_genre(path: Path, genre: str) -> None:
+    """What another tag editor does: replace the genre, leave libtagger's marker alone."""
+    f = mutagen.File(path)
+    if path.suffix == ".mp3":
+        f.tags.delall("TCON")
+        f.tags.add(TCON(encoding=3, text=[genre]))
+    else:
+        f["genre"] = [genre]
+    f.save()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_undo_keeps_a_genre_a_person_set_since_unless_force(tmp_path):
+    lib, index = tmp_path / "Music", tmp_path / "index.db"
+    metal = make_audio(lib / "metal.mp3", 6.0, seed=1)
+    other = make_audio(lib / "other.flac", 6.0, seed=2)
+    original_other = sha(other)
+    run = scan(lib, index)
+    set_person_genre(metal, "Thrash")
+
+    result = cli("undo", "--run", run, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (f"libtagger: {metal}: genre changed since libtagger wrote it "
+                                     "(now 'Thrash'); kept (use --force to restore anyway)")
+    assert tags.read_genres(metal) == ["Thrash"]
+    assert sha(other) == original_other  # the run went on with the other file
+    assert result.stdout.splitlines()[-1].endswith("1 restored, 1 skipped, 0 failed")
+    assert run_counts(index, last_run_id(index)) == {"restored": 1, "skipped": 1, "error": 0}
+    assert tracks_by_name(index)["metal.mp3"]["status"] == "tagged"  # not marked undone
+
+    result = cli("undo", metal, "--index", index)  # one file: the same rule
+    assert result.exit_code == 0 and "genre changed since libtagger wrote it" in result.stderr
+    assert tags.read_genres(metal) == ["Thrash"]
+
+    result = cli("undo", metal, "--force", "--index", index)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"restored {metal}: (no genre)")
+    assert tags.read_genres(metal) == []
+
+
+def test_undo_keeps_a_wav_info_genre_a_person_changed(tmp_path):
+    """ffprobe and Windows read INFO's IGNR: a person's change there alone counts too."""
+    lib, index = tmp_path / "Music", tmp_path / "index.db"
+    song = make_audio(lib / "song.wav", 6.0, seed=3)
+    run = scan(lib, index)
+    body = riff_info.with_field(riff_info.read_info_chunk(song), "IGNR", "Delta Blues")
+    riff_info.write_info_chunk(song, body)
+
+    result = cli("undo", "--run", run, "--index", index)
+    assert result.exit_code == 0 and "now 'Delta Blues'" in result.stderr, result.output
+    assert riff_info.read_info(song)["IGNR"] == "Delta Blues"
+
+
+def test_undoing_an_undo_keeps_a_genre_a_person_set_after_the_undo(tmp_path):
+    lib, index = tmp_path / "Music", tmp_path / "index.db"
+    song = make_audio(lib / "song.flac", 6.0, seed=4)
+    scan(lib, index)
+    assert cli("undo", song, "--index", index).exit_code == 0
+    undo_run = last_run_id(index)
+    set_person_genre(song, "Cool Jazz")  # the person tags it after taking libtagger's back
+
+    result = cli("undo", "--run", undo_run, "--index", index)
+    assert result.exit_code == 0 and "now 'Cool Jazz'" in result.stderr, result.output
+    assert tags.read_genres(song) == ["Cool Jazz"]
+
+
+def test_undo_follows_a_file_moved_before_any_scan_saw_it(tmp_path):
+    lib, index = tmp_path / "Music", tmp_path / "index.db"
+    first = make_audio(lib / "a.mp3", 6.0, seed=5)
+    second = make_audio(lib / "b.flac", 6.0, seed=6)
+    original = {"a.mp3": sha(first), "b.flac": sha(second)}
+    run = scan(lib, index)
+    (lib / "Sorted").mkdir()
+    moved_a, moved_b = lib / "Sorted" / "renamed.mp3", lib / "Sorted" / "renamed.flac"
+    first.rename(moved_a)
+    second.rename(moved_b)
+
+    result = cli("undo", moved_a, "--index", index)  # the file, under its new name
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"restored {moved_a}: (no genre)")
+    assert sha(moved_a) == original["a.mp3"]
+
+    result = cli("undo", "--run", run, "--index", index)  # the run: found under its roots
+    assert result.exit_code == 0, result.output
+    assert f"restored {moved_b}: (no genre)" in result.stdout
+    assert sha(moved_b) == original["b.flac"]
+    tracks = tracks_by_name(index)  # the index follows both files, as a scan would
+    assert tracks["renamed.flac"]["status"] == "undone" and tracks["renamed.mp3"]["status"] == "undone"
+    assert "a.mp3" not in tracks and "b.flac" not in tracks
