@@ -34,6 +34,16 @@ class WriteError(FileError):
     """The genre tag could not be written; the file was left as it was."""
 
 
+class IndexFileError(FileError):
+    """The index file cannot be used: not libtagger's, damaged, a folder, absent or unreadable.
+
+    Raised before anything is written to it.
+
+    >>> str(IndexFileError("/home/me/contacts.db", "not a libtagger index"))
+    '/home/me/contacts.db: not a libtagger index'
+    """
+
+
 class IndexLockedError(LibtaggerError):
     """Another libtagger run holds the index."""
 

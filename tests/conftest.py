@@ -132,3 +132,35 @@ def small_tmpfs(tmp_path: Path):
     yield mount
     for where in mounted:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+#: The tables of libtagger's first index (0.1), as it made them, all in one transaction with
+#: ``meta``'s schema_version and no application id: what an index from before the mark holds.
+INDEX_0_1_SQL = """
+CREATE TABLE IF NOT EXISTS "runs" ("id" INTEGER PRIMARY KEY, "kind" TEXT, "started_at" TEXT,
+   "finished_at" TEXT, "outcome" TEXT, "pid" INTEGER, "arguments" TEXT, "model_id" TEXT,
+   "dry_run" INTEGER, "counts" TEXT);
+CREATE TABLE IF NOT EXISTS "tracks" ("id" INTEGER PRIMARY KEY, "path" TEXT NOT NULL, "path_bytes" BLOB,
+   "size" INTEGER, "mtime_ns" INTEGER, "fingerprint" TEXT, "format" TEXT, "duration" REAL,
+   "samplerate" INTEGER, "channels" INTEGER, "status" TEXT, "error" TEXT, "genre" TEXT,
+   "confidence" REAL, "runner_up" TEXT, "runner_up_confidence" REAL, "previous_genre" TEXT,
+   "written" INTEGER DEFAULT 0, "written_genre" TEXT, "model_id" TEXT, "missing" INTEGER DEFAULT 0,
+   "analysed_at" TEXT, "updated_at" TEXT, "run_id" INTEGER REFERENCES "runs"("id"));
+CREATE TABLE IF NOT EXISTS "segments" ("track_id" INTEGER REFERENCES "tracks"("id"), "idx" INTEGER,
+   "start" REAL, "end" REAL, "genre" TEXT, "confidence" REAL, "probabilities" TEXT, "features" BLOB,
+   "taggram" BLOB, PRIMARY KEY ("track_id", "idx"));
+CREATE TABLE IF NOT EXISTS "journal" ("id" INTEGER PRIMARY KEY, "track_id" INTEGER REFERENCES "tracks"("id"),
+   "run_id" INTEGER REFERENCES "runs"("id"), "path" TEXT, "path_bytes" BLOB, "action" TEXT, "at" TEXT,
+   "before" TEXT, "genre" TEXT, "completed" INTEGER);
+CREATE TABLE IF NOT EXISTS "meta" ("key" TEXT PRIMARY KEY, "value" TEXT);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+"""
+
+
+def complete_old_index(con) -> None:
+    """Give a hand-made old index (one table of an older release) the rest of what libtagger made.
+
+    An index without libtagger's application id is taken for an older libtagger's only when it
+    has all its tables and ``meta``'s schema_version (else it is another program's database).
+    """
+    con.executescript(INDEX_0_1_SQL)

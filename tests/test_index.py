@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import complete_old_index
 
 from libtagger.store.index import (FileState, Index, IndexCounts, JournalEntry, TrackFilter, pack_array, path_key,
                                    real_path, unpack_array)
@@ -181,6 +182,7 @@ def test_an_old_index_gains_the_track_columns_in_place(tmp_path):
                "[analysed_at] TEXT, [updated_at] TEXT, [run_id] INTEGER)")
     con.execute(old_sql)
     con.execute("insert into tracks (id, path, status, genre) values (3, '/m/a.mp3', 'tagged', 'Jazz')")
+    complete_old_index(con)  # the other tables libtagger 0.1 made beside it
     con.commit()
     con.close()
 

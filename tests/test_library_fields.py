@@ -20,7 +20,7 @@ from mutagen.id3 import ID3, TALB, TCON, TPE1, TPE2
 from mutagen.mp4 import MP4
 from typer.testing import CliRunner
 
-from conftest import FORMATS, make_audio
+from conftest import FORMATS, complete_old_index, make_audio
 from libtagger.cli import app
 from libtagger.store.index import Index
 from libtagger.tags.storage import LibraryFields, read_library_fields, read_tag_state, write_genre
@@ -273,6 +273,7 @@ def test_an_index_of_0_2_gains_the_columns_in_place_and_keeps_its_rows(tmp_path)
     con.execute("ALTER TABLE [tracks] ADD COLUMN [detector_id] TEXT")
     con.execute("insert into tracks (id, path, status, genre, reason) values (7, '/m/a.flac', 'kept', 'Jazz', null)")
     con.execute("insert into tracks (id, path, status, reason) values (8, '/m/b.flac', 'rejected', 'not music: speech')")
+    complete_old_index(con)  # the other tables libtagger 0.2 made beside it
     con.commit()
     schema_before = con.execute("select sql from sqlite_master where name = 'tracks'").fetchone()[0]
     con.close()

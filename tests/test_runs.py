@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 
-from conftest import make_audio
+from conftest import complete_old_index, make_audio
 from libtagger.store.index import Index
 from libtagger.store.lock import RunLock, run_lock_held
 from scan_harness import (cli_command, decoded_paths, probe_env, require_seed_model, rows, run_cli,
@@ -128,6 +128,7 @@ def test_an_old_index_gains_the_host_column_in_place(tmp_path):
     con.execute(old_sql)
     con.execute("insert into runs (id, kind, started_at, finished_at, outcome, arguments, dry_run, counts) "
                 "values (7, 'scan', '2026-01-01T00:00:00+00:00', '2026-01-01T00:10:00+00:00', 'finished', '{}', 0, '{\"tagged\": 3}')")
+    complete_old_index(con)  # the other tables an older libtagger made beside it
     con.commit()
     con.close()
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -48,7 +49,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import sqlite_utils
 
+from libtagger.errors import IndexFileError
+
 SCHEMA_VERSION = 1
+
+#: libtagger's mark in the SQLite header (``PRAGMA application_id``, bytes 68-71: ``LTAG``),
+#: set when an index is created: the proof that a file is an index and not another program's.
+APPLICATION_ID = int.from_bytes(b"LTAG", "big")
+
+#: What every libtagger index held before the mark existed (made in one transaction since the
+#: first release). A file without the mark is taken for an older index only when it has all of
+#: these tables and a ``schema_version`` row in ``meta``; opened for writing, it gets the mark.
+PRE_MARK_TABLES = frozenset({"meta", "tracks", "runs", "journal"})
+
+#: Why a command that only reads finds nothing to read.
+NO_INDEX_YET = "no index yet (run `libtagger scan` first, or pass --index)"
 
 #: Final statuses a track can hold in the index (``unchanged`` exists only in run reports).
 STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
@@ -233,23 +248,219 @@ def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
     return " and ".join(where), params
 
 
+def check_index_file(path: str | os.PathLike) -> str:
+    """What the file at ``path`` is, read without writing a byte; raises when it is no index.
+
+    Returns ``"absent"``, ``"empty"`` (0 bytes, or an SQLite file without any table: a new
+    index may be made there), ``"older"`` (an index of a libtagger from before the mark, see
+    :data:`PRE_MARK_TABLES`) or ``"libtagger"``.
+
+    Raises
+    ------
+    IndexFileError
+        A folder, a file that is not SQLite, another program's SQLite database, a truncated
+        or unreadable file: nothing is written to it.
+    """
+    path = Path(path)
+    problem = _header_problem(path)
+    if problem is not None:
+        raise IndexFileError(path, problem)
+    if not path.exists():
+        return "absent"
+    if path.stat().st_size == 0:
+        return "empty"
+    try:
+        conn = _checking_connection(path)
+    except sqlite3.Error as exc:
+        raise IndexFileError(path, _sqlite_problem(exc)) from None
+    try:
+        return _index_kind(conn, path)
+    except sqlite3.DatabaseError as exc:  # a damaged page 1 or schema
+        raise IndexFileError(path, _sqlite_problem(exc)) from None
+    finally:
+        conn.close()
+
+
+def index_writable(path: str | os.PathLike) -> bool:
+    """Whether the index at ``path`` can be opened for writing (False on a read-only file system).
+
+    SQLite writes ``PATH-wal`` and ``PATH-shm`` beside the file, so its folder must take
+    writes too.
+    """
+    path = Path(path)
+    if not os.access(path.parent if str(path.parent) else ".", os.W_OK):
+        return False
+    return not path.exists() or os.access(path, os.W_OK)
+
+
+def _header_problem(path: Path) -> str | None:
+    """Why the file at ``path`` cannot be an index, told from its first 100 bytes (None: it may be).
+
+    Read with ``open``, so that SQLite never opens a file that is not a database.
+    """
+    if path.is_dir():
+        return "is a folder, not an index file"
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot read the index ({exc.strerror or exc})"
+    if not header:
+        return None  # empty: a new index goes there
+    if not header.startswith(b"SQLite format 3\x00"):
+        return "not a libtagger index (not an SQLite database); left as it was"
+    if len(header) < 100:
+        return f"the index is damaged: truncated to {size} bytes"
+    return _truncation(path, header, size)
+
+
+def _truncation(path: Path, header: bytes, size: int) -> str | None:
+    """Whether the file is shorter than the page count in its header says."""
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The count holds only when the change counter (24) equals the version-valid-for number (92)
+    # (SQLite file format 1.3.7); with frames waiting in PATH-wal, the newest page count is there.
+    if not pages or header[24:28] != header[92:96] or _wal_pending(path):
+        return None
+    if size < pages * page_size:
+        return f"the index is damaged: truncated ({size} of its {pages * page_size} bytes)"
+    return None
+
+
+def _wal_pending(path: Path) -> bool:
+    try:
+        return os.path.getsize(f"{path}-wal") > 0
+    except OSError:
+        return False
+
+
+def _read_only_connection(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write: ``mode=ro``, else ``immutable=1`` on a read-only file system.
+
+    A ``mode=ro`` reader of a WAL database needs ``PATH-shm``; where that file is absent and
+    cannot be made (a read-only mount), SQLite refuses to open it, and only ``immutable=1``
+    reads it (ignoring a write-ahead log a crashed run left behind, which there nothing can
+    write back anyway).
+    """
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("select count(*) from sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if index_writable(path):
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+
+
+def _checking_connection(path: Path) -> sqlite3.Connection:
+    """A connection for :func:`check_index_file` that makes no file beside ``path``.
+
+    A ``mode=ro`` reader of a WAL database leaves ``PATH-wal`` and ``PATH-shm`` behind. With
+    no ``PATH-wal``, the file holds the whole database (no pages waiting), and ``immutable=1``
+    reads it as it is; with one, those files are there already and ``mode=ro`` uses them.
+    """
+    if os.path.exists(f"{path}-wal"):
+        return _read_only_connection(path)
+    return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+
+
+def _index_kind(conn: sqlite3.Connection, path: Path) -> str:
+    """``"libtagger"``, ``"older"`` or ``"empty"`` (see :func:`check_index_file`); raises otherwise."""
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if application_id == APPLICATION_ID:
+        return "libtagger"
+    objects = conn.execute("select type, name from sqlite_master").fetchall()
+    tables = sorted(name for kind, name in objects if kind == "table")
+    if application_id == 0 and not objects:
+        return "empty"
+    if application_id == 0 and PRE_MARK_TABLES <= set(tables) and _has_schema_version(conn):
+        return "older"
+    if tables:
+        what = "tables " + ", ".join(tables[:4]) + (", ..." if len(tables) > 4 else "")
+    else:
+        what = f"application id {application_id:#x}"
+    raise IndexFileError(path, f"not a libtagger index (another program's SQLite database: {what});"
+                               " left as it was")
+
+
+def _has_schema_version(conn: sqlite3.Connection) -> bool:
+    try:
+        row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:  # a meta table of another shape: another program's
+        return False
+    return row is not None
+
+
+def index_error_reason(exc: sqlite3.Error) -> str:
+    """An SQLite error met on an index, in a user's words (the reason of a one-line message).
+
+    >>> index_error_reason(sqlite3.OperationalError("database is locked"))
+    'database is locked'
+    """
+    if _is_damage(exc):
+        return (f"the index is damaged ({exc}); move it aside and scan again, "
+                "or try sqlite3's .recover on it")
+    return str(exc)
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _sqlite_problem(exc: sqlite3.Error) -> str:
+    """The reason of an SQLite error met while checking a file (see :func:`check_index_file`)."""
+    return index_error_reason(exc) if _is_damage(exc) else f"cannot read the index ({exc})"
+
+
 class Index:
     """A libtagger index file. Creates the tables on first use.
+
+    Opening checks the file first (:func:`check_index_file`): another program's database, a
+    damaged or truncated file or a folder raises :class:`~libtagger.errors.IndexFileError`
+    before anything is written. An index of an older libtagger gains the mark and any new
+    columns in place.
 
     Parameters
     ----------
     path : path-like or ":memory:"
         The SQLite file; its folder is created when missing.
+    create : bool
+        Make a new index when the file is absent or empty (False: raise IndexFileError).
+    read_only : bool
+        Open without writing (implies ``create=False``): no WAL switch, no new columns, and
+        the file may sit on a read-only file system.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, read_only: bool = False) -> None:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.path: Path | None = Path(path)
+            kind = check_index_file(self.path)
+            if kind in ("absent", "empty") and (read_only or not create):
+                raise IndexFileError(self.path, NO_INDEX_YET)
+            if read_only:
+                self.db = sqlite_utils.Database(_read_only_connection(self.path))
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite_utils.Database(path)
         else:
             self.path = None
             self.db = sqlite_utils.Database(memory=True)
+        try:
+            self._set_up()
+        except BaseException:
+            # A page damaged past the header fails here: closed at once, SQLite removes its
+            # PATH-wal and PATH-shm instead of leaving them for the garbage collector.
+            self.db.close()
+            raise
+
+    def _set_up(self) -> None:
         self.db.conn.execute("PRAGMA busy_timeout = 30000")
         if self.path is not None:
             self.db.enable_wal()
@@ -293,6 +504,8 @@ class Index:
                 if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            # libtagger's mark, in the same transaction as the tables (an older index gets it here)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             for table, columns in ADDED_COLUMNS.items():
                 have = db[table].columns_dict
                 for column, kind in columns.items():

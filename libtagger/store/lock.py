@@ -15,10 +15,14 @@ from pathlib import Path
 from types import TracebackType
 
 from libtagger.errors import IndexLockedError
+from libtagger.store.index import check_index_file
 
 
 class RunLock:
     """Hold ``<index>.lock`` for the length of a ``with`` block.
+
+    Entering raises :class:`~libtagger.errors.IndexFileError` (and makes no lock file) when
+    the index path holds something that is not a libtagger index (:func:`check_index_file`).
 
     Parameters
     ----------
@@ -39,12 +43,16 @@ class RunLock:
 
     def __init__(self, index_path: str | os.PathLike, *, wait: bool = False,
                  timeout: float | None = None) -> None:
+        self.index_path = Path(index_path)
         self.path = Path(f"{os.fspath(index_path)}.lock")
         self.wait = wait
         self.timeout = timeout
         self._fd: int | None = None
 
     def __enter__(self) -> "RunLock":
+        # Before the lock file is made beside it: a mistyped --index naming another program's
+        # database (or a folder) gets no INDEX.lock next to it either.
+        check_index_file(self.index_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
