@@ -6,6 +6,8 @@ Nothing here imports TensorFlow at module level, so ``libtagger query`` starts f
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
@@ -107,19 +109,48 @@ def _index_path(index: Optional[Path]) -> Path:
     return index if index is not None else default_index_path()
 
 
-def _open_index(index: Optional[Path]) -> "Index":
-    from libtagger.store.index import Index
+def _open_index(index: Optional[Path], *, writing: bool = False) -> "Index":
+    """The existing index of a command; absent, foreign, damaged or a folder: one line, exit 1.
+
+    A command that only reads opens it read-only when it cannot be written (a read-only file
+    system, a write-protected file); otherwise as usual, so an older index gains its columns.
+    """
+    from libtagger.errors import IndexFileError
+    from libtagger.store.index import Index, index_writable
 
     path = _index_path(index)
-    if not path.exists():
-        _fail(f"{path}: no index yet (run `libtagger scan` first, or pass --index)")
-    return Index(path)
+    try:
+        return Index(path, create=False, read_only=not writing and not index_writable(path))
+    except IndexFileError as exc:
+        _fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_index_problem(exc, path))
+
+
+@contextmanager
+def _reading_index(index: Optional[Path]) -> Iterator["Index"]:
+    """The index of a command that reads it, closed after the block.
+
+    A page damaged in the middle of the file shows only when a query reads it: such an SQLite
+    or I/O error inside the block ends the command with one line and exit 1 too.
+    """
+    db = _open_index(index)
+    try:
+        yield db
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_index_problem(exc, _index_path(index)))
+    finally:
+        db.close()
 
 
 def _index_problem(exc: BaseException, index: Path) -> str:
     """One line for an error of the index or its lock file (not of an audio file)."""
+    from libtagger.store.index import index_error_reason
+
     if isinstance(exc, OSError):
         return f"{exc.filename or index}: {exc.strerror or exc}"
+    if isinstance(exc, sqlite3.Error):
+        return f"{index}: {index_error_reason(exc)}"
     return f"{index}: {exc}"
 
 
@@ -275,13 +306,13 @@ def query(
     from libtagger.scan.report import render
 
     _check_format(fmt)
-    db = _open_index(index)
-    try:
-        rows = find_tracks(db, genre=genre, status=status, min_confidence=min_confidence,
-                           max_confidence=max_confidence, path_glob=path, disagrees=disagrees,
-                           missing=True if missing else None, reason=reason, limit=limit)
-    except LibtaggerError as exc:
-        _fail(str(exc), EXIT_USAGE)
+    with _reading_index(index) as db:
+        try:
+            rows = find_tracks(db, genre=genre, status=status, min_confidence=min_confidence,
+                               max_confidence=max_confidence, path_glob=path, disagrees=disagrees,
+                               missing=True if missing else None, reason=reason, limit=limit)
+        except LibtaggerError as exc:
+            _fail(str(exc), EXIT_USAGE)
     rows = [{k: v for k, v in r.items() if k != "path_bytes"} for r in rows]
     typer.echo(render(rows, fmt=fmt, columns=QUERY_COLUMNS if fmt != "json" else None), nl=False)
 
@@ -297,7 +328,8 @@ def stats(
     from libtagger.store.query import stats as index_stats
     from libtagger.scan.report import render
 
-    result = index_stats(_open_index(index))
+    with _reading_index(index) as db:
+        result = index_stats(db)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -323,10 +355,11 @@ def show(
     from libtagger.store.query import show_track
     from libtagger.scan.report import render
 
-    try:
-        track = show_track(_open_index(index), file)
-    except LibtaggerError as exc:
-        _fail(str(exc))
+    with _reading_index(index) as db:
+        try:
+            track = show_track(db, file)
+        except LibtaggerError as exc:
+            _fail(str(exc))
     if track.get("person_genres"):  # stored as JSON text: shown as the list it is
         track["person_genres"] = json.loads(track["person_genres"])
     if as_json:
@@ -354,7 +387,8 @@ def undo(
     A file whose genre someone changed since libtagger wrote it is skipped (one line on
     standard error) unless --force; the exit status stays 0, as for files that fail.
     """
-    from libtagger.errors import IndexLockedError, LibtaggerError
+    from libtagger.errors import IndexFileError, IndexLockedError, LibtaggerError
+    from libtagger.store.index import NO_INDEX_YET, check_index_file
     from libtagger.store.lock import RunLock
     from libtagger.scan.undo import undo as run_undo
 
@@ -362,8 +396,10 @@ def undo(
         raise typer.BadParameter("give either --run ID or one or more paths")
     _end_like_ctrl_c()  # like scan: end cleanly
     try:
+        if check_index_file(_index_path(index)) in ("absent", "empty"):  # and no lock file made
+            raise IndexFileError(_index_path(index), NO_INDEX_YET)
         with RunLock(_index_path(index)):
-            db = _open_index(index)
+            db = _open_index(index, writing=True)
             db.mark_abandoned_runs()  # we hold the lock: a run still marked running was killed
             undo_run, results = run_undo(db, run_id=run, paths=[str(p) for p in paths or []],
                                          preserve_mtime=preserve_mtime, force=force)
@@ -405,8 +441,8 @@ def runs(
     from libtagger.store.lock import run_lock_held
 
     _check_format(fmt)
-    db = _open_index(index)
-    rows = db.runs(limit, lock_held=run_lock_held(_index_path(index)))
+    with _reading_index(index) as db:
+        rows = db.runs(limit, lock_held=run_lock_held(_index_path(index)))
     typer.echo(render(rows, fmt=fmt, columns=("id", "kind", "started_at", "finished_at", "outcome",
                                                "dry_run", "model_id", "counts")), nl=False)
 
@@ -430,11 +466,12 @@ def browse(
 
     from libtagger.errors import LibtaggerError
     from libtagger.store.browse import datasette_metadata, serve
+    from libtagger.store.index import Index
 
     path = _index_path(index)
-    if not path.is_file():
-        _fail(f"{path}: no index yet (run `libtagger scan` first, or pass --index)")
     try:
+        # Refuses an absent, foreign or damaged file; read-only, as browse never writes the index.
+        Index(path, read_only=True).close()
         if metadata_out is not None:
             metadata_out.write_text(json.dumps(datasette_metadata(path), indent=2) + "\n")
             typer.echo(f"wrote {metadata_out}; serve with: datasette {path} -m {metadata_out}")
@@ -565,11 +602,8 @@ def learn(
             read_mapping(mapping)  # a bad line is reported before any work
     except (MappingFileError, ModelError) as exc:
         _fail(str(exc), EXIT_USAGE)
-    db = _open_index(index)
-    try:
+    with _reading_index(index) as db:
         tracks = tracks_from_index(db)
-    finally:
-        db.close()
     options = LearnOptions(min_tracks=min_tracks, mapping=mapping, multi=multi_valued, folds=folds, seed=seed)
     import_tensorflow_quietly()
     try:
