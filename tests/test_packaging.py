@@ -67,6 +67,8 @@ def installed(wheel, tmp_path_factory) -> Path:
     # The dependencies (TensorFlow, librosa, ...) from this environment; libtagger itself from the wheel,
     # which comes first on sys.path. Editable-install hooks there are .pth files, not processed this way.
     (site / "libtagger-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # The test extra's matplotlib is there too; a plain install has none (``import matplotlib`` fails).
+    (site / "libtagger-test-plain.pth").write_text("import sys; sys.modules['matplotlib'] = None\n")
     done = _run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel)
     assert done.returncode == 0, done.stderr[-3000:]
     where = _run(python, "-c", "import libtagger; print(libtagger.__file__)", cwd=venv)
@@ -129,3 +131,31 @@ def test_the_installed_command_scans_a_file_with_the_shipped_default_model(insta
     assert row["genre"] in {display_name(g) for g in GENRES}
     assert 0.0 < row["confidence"] <= 1.0
     assert song.read_bytes() == before  # a dry run
+
+
+def test_the_installed_command_learns_without_matplotlib(installed, tmp_path):
+    # issue 17 item 5: `learn` crashed with "No module named 'matplotlib'" (only the test extra has it)
+    import mutagen
+
+    assert _run(installed.parent / "bin" / "python", "-c", "import matplotlib").returncode != 0
+    music = tmp_path / "Music"
+    for n, (genre, artist) in enumerate([(g, a) for g in ("Pop", "Rock") for a in ("A", "B") for _ in range(2)]):
+        song = make_audio(music / f"{genre} {artist}" / f"{n}.flac", 8.0, seed=n)
+        tags = mutagen.File(song)
+        tags["genre"], tags["artist"] = genre, f"{genre} {artist}"
+        tags.save()
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    index = tmp_path / "index.db"
+    scanned = subprocess.run([installed / "libtagger", "scan", "--dry-run", "--jobs", "1", "--quiet", "--index", index,
+                              music], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert scanned.returncode == 0, scanned.stderr[-3000:]
+    learned = subprocess.run([installed / "libtagger", "learn", "mine", "--min-tracks", "2", "--index", index],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert learned.returncode == 0, learned.stderr[-3000:]
+    folder = tmp_path / "data" / "libtagger" / "models" / "mine"
+    assert {"model.keras", "meta.json", "card.md", "cv_oof.json"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "confusion.png").exists()
+    said = [line for line in learned.stderr.splitlines() if "confusion.png" in line]
+    assert len(said) == 1 and "pip install 'libtagger[plot]'" in said[0], learned.stderr[-3000:]
+    card = (folder / "card.md").read_text()
+    assert "| true / predicted | Pop | Rock |" in card and "](confusion.png)" not in card

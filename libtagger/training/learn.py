@@ -440,12 +440,11 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
         folder = staging / name
         meta = write_model_folder(folder, model=ensemble_model(final.models), meta=meta_in)
         metrics["train_seconds"]["total"] = round(time.time() - t0, 1)
-        plot_confusion({"confusion": recipe_fig["confusion"], "labels": labels_spelled,
-                        "track_accuracy": recipe_fig["track_accuracy"], "n_tracks": len(plan.tracks)},
-                       folder / CONFUSION_FILE,
-                       title=f"{name}: grouped CV, accuracy {recipe_fig['track_accuracy']:.3f} ({len(plan.tracks)} tracks)")
+        drawn = draw_confusion(recipe_fig, labels_spelled, folder / CONFUSION_FILE, n_tracks=len(plan.tracks),
+                               title=f"{name}: grouped CV, accuracy {recipe_fig['track_accuracy']:.3f} "
+                                     f"({len(plan.tracks)} tracks)", log=log)
         write_meta(folder, meta)
-        (folder / CARD_FILE).write_text(model_card(meta))
+        (folder / CARD_FILE).write_text(model_card(meta, confusion_drawn=drawn))
         (folder / OOF_FILE).write_text(json.dumps(oof_records(plan, cv), indent=1) + "\n")
         target = out_root / name
         if target.exists():
@@ -454,6 +453,35 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return meta
+
+
+def draw_confusion(fig: dict[str, Any], labels: Sequence[str], png_path: Path, *, n_tracks: int, title: str,
+                   log: Callable[[str], None]) -> bool:
+    """Draw the out-of-fold confusion matrix as ``png_path``; False (and one logged line) without matplotlib.
+
+    matplotlib is the ``plot`` extra, not a dependency: a plain install learns and writes the
+    model all the same, and the model card shows the matrix as a table instead.
+    """
+    try:
+        plot_confusion({"confusion": fig["confusion"], "labels": list(labels),
+                        "track_accuracy": fig["track_accuracy"], "n_tracks": n_tracks},
+                       png_path, title=title)
+    except ImportError as exc:  # matplotlib, or one of its own dependencies, is not installed
+        log(f"{png_path.name} not drawn: {exc.name or 'matplotlib'} is not installed "
+            f"(pip install 'libtagger[plot]'); the model card has the matrix as a table")
+        return False
+    return True
+
+
+def confusion_table(confusion: Sequence[Sequence[int]], labels: Sequence[str]) -> list[str]:
+    """The confusion matrix (rows true, columns predicted) as Markdown table lines.
+
+    >>> confusion_table([[3, 1], [0, 4]], ["Pop", "Rock"])
+    ['| true / predicted | Pop | Rock |', '|---|---|---|', '| Pop | 3 | 1 |', '| Rock | 0 | 4 |']
+    """
+    lines = ["| true / predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(str(int(n)) for n in row) + " |" for label, row in zip(labels, confusion)]
+    return lines
 
 
 def check_name(name: str, out_root: Path, *, replace: bool) -> None:
@@ -515,10 +543,19 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def model_card(meta: dict[str, Any]) -> str:
-    """The generated Markdown model card: data, groups, recipe and every figure."""
+def model_card(meta: dict[str, Any], *, confusion_drawn: bool = True) -> str:
+    """The generated Markdown model card: data, groups, recipe and every figure.
+
+    ``confusion_drawn``: the card links ``confusion.png``; else it holds the matrix as a table.
+    """
     m = meta["metrics"]
     v = m["validation"]
+    if confusion_drawn:
+        confusion = [f"Confusion matrix (out of fold): [`{CONFUSION_FILE}`]({CONFUSION_FILE})."]
+    else:
+        confusion = [f"Confusion matrix (out of fold; `{CONFUSION_FILE}` was not drawn: "
+                     "`pip install 'libtagger[plot]'`):", "",
+                     *confusion_table(v["recipe"]["confusion"], [meta["spellings"][lab] for lab in meta["labels"]])]
     lines = [f"# {meta['name']} (learned)", "",
              f"**Model id:** `{meta['model_id']}` · kind `{meta['kind']}` · created {meta['created']}", "",
              "## Data", "", f"{meta['recipe']['data']}.", "",
@@ -531,7 +568,7 @@ def model_card(meta: dict[str, Any]) -> str:
     for why, n in m["data"]["skipped"].items():
         lines.append(f"\nNot used: {n} tracks, {why}.")
     lines += ["", "## Validation", "", v["scheme"] + ".", "", "```", *summary_lines(meta), "```", "",
-              f"Confusion matrix (out of fold): [`{CONFUSION_FILE}`]({CONFUSION_FILE}).", "",
+              *confusion, "",
               "## Recipe", "", "```json", json.dumps(meta["recipe"], indent=2), "```", "",
               f"Time: {m['train_seconds']['validation']} s validation, {m['train_seconds']['total']} s in all.", ""]
     return "\n".join(lines)
