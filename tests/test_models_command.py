@@ -169,3 +169,20 @@ def test_models_and_version_never_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "imported: []"
+
+
+def test_an_unknown_model_lists_only_the_genre_models_and_the_detector_is_refused(tmp_path):
+    # The music detector cannot tag: `--model nosuch` offered it as a model to use.
+    song = make_audio(tmp_path / "Music" / "song.flac", 6.0, seed=5)
+    index = tmp_path / "index.db"
+    for name in ("nosuch", "music-detector"):
+        result = run_cli("scan", "--dry-run", "--model", name, "--jobs", "1", "--index", index, song.parent,
+                         cwd=tmp_path)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        line, = result.stderr.splitlines()
+        assert "seed" in line and "musicnn-head" in line, line
+        assert line.count("music-detector") == (name == "music-detector"), line
+    assert line.startswith("libtagger: error: model 'music-detector' is a music detector, not a genre model"), line
+    assert locate_model("music-detector", genre=False).name == "music-detector"  # where the detector is wanted
+    with pytest.raises(ModelError, match="'seed' is not a music detector"):
+        locate_model("seed", genre=False)

@@ -83,7 +83,7 @@ def remove_model(name: str) -> ModelLocation:
     """
     import shutil
 
-    location = locate_model(name)
+    location = locate_model(name, genre=None)
     if location.source != USER or location.name != name:
         raise ModelError(f"model {name!r} is {location.source} ({location.folder}), not one in the user's models "
                          f"folder: only those (learned or trained by you) can be removed")

@@ -182,19 +182,46 @@ def list_models() -> list[ModelLocation]:
     return [found[name] for name in sorted(found)]
 
 
-def locate_model(name: str) -> ModelLocation:
+#: The ``kind`` of a music detector's meta.json (:mod:`libtagger.classify.openset`): it tells music
+#: from speech and noise, and gives no genre.
+DETECTOR_KIND = "music-detector"
+
+
+def locate_model(name: str, *, genre: bool | None = True) -> ModelLocation:
     """The folder of model ``name``: the first on the search path, or ``name`` itself when it is
-    a folder path (contains a path separator). ModelError lists the folders searched and the models seen."""
+    a folder path (contains a path separator). ModelError lists the folders searched and the models seen.
+
+    ``genre``: True (for a genre model) or False (for a music detector) lists only the models of
+    that use when ``name`` is not found, and refuses a model found by name that is of the other;
+    None: any model.
+    """
     if os.sep in name or (os.altsep and os.altsep in name):
         folder = Path(name).expanduser()
         if folder.is_dir():
             return ModelLocation(folder.name, folder, "path")
         raise ModelError(f"model folder {folder} does not exist")
-    for location in list_models():
-        if location.name == name:
-            return location
-    have = ", ".join(m.name for m in list_models()) or "none"
+    models = list_models()
+    usable = [m for m in models if genre is None or _is_detector(m.folder) != genre]
+    have = ", ".join(m.name for m in usable) or "none"
+    for location in models:
+        if location.name != name:
+            continue
+        if location not in usable:
+            what = "a music detector, not a genre model" if genre else "not a music detector"
+            raise ModelError(f"model {name!r} is {what} ({'genre models' if genre else 'detectors'}: {have})")
+        return location
+    # A genre model is wanted far more often: its listing leaves the music detector out (it
+    # cannot tag, and naming it there invited `--model music-detector`).
     raise ModelError(f"model {name!r} not found (available: {have}; searched {describe_search_path()})")
+
+
+def _is_detector(folder: Path) -> bool:
+    """Whether ``folder/meta.json`` says it is a music detector (an unreadable one: not)."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("kind") == DETECTOR_KIND
 
 
 def available_models(models_dir: Path | None = None) -> list[str]:
@@ -230,7 +257,7 @@ def read_meta(folder: Path, *, check_features: bool = True) -> dict[str, Any]:
         raise ModelError(f"{path}: missing {', '.join(missing)}")
     # a music detector (libtagger.classify.openset) labels its own classes, not the genres;
     # a learned model (libtagger learn) has the library's labels, each with its written spelling
-    if tuple(meta["labels"]) != GENRES and meta["kind"] != "music-detector":
+    if tuple(meta["labels"]) != GENRES and meta["kind"] != DETECTOR_KIND:
         check_learned_labels(meta, path)
     expected = _expected_feature_names() if check_features else None
     if expected is not None and tuple(meta["feature_names"]) != expected:

@@ -215,7 +215,7 @@ def load_detector(name: str = DETECTOR_NAME) -> DetectorParams:
     """
     from libtagger.classify.classifier import META_FILE, locate_model
 
-    folder = locate_model(name).folder
+    folder = locate_model(name, genre=False).folder
     try:
         meta = json.loads((folder / META_FILE).read_text())
         obj = json.loads((folder / PARAMS_FILE).read_text())
