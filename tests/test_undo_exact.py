@@ -159,3 +159,29 @@ def test_other_tags_changed_since_the_write_restore_the_genre_value_and_say_so(t
     assert result.stdout.startswith(f"restored {song}: (no genre) (tag values only: the file changed")
     f = mutagen.File(song)
     assert f.get("genre") is None and f["title"] == ["Renamed by a person"]
+
+
+def test_a_file_written_twice_gets_its_original_bytes_back_in_one_undo(tmp_path):
+    """``undo FILE`` after two writes of different genres (two runs): the writes' records chain."""
+    from libtagger.scan.journaled_write import WriteGenre, Written, journaled_write
+    from libtagger.store.index import Index
+
+    song = make_audio(tmp_path / "Music" / "song.mp3", 3.0, seed=9)
+    tag = ID3()
+    tag.add(TIT2(encoding=1, text="Twice"))  # UTF-16: a re-encoding would show
+    tag.save(song, v2_version=3, padding=lambda info: 0)  # no padding: the write must grow the tag
+    original = sha(song)
+    index = Index(tmp_path / "index.db")
+    st = song.stat()
+    track = index.save_track(str(song), {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "status": "tagged"})
+    for genre in ("Jazz", "Hip-Hop"):
+        run = index.start_run(kind="scan", arguments={"roots": [str(song.parent)]})
+        outcome = journaled_write(index, run_id=run, track_id=track, path=song, action=WriteGenre(genre))
+        assert isinstance(outcome, Written)
+    index.close()
+    assert tags.read_genres(song) == ["Hip-Hop"]
+
+    result = cli("undo", song, "--index", tmp_path / "index.db")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"restored {song}: (no genre)\n")
+    assert sha(song) == original

@@ -10,9 +10,10 @@ follows the recipe to write the old file again from the written one, and checks 
 Recipes of successive writes compose (:func:`compose`): the original of a file written
 twice is rebuilt from its current bytes in one pass.
 
-Memory: files are read through ``mmap`` and compared in 1 MiB windows; only the literal
-bytes (the changed regions, typically a few KiB) are held in Python. A write whose changed
-regions exceed :data:`MAX_LITERAL_BYTES` gets no recipe (its undo restores tag values).
+Memory: files are read with positional reads in 1 MiB windows (not mapped: the pages of a
+mapping would count in the process's memory for the whole file); only the literal bytes
+(the changed regions, typically a few KiB) are kept. A write whose changed regions exceed
+:data:`MAX_LITERAL_BYTES` gets no recipe (its undo restores tag values).
 
 >>> recipe = record("old.mp3", "new.mp3")             # doctest: +SKIP
 >>> rebuild(recipe, "new.mp3", "again.mp3")          # doctest: +SKIP
@@ -23,7 +24,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import mmap
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,15 +92,45 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+class _Reader:
+    """A file read by slices (``reader[a:b]``) and searched (``find``), a window at a time."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop, _ = span.indices(self.size)
+        return os.pread(self.fd, max(stop - start, 0), start) if stop > start else b""
+
+    def find(self, probe: bytes, start: int, end: int) -> int:
+        """The first offset in ``[start, end)`` where ``probe`` starts and ends, or -1."""
+        at = start
+        while at < end:
+            window = self[at:min(at + _WINDOW + len(probe) - 1, end)]
+            hit = window.find(probe)
+            if hit >= 0:
+                return at + hit
+            at += _WINDOW
+        return -1
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for at in range(0, self.size, _WINDOW):
+            digest.update(self[at:at + _WINDOW])
+        return digest.hexdigest()
+
+
 @contextmanager
-def _mapped(path: str | os.PathLike[str]) -> Iterator[mmap.mmap | bytes]:
-    """The file's bytes, read-only through mmap (an empty file cannot be mapped: b"")."""
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            yield b""
-            return
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            yield mm
+def _opened(path: str | os.PathLike[str]) -> Iterator[_Reader]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield _Reader(fd)
+    finally:
+        os.close(fd)
 
 
 def _first_difference(a: bytes, b: bytes) -> int:
@@ -215,16 +245,14 @@ def record(old_path: str | os.PathLike[str], new_path: str | os.PathLike[str]) -
     old_path, new_path
         The file before and after a tag write (both still exist while the write is checked).
     """
-    with _mapped(old_path) as old, _mapped(new_path) as new:
+    with _opened(old_path) as old, _opened(new_path) as new:
         prefix, suffix = _common_ends(old, new)
         middle = _pieces(old, new, prefix, len(old) - suffix, prefix, len(new) - suffix)
         if sum(n for kind, _, n in middle if kind == "l") > MAX_LITERAL_BYTES:
             return None
         pieces = [("w", 0, prefix), *middle, ("w", len(new) - suffix, suffix)]
         pieces_out, literal = _with_literal(old, pieces)
-        old_hash = hashlib.sha256(old).hexdigest()
-        new_hash = hashlib.sha256(new).hexdigest()
-        return ByteRecipe(old_hash, len(old), new_hash, len(new), pieces_out, literal)
+        return ByteRecipe(old.sha256(), len(old), new.sha256(), len(new), pieces_out, literal)
 
 
 def identity(path: str | os.PathLike[str]) -> ByteRecipe:
@@ -303,7 +331,7 @@ def rebuild(recipe: ByteRecipe, source: str | os.PathLike[str], dest: str | os.P
     RebuildError
         ``source`` is not the written file, or the result does not hash to the original.
     """
-    with _mapped(source) as src:
+    with _opened(source) as src:
         if len(src) != recipe.written_size:
             raise RebuildError(f"the file is {len(src)} bytes, libtagger wrote {recipe.written_size}")
         with open(dest, "wb") as out:
