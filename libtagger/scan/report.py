@@ -10,11 +10,28 @@ from typing import Any
 
 FORMATS = ("table", "json", "csv")
 
+#: The widest a table cell gets, in characters; longer text ends in "...". A column is as wide as
+#: its widest cell, so one file's 20,000-character genre tag padded every row of the table.
+#: JSON and CSV keep every character.
+MAX_CELL_CHARS = 80
 
-def _cell(value: Any) -> Any:
+#: Columns a table shows whole, however long: a path cut short names no file.
+WHOLE_COLUMNS = frozenset({"path"})
+
+
+def _cell(value: Any, *, whole: bool = False) -> Any:
+    """A table cell: floats to 3 decimals, None empty, text cut to :data:`MAX_CELL_CHARS` unless ``whole``.
+
+    >>> _cell(0.91234), _cell(None), _cell("x" * 100)[-5:], len(_cell("x" * 100)), len(_cell("x" * 100, whole=True))
+    ('0.912', '', 'xx...', 80, 100)
+    """
     if isinstance(value, float):
         return f"{value:.3f}"
-    return "" if value is None else value
+    if value is None:
+        return ""
+    if isinstance(value, str) and not whole and len(value) > MAX_CELL_CHARS:
+        return value[:MAX_CELL_CHARS - 3] + "..."
+    return value
 
 
 def render(rows: Sequence[dict[str, Any]], *, fmt: str = "table",
@@ -22,7 +39,8 @@ def render(rows: Sequence[dict[str, Any]], *, fmt: str = "table",
     """Render rows as text in ``fmt`` (``table``, ``json`` or ``csv``).
 
     ``columns`` picks and orders the columns (all keys of the first row by
-    default). JSON keeps every key and full float precision.
+    default). JSON keeps every key and full float precision; a table cuts text longer than
+    :data:`MAX_CELL_CHARS` except in :data:`WHOLE_COLUMNS`.
 
     Examples
     --------
@@ -42,7 +60,7 @@ def render(rows: Sequence[dict[str, Any]], *, fmt: str = "table",
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue()
-    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
+    cells = [[_cell(row.get(c), whole=c in WHOLE_COLUMNS) for c in cols] for row in rows]
     fast = _text_table(cells, cols)
     if fast is not None:
         return fast + "\n"
