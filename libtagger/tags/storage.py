@@ -8,6 +8,7 @@ storage key (formats)        genre is stored in          libtagger marker
 ===========================  ==========================  ================================
 id3-mp3, id3-wave, id3-aiff  ID3v2 ``TCON``              ``TXXX:LIBTAGGER_GENRE``
 id3-wave (WAV) also          RIFF INFO ``IGNR``          (the ID3 chunk's marker)
+id3-mp3 (MP3) also           APEv2 ``Genre`` (if there)  (the ID3 tag's marker)
 vorbis (FLAC, Ogg)           Vorbis comment ``GENRE``    ``LIBTAGGER_GENRE``
 mp4 (AAC, ALAC)              MP4 ``©gen`` (+ old gnre)   ``----:org.libtagger:genre``
 asf (WMA)                    ASF ``WM/Genre``            ``LIBTAGGER/Genre``
@@ -72,6 +73,7 @@ from typing import Any, Callable
 
 import mutagen
 from mutagen.aiff import AIFF
+from mutagen.apev2 import APENoHeaderError, APEv2, TEXT as APE_TEXT, error as APEError
 from mutagen.asf import ASF
 from mutagen.flac import FLAC
 from mutagen.id3 import TCON, TXXX
@@ -239,8 +241,133 @@ class _ID3(_Storage):
             f.tags.update_to_v23()
         elif v2 == 4 and tuple(f.tags.version[:2]) == (2, 3):
             f.tags.update_to_v24()
-        # v23_sep=None: multi-valued text stays null-separated, as it was read.
-        f.save(v2_version=v2, v23_sep=None)
+        # v23_sep=None: multi-valued text stays null-separated, as it was read. An MP3's ID3v1
+        # trailer is updated when there (v1=1, mutagen's default); _MP3 asks for v1=2 when its
+        # APEv2 write dropped the trailer. WAV and AIFF have no trailer (their save takes no v1).
+        v1 = {"v1": f.libtagger_id3v1} if hasattr(f, "libtagger_id3v1") else {}
+        f.save(v2_version=v2, v23_sep=None, **v1)
+
+
+def _read_ape(path: Path) -> APEv2 | None:
+    """The APEv2 tag of a file, or None when it has none (a damaged one raises MutagenError)."""
+    try:
+        return APEv2(path)
+    except APENoHeaderError:
+        return None
+    except APEError as exc:
+        raise mutagen.MutagenError(f"damaged APEv2 tag: {exc}") from exc
+
+
+def _ape_genre_key(ape: APEv2 | None) -> str | None:
+    """The APEv2 tag's genre item key in its own spelling (APE keys ignore case), or None."""
+    return None if ape is None else next((k for k in ape.keys() if k.lower() == "genre"), None)
+
+
+def _ape_genre(ape: APEv2 | None) -> list[str] | None:
+    """The text values of the APEv2 ``Genre`` item as stored, or None when there is none."""
+    key = _ape_genre_key(ape)
+    if key is None or ape[key].kind != APE_TEXT:
+        return None  # a binary "Genre" item is no genre anyone reads; left alone
+    return list(ape[key])
+
+
+def _has_id3v1(path: str | os.PathLike[str]) -> bool:
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) < 128:
+            return False
+        fh.seek(-128, os.SEEK_END)
+        return fh.read(3) == b"TAG"
+
+
+class _MP3(_ID3):
+    """An MP3's ID3v2 tag (as :class:`_ID3`) plus the ``Genre`` of an APEv2 tag beside it.
+
+    foobar2000, mp3gain and older taggers keep an APEv2 tag at the end of MP3s, and players that
+    read it show its genre. A genre there is a person's genre like an ID3 one: kept unless
+    ``--overwrite``. With ``--overwrite`` an existing APE ``Genre`` item gets the new genre too,
+    so the file never says two genres; libtagger never adds an APE tag or item. The marker lives
+    in the ID3 tag only. The snapshot key ``ape_genre`` holds the APE genre values as stored (None:
+    no such item), and restore puts them back.
+    """
+
+    extra_keys = ("ape_genre",)
+
+    def __init__(self) -> None:
+        super().__init__(MP3)
+
+    def open(self, path: Path) -> Any:
+        f = super().open(path)
+        f.libtagger_ape = _read_ape(path)
+        f.libtagger_ape_target = _ape_genre(f.libtagger_ape)
+        return f
+
+    def _ape(self, f: Any) -> list[str]:
+        return [v for v in _ape_genre(f.libtagger_ape) or [] if v.strip()]
+
+    def genres(self, f: Any) -> list[str]:
+        id3, ape = super().genres(f), self._ape(f)
+        if not ape or ape == id3:
+            return id3
+        if not id3:
+            return ape  # a genre set in the APE tag only: a person's genre like any other
+        if super().is_ours(f):
+            # libtagger wrote the ID3 genre, the APE one differs: a person's, set after (or
+            # beside) libtagger's, and the one their player shows. It wins, as WAV's INFO does.
+            return ape
+        return id3 + [g for g in ape if g not in id3]  # both a person's: every value they set
+
+    def is_ours(self, f: Any) -> bool:
+        # Ours only when the APE genre, if any, is also the marker's value.
+        ape = self._ape(f)
+        return super().is_ours(f) and (not ape or ape == self.raw(f))
+
+    def others(self, f: Any) -> dict[str, str]:
+        out = super().others(f)
+        ape = f.libtagger_ape
+        if ape is not None:
+            genre_key = _ape_genre_key(ape)
+            out["ape:items"] = _digest(sorted((k.lower(), v.kind, v.value) for k, v in ape.items()
+                                              if k != genre_key))
+        out["id3v1"] = str(_has_id3v1(f.filename))
+        return out
+
+    def extra_state(self, f: Any, path: Path) -> dict[str, Any]:
+        return dict(super().extra_state(f, path), ape_genre=_ape_genre(f.libtagger_ape))
+
+    def write_target(self, current: dict[str, Any], genre: str) -> dict[str, Any]:
+        ape = [genre] if current.get("ape_genre") is not None else None
+        return dict(super().write_target(current, genre), ape_genre=ape)
+
+    def set_extra_state(self, f: Any, snap: dict[str, Any]) -> None:
+        f.libtagger_ape_target = snap["ape_genre"]
+
+    def save(self, f: Any, snap_version: list[int] | None = None) -> None:
+        self._write_ape(f)
+        super().save(f, snap_version)
+
+    def delete_tags(self, f: Any) -> None:
+        self._write_ape(f)
+        super().delete_tags(f)
+
+    def _write_ape(self, f: Any) -> None:
+        """Give the APE tag its target genre, before the ID3 save (which then restores ID3v1)."""
+        target = f.libtagger_ape_target
+        if target == _ape_genre(f.libtagger_ape):
+            return
+        # mutagen writes the APE tag at the very end and drops an ID3v1 trailer that followed
+        # it: the ID3 save right after this one writes the trailer again (v1=2).
+        if _has_id3v1(f.filename):
+            f.libtagger_id3v1 = 2
+        ape = f.libtagger_ape if f.libtagger_ape is not None else APEv2()
+        key = _ape_genre_key(ape)
+        if key is not None:
+            del ape[key]
+        if target is not None:
+            ape[key or "Genre"] = list(target)
+        if len(ape) == 0:
+            ape.delete(f.filename)  # only the genre was in it
+        else:
+            ape.save(f.filename)
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -348,6 +475,11 @@ class _Vorbis(_Storage):
         if f is None:
             raise mutagen.MutagenError("not a FLAC, Ogg Vorbis or Opus file")
         return f
+
+    def genres(self, f: Any) -> list[str]:
+        # An empty or blank ``GENRE=`` (some rippers write one) is no genre: the file gets
+        # libtagger's, and undo puts the empty value back (the snapshot keeps raw values).
+        return [v for v in self.raw(f) if v.strip()]
 
     def raw(self, f: Any) -> list[str]:
         return list(f.tags.get("GENRE", [])) if f.tags is not None else []
@@ -473,7 +605,7 @@ class _ASF(_Storage):
 
 #: The storage classes by the key a row of :data:`libtagger.formats.FORMATS` names them with.
 _BY_KEY: dict[str, _Storage] = {
-    "id3-mp3": _ID3(MP3), "id3-wave": _WAVE(), "id3-aiff": _ID3(AIFF),
+    "id3-mp3": _MP3(), "id3-wave": _WAVE(), "id3-aiff": _ID3(AIFF),
     "vorbis": _Vorbis(), "mp4": _MP4(), "asf": _ASF(),
 }
 
@@ -597,8 +729,9 @@ def snapshot(path: str | os.PathLike[str]) -> dict[str, Any]:
     Keys: ``version``, ``format`` (``id3``/``vorbis``/``mp4``/``asf`` or None),
     ``genres`` (values as stored), ``has_tags`` (a tag block existed),
     ``marker`` (libtagger's marker value or None), ``id3_version`` (e.g.
-    ``[2, 3, 0]``), ``mp4_gnre`` (numeric codes of an old ``gnre`` atom) and, for WAV only,
-    ``riff_info`` (the RIFF INFO chunk's body in base64, None when there is none).
+    ``[2, 3, 0]``), ``mp4_gnre`` (numeric codes of an old ``gnre`` atom), for WAV only
+    ``riff_info`` (the RIFF INFO chunk's body in base64, None when there is none) and, for MP3
+    only, ``ape_genre`` (the APEv2 ``Genre`` values as stored, None when there is none).
     """
     p = Path(path)
     storage = _storage_for(p)
