@@ -72,7 +72,8 @@ def test_unchanged_moved_changed_and_deleted_files(tmp_path):
     third = json_report(scan(lib, index, tmp_path / "3.log"))
     analysed = decoded_paths(tmp_path / "3.log", "analyse")
     assert analysed == {"reaudio.wav", "retouch.mp3"}, analysed
-    assert third["reaudio.wav"]["status"] == "tagged" and third["retouch.mp3"]["status"] == "tagged"
+    # retouch.mp3 is analysed again and already holds its verdict's genre: kept, not written again
+    assert third["reaudio.wav"]["status"] == "tagged" and third["retouch.mp3"]["status"] == "kept"
     assert third["keep.flac"]["status"] == "unchanged"
     counts = last_run(index)["counts"]
     assert counts.get("moved") == 1 and counts.get("unchanged") == 1, counts
@@ -130,7 +131,7 @@ def test_rescan_decodes_again_and_a_new_model_reclassifies_without_decoding(tmp_
 
     rescan = json_report(scan(lib, index, tmp_path / "2.log", "--rescan"))
     assert decoded_paths(tmp_path / "2.log", "analyse") == {"one.flac", "two.mp3"}
-    assert {r["status"] for r in rescan.values()} == {"tagged"}  # same verdict: its own genre, kept as is
+    assert {r["status"] for r in rescan.values()} == {"kept"}  # same verdict: its own genre, kept as is
 
     new_id = _new_model_version(tmp_path / "models")
     assert new_id != old["one.flac"]["model_id"]
@@ -141,7 +142,7 @@ def test_rescan_decodes_again_and_a_new_model_reclassifies_without_decoding(tmp_
     for name in ("one.flac", "two.mp3"):
         assert now[name]["model_id"] == new_id
         assert now[name]["id"] == old[name]["id"]
-        assert third[name]["status"] == "tagged"
+        assert third[name]["status"] == "kept"  # the same verdict, already in the file
     assert last_run(index)["model_id"] == new_id
     # stored features give the same verdict: same network, same numbers
     assert now["one.flac"]["confidence"] == pytest.approx(old["one.flac"]["confidence"], abs=1e-5)
@@ -167,7 +168,7 @@ def test_a_new_default_model_reclassifies_from_stored_taggrams_without_decoding(
     assert probe_events(tmp_path / "2.log") == [], "re-classifying decoded audio"
     now = tracks_by_name(index)["one.ogg"]
     assert now["model_id"] == new_id != old["model_id"]
-    assert second["one.ogg"]["status"] == "tagged"
+    assert second["one.ogg"]["status"] == "kept"  # the same genre, already in the file
     # float16 taggrams give (nearly) the verdict of the float32 ones computed from the audio
     assert now["genre"] == old["genre"]
     assert now["confidence"] == pytest.approx(old["confidence"], abs=0.01)

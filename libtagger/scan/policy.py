@@ -5,7 +5,8 @@ Rules (README.md, "Write policy"):
 * below ``min_confidence``: nothing is written, the track is ``unsure``;
 * the file has no genre, or its genre is one libtagger wrote: the genre is
   written (``tagged``; ``would-tag`` in a dry run);
-* a genre a person set is kept (``kept``) unless ``overwrite``.
+* a genre a person set is kept (``kept``) unless ``overwrite``;
+* a file that already holds exactly the verdict's genre is ``kept`` and not written.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def decide(*, genre_label: str, confidence: float, current: list[str], ours: boo
     Decision(status='kept', write=False)
     >>> decide(genre_label="jazz", confidence=0.3, current=[], ours=False)
     Decision(status='unsure', write=False)
+    >>> decide(genre_label="jazz", confidence=0.9, current=["Jazz"], ours=True)
+    Decision(status='kept', write=False)
     """
     if confidence < min_confidence:
         return Decision("unsure", False)
@@ -62,7 +65,8 @@ def decide(*, genre_label: str, confidence: float, current: list[str], ours: boo
     if current and not ours and not overwrite:
         return Decision("kept", False)
     if current == [wanted]:
-        # Already holds exactly this genre: nothing to write, and the file is left alone.
-        return Decision("kept" if not ours else "tagged", False)
+        # Already holds exactly this genre (libtagger's or a person's spelling of it): nothing is
+        # written, the file is left alone, and the report says so (``tagged`` means "written").
+        return Decision("kept", False)
     return Decision("would-tag" if dry_run else "tagged", not dry_run)
 
