@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ SILENCE_PEAK = 1e-4
 #: GTZAN's interquartile range of clip RMS (``rms_mean`` of features_30_sec.csv): the level the
 #: front-end's input is brought into (see :func:`frontend_gain`).
 FRONTEND_RMS_RANGE = (0.087, 0.176)
+
+#: The content check (:func:`content_check`) hashes this many bytes at each of its places.
+CHECK_BLOCK_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class TrackAnalysis:
     features: np.ndarray
     taggrams: list[np.ndarray] | None = None
     seconds: float = 0.0
+    #: :func:`content_check` of the file, taken before its audio was decoded.
+    content_check: str | None = None
 
 
 @dataclass
@@ -153,6 +159,11 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
     info = decode.probe(job.path)
     if not info.duration >= MIN_SECONDS:
         raise TooShortError(job.path, f"too short: {info.duration:.1f} s of audio (at least {MIN_SECONDS:.0f} s needed)")
+    try:
+        # Before decoding: a file swapped during the analysis then fails the check at write time.
+        check = content_check(job.path)
+    except OSError as exc:
+        raise FileError(job.path, _os_reason(exc)) from exc
     windows = plan_segments(info.duration, max_segments=job.max_segments)
     rows: list[np.ndarray] = []
     segments: list[np.ndarray] = []
@@ -182,7 +193,39 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
         fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
         duration=float(info.duration), samplerate=int(info.samplerate), channels=int(info.channels),
-        windows=windows, features=np.vstack(rows).astype(np.float32), taggrams=taggrams)
+        windows=windows, features=np.vstack(rows).astype(np.float32), taggrams=taggrams,
+        content_check=check)
+
+
+def content_check(path: str | os.PathLike[str]) -> str:
+    """A cheap check that a file still holds the bytes a verdict was made from.
+
+    Size and mtime do not prove it: a sync tool or ``cp -p`` can put other audio of the same
+    length (every 30-s 16-bit WAV has the same size) under the same time. This hashes the size
+    and :data:`CHECK_BLOCK_BYTES` at the start, at one and two thirds, and at the end: 16 KiB
+    read however large the file, covering the audio and where tags live (ID3 and FLAC metadata
+    at the start, APEv2 and ID3v1 at the end). Any write changes it, libtagger's own included,
+    so the index stores it again after each write.
+
+    Returns
+    -------
+    str
+        ``"v1:"`` and a BLAKE2b hex digest (the prefix names the scheme, should it change).
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened or read.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        digest.update(size.to_bytes(8, "little"))
+        last = max(size - CHECK_BLOCK_BYTES, 0)
+        for offset in sorted({0, size // 3, 2 * size // 3, last}):
+            fh.seek(min(offset, last))
+            digest.update(fh.read(CHECK_BLOCK_BYTES))
+    return "v1:" + digest.hexdigest()
 
 
 def fingerprint_file(path: str) -> str | AnalysisFailure:

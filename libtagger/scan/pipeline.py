@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from libtagger.tags import storage as tags
-from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file
+from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, content_check
 from libtagger.classify.openset import DetectorParams
 from libtagger.scan.classification import BATCH_TRACKS, Classified, TrackClassifier
 from libtagger.scan.inventory import Move, find_moves, take_inventory, without_moves
@@ -96,6 +96,8 @@ class Scanner:
         self.run_id = 0
         self.record = RunRecorder(index, self.run_id, on_report)  # run() starts a fresh one
         self._cleaned_dirs: set[str] = set()
+        #: Files whose stored verdict was about other bytes (see _changed_since): analysed again.
+        self._stale: list[tuple[str, os.stat_result]] = []
 
     # -- driver ---------------------------------------------------------------------------
 
@@ -133,13 +135,16 @@ class Scanner:
         for track_id in todo.redecide:
             self._redecide(self.index.track(track_id))
         self._reclassify_stored(todo.reclassify, todo.to_analyse)
-        self._analyse(todo.to_analyse)
+        self._analyse(todo.to_analyse + self._stale)
         self._read_tags_of_older_rows()
 
     def _move(self, move: Move) -> None:
         """Point a gone track at the file it moved to, then bring its verdict up to date."""
         row = move.row
         self.index.move_track(row["id"], move.path, size=move.stat.st_size, mtime_ns=move.stat.st_mtime_ns)
+        # Its audio fingerprint just matched, so the verdict is about this file: its bytes (new
+        # tags, maybe) are what a write from the stored verdict is checked against.
+        self.index.update_track(row["id"], {"content_check": _content_check_or_none(move.path)})
         self.record.count("moved")
         if row["model_id"] != self.model_id or row.get("detector_id") != self.classifier.detector_id:
             self._reclassify_stored([row["id"]], [])
@@ -194,7 +199,9 @@ class Scanner:
                 self._classify_and_apply(batch)
 
     def _classify_and_apply(self, batch: list[TrackAnalysis]) -> None:
+        checks = {analysis.path: analysis.content_check for analysis in batch}
         for track in self.classifier.analysed(batch):
+            track.values["content_check"] = checks[track.path]
             self._apply(track)
 
     def _reclassify_stored(self, track_ids: list[int], to_analyse: list[tuple[str, os.stat_result]]) -> None:
@@ -214,13 +221,15 @@ class Scanner:
                     self.record.report_error(path, f"cannot stat: {exc.strerror}")
                 continue
             ready.append((row, segs))
+        checks = {real_path(row): row.get("content_check") for row, _ in ready}
         for track in self.classifier.stored(ready):
-            self._apply(track)
+            track.values["content_check"] = checks[track.path]
+            self._apply(track, stored=True)
 
     # -- decisions and writes -------------------------------------------------------------
 
-    def _apply(self, track: Classified) -> None:
-        """Decide, journal, write and save one classified track."""
+    def _apply(self, track: Classified, stored: bool = False) -> None:
+        """Decide, journal, write and save one classified track (``stored``: from the index's rows)."""
         verdict = track.verdict
         values = {**track.values, "genre": self.classifier.spell(verdict.genre), "confidence": verdict.confidence,
                   "runner_up": self.classifier.spell(verdict.runner_up),
@@ -238,7 +247,7 @@ class Scanner:
                                           "genre": None, "confidence": None, "runner_up": None,
                                           "runner_up_confidence": None}, track.segments)
             return
-        self._decide_and_write(track.path, verdict.genre, values, track.segments)
+        self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
 
     def _redecide(self, row: dict[str, Any]) -> None:
         """Apply the policy again to a stored verdict (a dry run's, or after --overwrite)."""
@@ -246,12 +255,13 @@ class Scanner:
         if label is None:
             self.record.report_stored(row, "unchanged")
             return
-        values = {k: row[k] for k in ("genre", "confidence", "runner_up", "runner_up_confidence",
-                                      "size", "mtime_ns")} | {"run_id": self.run_id}
-        self._decide_and_write(real_path(row), label, values, None)
+        values = {k: row.get(k) for k in ("genre", "confidence", "runner_up", "runner_up_confidence",
+                                          "size", "mtime_ns", "content_check")} | {"run_id": self.run_id}
+        self._decide_and_write(real_path(row), label, values, None, stored=True)
 
     def _decide_and_write(self, path: str, label: str, values: dict[str, Any],
-                          segments: list[dict[str, Any]] | None) -> None:
+                          segments: list[dict[str, Any]] | None, stored: bool = False) -> None:
+        """Apply the policy to one verdict and write it; ``stored``: a verdict from the index."""
         opts = self.options
         if not _taggable(path):
             # Analysed and indexed, but nothing can ever be written: say so whatever the verdict.
@@ -283,6 +293,8 @@ class Scanner:
                               "written": int(ours and current == [values["genre"]])}, segments)
             return
         changed = _changed_since(path, values)
+        if changed and stored and self._analyse_again(path):
+            return  # the stored verdict is about other bytes: this run analyses the file itself
         if changed:
             # the verdict is about audio that is gone: not kept as this file's genre
             self.record.save(path, {**values, "status": "error", "error": changed, "genre": None,
@@ -298,8 +310,18 @@ class Scanner:
                        n_segments=len(segments or []))
             return
         self.record.save(path, {**values, "status": "tagged", "written": 1, "written_genre": values["genre"],
-                          "size": outcome.size, "mtime_ns": outcome.mtime_ns}, None,
+                          "size": outcome.size, "mtime_ns": outcome.mtime_ns,
+                          # the write changed the bytes: a later write from this verdict checks these
+                          "content_check": _content_check_or_none(path)}, None,
                    n_segments=len(segments or []))
+
+    def _analyse_again(self, path: str) -> bool:
+        """Queue ``path`` for this run's analysis; False when it cannot be stat'ed (gone)."""
+        try:
+            self._stale.append((path, os.stat(path)))
+        except OSError:
+            return False
+        return True
 
     def _remove_stale_temporaries(self, path: str) -> None:
         folder = os.path.dirname(path) or "."
@@ -323,10 +345,12 @@ def _detector(music_check: bool) -> DetectorParams | None:
 def _changed_since(path: str, values: dict[str, Any]) -> str | None:
     """Why the file is no longer the one the verdict is about, or None.
 
-    Analysis happens in workers, a batch of tracks before the writes: a file replaced in
-    between (a re-rip, a sync tool) must not get the old audio's genre. Worse, the write
-    would record the new file's size and time as analysed, and no later run would look
-    at its audio again.
+    Analysis happens in workers, a batch of tracks before the writes, and a stored verdict
+    (a dry run's, a re-vote) may be days old: a file replaced in between (a re-rip, a sync
+    tool) must not get the old audio's genre. Worse, the write would record the new file's
+    size and time as analysed, and no later run would look at its audio again. Besides size
+    and mtime, the file's :func:`~libtagger.scan.analysis.content_check` must be the one
+    ``values`` holds.
     """
     try:
         st = os.stat(path)
@@ -336,7 +360,23 @@ def _changed_since(path: str, values: dict[str, Any]) -> str | None:
         return None  # the write reports it, with its reason
     if (st.st_size, st.st_mtime_ns) != (values.get("size"), values.get("mtime_ns")):
         return "file changed after it was analysed; not tagged (the next run analyses it again)"
+    # Same size and time prove little (a sync tool or `cp -p` can put other audio of the same
+    # length there): the bytes must still be the ones analysed. NULL (a row of an older
+    # libtagger) cannot be checked, so it counts as changed: the file is analysed again.
+    now = _content_check_or_none(path)
+    if now is not None and now != values.get("content_check"):
+        return ("file content changed since it was analysed (same size and modification time);"
+                " not tagged (the next run analyses it again)")
     return None
+
+
+def _content_check_or_none(path: str) -> str | None:
+    """:func:`~libtagger.scan.analysis.content_check` of ``path``, None when it cannot be read
+    (the write that follows reports why)."""
+    try:
+        return content_check(path)
+    except OSError:
+        return None
 
 
 def _taggable(path: str) -> bool:

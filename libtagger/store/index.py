@@ -76,12 +76,15 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: (JSON list of the genre values a person set in the file; NULL: none, or libtagger's own),
 #: ``artist``, ``albumartist``, ``album`` (NULL when absent) and ``tags_read_at`` (when those
 #: four were read from the file; NULL: not yet, a row of an older libtagger): see
-#: :class:`libtagger.tags.storage.LibraryFields`. journal ``after`` (JSON snapshot of the
+#: :class:`libtagger.tags.storage.LibraryFields`. tracks ``content_check``: a hash of the file's
+#: size and a few fixed blocks when it was analysed or last written
+#: (:func:`libtagger.scan.analysis.content_check`; NULL: a row of an older libtagger).
+#: journal ``after`` (JSON snapshot of the
 #: state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`: hashes,
 #: sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
 ADDED_COLUMNS: dict[str, dict[str, type]] = {
     "tracks": {"reason": str, "detector_id": str, "person_genres": str, "artist": str,
-               "albumartist": str, "album": str, "tags_read_at": str},
+               "albumartist": str, "album": str, "tags_read_at": str, "content_check": str},
     "runs": {"pid": int, "host": str},
     "journal": {"after": str, "exact": str, "exact_bytes": bytes}}
 
@@ -488,7 +491,7 @@ class Index:
                 "channels": int, "status": str, "error": str, "genre": str, "confidence": float,
                 "runner_up": str, "runner_up_confidence": float, "previous_genre": str,
                 "written": int, "written_genre": str, "model_id": str, "missing": int,
-                "analysed_at": str, "updated_at": str, "run_id": int,
+                "analysed_at": str, "updated_at": str, "run_id": int, "content_check": str,
             }, pk="id", not_null={"path"}, defaults={"written": 0, "missing": 0},
                 foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
             db["segments"].create({
