@@ -3,8 +3,10 @@
 Issue #10's figures, measured side by side on the same library so machine load hits them alike:
 
 * **decode floor**: ffmpeg decoding every file in full to 22.05 kHz mono float (``-f f32le`` to a
-  pipe that is read and dropped), one file after another; measured before and after the scans,
-  the faster of the two is the floor;
+  pipe that is read and dropped), one file after another; timed ``--floor-repeats`` times before
+  the scans and as often after them. The floor is the fastest pass (load only ever slows a pass
+  down); min / median / max are printed, and each run's ratio to the floor as a range, wall /
+  slowest pass to wall / fastest pass: a wide spread says the machine was not idle;
 * ``libtagger scan --dry-run`` (a fresh process and index per run) with ``--jobs 1``,
   ``--jobs 2``, and ``--backend dask`` against a local cluster (``dask scheduler`` + ``dask worker
   --nworkers N --nthreads 1``, a fresh cluster per run) of 1 and of 2 worker processes;
@@ -24,6 +26,7 @@ turn, 44.1 kHz stereo, each looped from the GTZAN clips of one genre (``../share
 
     .venv/bin/python benchmarks/bench_speed.py                     # 24 four-minute tracks, ~6-12 min
     .venv/bin/python benchmarks/bench_speed.py --tracks 4 --seconds 60   # smoke run, ~2 min
+    .venv/bin/python benchmarks/bench_speed.py --floor-only        # the floor alone, ~2 min
 
 The machine is shared: the load average is printed with every run; CPU seconds of each scan
 (its process and the workers and ffmpeg processes it reaped; a Dask worker's CPU is not a
@@ -99,6 +102,29 @@ def decode_floor(paths: list[Path]) -> float:
                                "-ar", "22050", "-f", "f32le", "-"], capture_output=True, check=True)
         assert len(proc.stdout) > 0, path
     return time.perf_counter() - t0
+
+
+def decode_floor_passes(paths: list[Path], repeats: int) -> list[float]:
+    """``repeats`` timings of :func:`decode_floor`, each with the load average before it printed."""
+    passes = []
+    for k in range(repeats):
+        say(f"decode floor pass {k + 1}/{repeats} ({load_text()})")
+        passes.append(decode_floor(paths))
+    return passes
+
+
+def floor_summary(passes: list[float], audio_minutes: float) -> dict[str, float]:
+    """min / median / max of the floor passes in seconds, and the min and max per audio minute."""
+    return {"min": min(passes), "median": float(np.median(passes)), "max": max(passes),
+            "passes": len(passes), "min_s_per_audio_min": min(passes) / audio_minutes,
+            "max_s_per_audio_min": max(passes) / audio_minutes}
+
+
+def floor_text(summary: dict[str, float], n: int) -> str:
+    return (f"ffmpeg, every file in full to 22.05 kHz mono f32, one at a time, {summary['passes']:.0f} passes: "
+            f"min {summary['min']:.2f} s, median {summary['median']:.2f} s, max {summary['max']:.2f} s "
+            f"({summary['min_s_per_audio_min']:.3f}-{summary['max_s_per_audio_min']:.3f} s per audio minute); "
+            f"floor = the fastest pass, {summary['min'] / n:.2f} s per track, {60 * n / summary['min']:.0f} tracks/min")
 
 
 # --------------------------------------------------------------------------- processes and memory
@@ -259,7 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-dask", action="store_true", help="only the local runs")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--floor-repeats", type=int, default=3,
+                    help="decode floor passes before the scans, and as many after (default 3)")
+    ap.add_argument("--floor-only", action="store_true", help="time only the decode floor, no scan")
     args = ap.parse_args(argv)
+    if args.floor_repeats < 1:
+        raise SystemExit(f"--floor-repeats must be at least 1, got {args.floor_repeats}")
     import platform
 
     from libtagger.audio import musicnn
@@ -290,8 +321,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"library: {n} tracks x {args.seconds / 60:.1f} min ({', '.join(LIBRARY_CODECS)} in turn, 44.1 kHz "
               f"stereo), {n * args.seconds / 60:.0f} min of audio, {size_mb:.0f} MB")
 
-        say("decode floor")
-        floor_before = decode_floor(paths)
+        audio_minutes = n * args.seconds / 60
+        floor_before = decode_floor_passes(paths, args.floor_repeats)
+        if args.floor_only:
+            results["floor_s"] = floor_summary(floor_before, audio_minutes)
+            print(f"\n## decode floor\n{floor_text(results['floor_s'], n)}")
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1) + "\n")
+            return 0
         configs: list[tuple[str, int, list[str]]] = [("--jobs 1", 1, ["--jobs", "1"]), ("--jobs 2", 2, ["--jobs", "2"])]
         if not args.no_dask:
             configs += [("dask 1 worker", 1, []), ("dask 2 workers", 2, [])]
@@ -308,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
                         walls[what] = scan(folder, index, ["--backend", "dask", "--scheduler", address],
                                            args.model, tmp, watch_root=worker_pid)
             runs[label] = {"workers": workers, "one": walls["one"], "all": walls["all"]}
-        floor_after = decode_floor(paths)
-        floor = min(floor_before, floor_after)
+        floor_after = decode_floor_passes(paths, args.floor_repeats)
+        floor_stats = floor_summary(floor_before + floor_after, audio_minutes)
+        floor, slowest_floor = floor_stats["min"], floor_stats["max"]
         per_track_floor = floor / n
 
         reference = runs["--jobs 1"]["all"].report
@@ -323,23 +361,24 @@ def main(argv: list[str] | None = None) -> int:
                 statuses[row["status"]] = statuses.get(row["status"], 0) + 1
             same = "(reference)" if label == "--jobs 1" else compare(run.report, reference)
             rows.append([label, f"{run.wall:.1f}", f"{run.cpu:.0f}", f"{60 * n / run.wall:.1f}",
-                         f"{run.wall / floor:.1f}", f"{r['one'].wall:.1f}",
+                         f"{run.wall / floor:.1f} ({run.wall / slowest_floor:.1f}-{run.wall / floor:.1f})",
+                         f"{r['one'].wall:.1f}",
                          f"{60 / steady:.1f}" if steady > 0 else "-", f"{steady / per_track_floor:.1f}",
                          f"{run.scan_mb:.0f}", " ".join(str(m) for m in run.worker_mb[:4]) or "-",
                          f"{PROJECTED_TRACKS * steady / 3600:.1f}", same,
                          ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())), run.load])
             results["runs"][label] = {
                 "workers": w, "wall_s": run.wall, "cpu_s": run.cpu, "tracks_per_min": 60 * n / run.wall,
-                "ratio_to_floor": run.wall / floor, "one_track_wall_s": r["one"].wall,
+                "ratio_to_floor": run.wall / floor, "ratio_to_slowest_floor_pass": run.wall / slowest_floor,
+                "one_track_wall_s": r["one"].wall,
                 "steady_s_per_track": steady, "steady_tracks_per_min": 60 / steady if steady > 0 else None,
                 "steady_ratio_to_floor": steady / per_track_floor, "scan_process_peak_mb": run.scan_mb,
                 "worker_peak_mb": run.worker_mb, "projected_hours_50k": PROJECTED_TRACKS * steady / 3600,
                 "equal_to_jobs_1": same, "statuses": statuses, "load_before": run.load}
-        print(f"\n## decode floor\nffmpeg, every file in full to 22.05 kHz mono f32, one at a time: "
-              f"{floor_before:.1f} s before the scans, {floor_after:.1f} s after; floor = {floor:.1f} s "
-              f"({per_track_floor:.2f} s per track, {60 * n / floor:.0f} tracks/min)")
+        print(f"\n## decode floor\n{floor_text(floor_stats, n)}; before the scans "
+              f"{', '.join(f'{t:.2f}' for t in floor_before)} s, after {', '.join(f'{t:.2f}' for t in floor_after)} s")
         print("\n## scan --dry-run (fresh process and index per run; Dask: a fresh local cluster per run)")
-        print(table(["run", "wall s", "cpu s", "tracks/min", "x floor", "1-track s", "steady tracks/min",
+        print(table(["run", "wall s", "cpu s", "tracks/min", "x floor (range)", "1-track s", "steady tracks/min",
                      "steady x floor", "scan process MB", "worker MB", f"h per {PROJECTED_TRACKS:,}",
                      "verdicts vs --jobs 1", "statuses", "load before"], rows))
         lines = []
@@ -350,10 +389,10 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"{b} / {a}: steady rate {ratio_steady:.2f}x, whole run {ratio_whole:.2f}x")
                 results[f"ratio {b} / {a}"] = {"steady": ratio_steady, "whole_run": ratio_whole}
         print("\n" + "\n".join(lines))
-        print("\nx floor = wall / decode floor; steady = (wall(N) - wall(1 track)) / (N - workers) per track, "
+        print("\nx floor = wall / decode floor (the fastest pass; range: wall / slowest pass to wall / fastest); steady = (wall(N) - wall(1 track)) / (N - workers) per track, "
               "i.e. without start-up; worker MB = VmHWM of each worker process (loky or Dask), sampled every "
               f"{SAMPLE_EVERY} s; scan process MB = VmHWM of the libtagger process; cpu s excludes Dask workers")
-        results["floor_s"] = {"before": floor_before, "after": floor_after, "floor": floor}
+        results["floor_s"] = {**floor_stats, "before": floor_before, "after": floor_after, "floor": floor}
         if args.json:
             args.json.write_text(json.dumps(results, indent=1) + "\n")
         print(f"\n## done\ntotal {(time.perf_counter() - started) / 60:.1f} min, {load_text()} at the end")
