@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libtagger.errors import FileError, LibtaggerError
+from libtagger.scan.analysis import content_check
 from libtagger.scan.journaled_write import NotWritten, RestoreSnapshot, journaled_write
 from libtagger.store.index import Index, JournalEntry, path_key
 from libtagger.tags import exact
@@ -300,5 +301,7 @@ def _restore_one(index: Index, target: _Target, undo_run: int, preserve_mtime: b
         ours = bool(before.get("genres")) and tags.written_by_libtagger(path)
         index.update_track(row["id"], {"status": "tagged" if ours else "undone", "written": int(ours),
                                        "size": result.size, "mtime_ns": result.mtime_ns,
+                                       # the restored bytes are the reference for the next write
+                                       "content_check": content_check(path),
                                        "run_id": undo_run})
     return UndoResult(shown, list(before.get("genres") or []), note=note)
