@@ -10,6 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from libtagger.audio import numba_cache
+
+# Before any test module imports librosa (tests/test_features.py does at its top): librosa
+# compiles numba kernels into the shared on-disk cache as it is imported, and the guard must
+# already hold then, as it does in every libtagger process (issue 17 item 2).
+numba_cache.install()
+
 ROOT = Path(__file__).resolve().parent.parent
 GTZAN = ROOT.parent / "shared" / "gtzan"
 

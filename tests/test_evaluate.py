@@ -146,3 +146,17 @@ def test_cli_evaluate_json_has_ece_and_tracks_to_recompute_it(tiny_model: tuple[
 
     text = CliRunner().invoke(app, ["evaluate", "--model", str(folder), "--gtzan", str(data), "--split", "valid"])
     assert f"ECE {parsed['ece']:.3f}" in text.stdout
+
+
+def test_plot_without_matplotlib_is_one_clean_error(monkeypatch, tmp_path):
+    # matplotlib is the plot extra: a plain install must say what to install, not raise ImportError
+    import sys
+
+    from libtagger.errors import LibtaggerError
+    from libtagger.training.evaluate import plot_confusion
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    result = {"confusion": [[1, 0], [0, 1]], "labels": ["a", "b"], "track_accuracy": 1.0}
+    with pytest.raises(LibtaggerError, match=r"confusion\.png not drawn: matplotlib is not installed"):
+        plot_confusion(result, tmp_path / "confusion.png")
+    assert not (tmp_path / "confusion.png").exists()

@@ -21,7 +21,7 @@ import numpy as np
 from libtagger.classify import context
 from libtagger.training.dataset import (DatasetError, clip_id, load_feature_table, load_split, load_taggrams,
                                         rows_for)
-from libtagger.errors import ModelError
+from libtagger.errors import LibtaggerError, ModelError
 from libtagger.genres import GENRES
 
 
@@ -288,8 +288,18 @@ def format_result(result: Mapping[str, Any], *, title: str = "") -> str:
 
 
 def plot_confusion(result: Mapping[str, Any], png_path: str | os.PathLike[str], *, title: str | None = None) -> Path:
-    """Draw ``result["confusion"]`` (rows true, columns predicted) as a labelled heat map PNG."""
-    import matplotlib
+    """Draw ``result["confusion"]`` (rows true, columns predicted) as a labelled heat map PNG.
+
+    Raises
+    ------
+    LibtaggerError
+        matplotlib (the ``plot`` extra) is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError as exc:  # not a dependency: a plain install evaluates, it cannot draw
+        raise LibtaggerError(f"{Path(png_path).name} not drawn: matplotlib is not installed "
+                             "(pip install 'libtagger[plot]')") from exc
 
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt

@@ -241,7 +241,8 @@ def grouped_cv(plan: LearnPlan, data: ClipSet, owner: np.ndarray, options: Learn
 
     n, k = len(plan.tracks), len(plan.labels)
     group_ids = np.unique(plan.groups, return_inverse=True)[1]
-    n_folds = folds_for(n, len(set(plan.groups)), options.folds)
+    # Stratified folds need every fold to be able to hold a track of the largest genre.
+    n_folds = min(folds_for(n, len(set(plan.groups)), options.folds), int(np.bincount(plan.y).max()))
     folds = grouped_folds(plan.y, group_ids, n_folds, 1000 + options.seed)
     probs = {"recipe": np.zeros((n, k)), "lr_baseline": np.zeros((n, k))}
     fold_of = np.full(n, -1)
