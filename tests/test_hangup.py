@@ -203,7 +203,9 @@ def test_a_hang_up_mid_write_ends_the_scan_like_ctrl_c(tmp_path, how):
     assert again.returncode == 0, again.stderr
     assert [r["outcome"] for r in rows(index, "select outcome from runs order by id")] == ["interrupted", "finished"]
     after = tracks_by_name(index)
-    assert len(after) == 17 and {t["status"] for t in after.values()} == {"tagged"}, after
+    # a file written just before the hang-up already holds libtagger's genre: kept, not rewritten
+    assert len(after) == 17 and {t["status"] for t in after.values()} <= {"tagged", "kept"}, after
+    assert all(t["written"] == 1 for t in after.values()), after
 
 
 def test_a_hang_up_during_undo_exits_130_with_the_undo_marked_interrupted(tmp_path):
