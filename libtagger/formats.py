@@ -66,7 +66,8 @@ _AIFF_NOTE = ("AIFF's own text chunks (NAME, AUTH, ANNO, COMT) have no genre fie
 #: Every format libtagger handles, one row per extension (grouped by family, not sorted).
 FORMATS: tuple[Format, ...] = (
     Format(".mp3", "MP3", "soundfile", "", "id3-mp3",
-           "one without a Xing/Info/VBRI header goes to ffmpeg: libsndfile only guesses its length"),
+           "one without a Xing/Info/VBRI header goes to ffmpeg: libsndfile only guesses its length; "
+           "a person's APEv2 `Genre` counts like an ID3 one (`--overwrite` replaces it too)"),
     Format(".flac", "FLAC", "soundfile", "", "vorbis", "lossless"),
     Format(".ogg", "Ogg Vorbis", "soundfile", "", "vorbis", ""),
     Format(".oga", "Ogg audio (Vorbis, Opus or FLAC)", "soundfile", "", "vorbis",
