@@ -35,7 +35,7 @@ CHILD = r"""
 import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, soundfile as sf
-import librosa, libtagger.audio.features, libtagger.scan.analysis   # what a worker holds
+import librosa, libtagger.audio.features, libtagger.audio.analysis   # what a worker holds
 from libtagger.audio import musicnn
 
 def hwm():

@@ -79,7 +79,7 @@ finally:
 # One worker's job in a fresh process: its peak memory and time.
 WORKER = """
 import json, sys, time
-from libtagger.scan.analysis import AnalysisJob, analyze_file
+from libtagger.audio.analysis import AnalysisJob, analyze_file
 path, patches = sys.argv[1], sys.argv[2] == "1"
 if path == "-":
     import librosa, libtagger.audio.features, libtagger.audio.musicnn  # what a worker holds before its first file
@@ -393,7 +393,7 @@ def bench_floor(tracks: list[tuple[Path, str, float]]) -> tuple[list[list[object
     import librosa
 
     from libtagger.audio import decode
-    from libtagger.scan.analysis import AnalysisJob, analyze_file
+    from libtagger.audio.analysis import AnalysisJob, analyze_file
     from libtagger.audio.features import SAMPLE_RATE
     from libtagger.audio.segments import plan_segments
 

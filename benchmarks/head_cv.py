@@ -73,7 +73,7 @@ def valid_audio_npz(gtzan: Path, out: Path) -> int:
     own analysis and front-end (one segment per file), saved as a taggram npz (X, Y, IDS). Returns the
     clip count. A clip of the test split is refused, whatever the files say."""
     from libtagger.genres import GENRES
-    from libtagger.scan.analysis import AnalysisJob, analyze_file
+    from libtagger.audio.analysis import AnalysisJob, analyze_file
     from libtagger.training.dataset import load_split
 
     valid, test = set(load_split(gtzan / "splits" / "valid_filtered.txt")), set(load_split(gtzan / "splits" / "test_filtered.txt"))

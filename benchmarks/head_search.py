@@ -110,7 +110,7 @@ def valid_audio_check(gtzan: str, data) -> dict:
     These clips are artist-disjoint from the train split (true artist filtering), but most
     files are only the first 15-20 s of the clip, so the segment is shorter than in training
     and the features are computed on less audio. Features and taggrams come from the scan
-    pipeline's own code (libtagger.scan.analysis, libtagger.audio.musicnn), one segment per file. The
+    pipeline's own code (libtagger.audio.analysis, libtagger.audio.musicnn), one segment per file. The
     linear reference (C=0.1, fit on all 443 train clips) and the seed model are scored on the
     same inputs, and the head averaged with the linear model is shown too. Run after shipping;
     it is a check, not a selection step.
@@ -121,7 +121,7 @@ def valid_audio_check(gtzan: str, data) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from libtagger.scan.analysis import AnalysisJob, analyze_file
+    from libtagger.audio.analysis import AnalysisJob, analyze_file
     from libtagger.classify.classifier import load_classifier
     from libtagger.training.dataset import load_split
     from libtagger.genres import GENRES

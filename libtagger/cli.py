@@ -155,7 +155,7 @@ def _index_problem(exc: BaseException, index: Path) -> str:
 
 
 def _check_format(fmt: str) -> str:
-    from libtagger.scan.report import FORMATS
+    from libtagger.report import FORMATS
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
@@ -269,7 +269,7 @@ def scan(
     write_log.close()
     if not show_report:
         return
-    from libtagger.scan.report import render
+    from libtagger.report import render
 
     rows = sorted((r.as_dict() for r in summary.reports), key=lambda r: r["path"])
     if report == "table":
@@ -303,7 +303,7 @@ def query(
     """List indexed tracks that match every filter given."""
     from libtagger.errors import LibtaggerError
     from libtagger.store.query import QUERY_COLUMNS, find_tracks
-    from libtagger.scan.report import render
+    from libtagger.report import render
 
     _check_format(fmt)
     with _reading_index(index) as db:
@@ -326,7 +326,7 @@ def stats(
     import json
 
     from libtagger.store.query import stats as index_stats
-    from libtagger.scan.report import render
+    from libtagger.report import render
 
     with _reading_index(index) as db:
         result = index_stats(db)
@@ -353,7 +353,7 @@ def show(
 
     from libtagger.errors import LibtaggerError
     from libtagger.store.query import show_track
-    from libtagger.scan.report import render
+    from libtagger.report import render
 
     with _reading_index(index) as db:
         try:
@@ -437,7 +437,7 @@ def runs(
     before the next scan records it so: no run holds the index's lock, or its process on this
     machine no longer exists.
     """
-    from libtagger.scan.report import render
+    from libtagger.report import render
     from libtagger.store.lock import run_lock_held
 
     _check_format(fmt)
@@ -524,7 +524,7 @@ def models(
 
 def _models_table(rows: list[dict]) -> str:
     """The summary table, then per model what each figure was measured on."""
-    from libtagger.scan.report import render
+    from libtagger.report import render
 
     def short(figure: dict) -> str:
         if figure["track_accuracy"] is None:

@@ -50,7 +50,7 @@ def _install():
     import resource
     import sys
 
-    import libtagger.scan.analysis as analysis
+    import libtagger.audio.analysis as analysis
     import libtagger.audio.decode as decode
 
     def peak_kb():
@@ -81,7 +81,7 @@ def _install():
     original_probe, original_load, original_analyze = decode.probe, decode.load, analysis.analyze_file
 
     # functools.wraps keeps module and name: the patched analyze_file is still pickled by
-    # reference (libtagger.scan.analysis.analyze_file) when it is sent to a worker.
+    # reference (libtagger.audio.analysis.analyze_file) when it is sent to a worker.
     @functools.wraps(original_probe)
     def probe(path, *args, **kwargs):
         record("probe", caller(), path)

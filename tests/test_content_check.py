@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from conftest import make_audio
 from libtagger.cli import app
-from libtagger.scan.analysis import CHECK_BLOCK_BYTES, content_check
+from libtagger.audio.analysis import CHECK_BLOCK_BYTES, content_check
 from scan_harness import require_seed_model, tracks_by_name
 
 runner = CliRunner()

@@ -201,7 +201,7 @@ def test_a_one_thread_cluster_still_runs_the_work_on_the_cluster():
     # joblib would run an effective n_jobs of 1 in the calling process
     from distributed import LocalCluster
 
-    from libtagger.scan.parallel import map_unordered
+    from libtagger.parallel import map_unordered
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=":0") as one:

@@ -6,8 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["libtagger.genres", "libtagger.errors", "libtagger.audio.segments", "libtagger.classify.vote",
-           "libtagger.scan.policy", "libtagger.store.index", "libtagger.store.query", "libtagger.scan.report",
-           "libtagger.store.lock", "libtagger.scan.parallel", "libtagger.scan.analysis",
+           "libtagger.scan.policy", "libtagger.store.index", "libtagger.store.query", "libtagger.report",
+           "libtagger.store.lock", "libtagger.parallel", "libtagger.audio.analysis",
            "libtagger.classify.scaler", "libtagger.scan.inventory", "libtagger.formats"]
 
 

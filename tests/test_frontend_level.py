@@ -1,4 +1,4 @@
-"""The MSD_musicnn front-end sees a loud master at GTZAN's usual level (scan.analysis.frontend_gain).
+"""The MSD_musicnn front-end sees a loud master at GTZAN's usual level (audio.analysis.frontend_gain).
 
 Its input, log10(10000 x + 1) of the mel power, moves with the playback level, and the heads
 learnt from GTZAN clips. Measured with the real analysis on real files the test writes.
@@ -14,7 +14,7 @@ import soundfile as sf
 from conftest import music_like
 from libtagger.audio import musicnn
 from libtagger.audio.musicnn_numpy import load_runtime
-from libtagger.scan.analysis import FRONTEND_RMS_RANGE, AnalysisJob, analyze_file, frontend_gain
+from libtagger.audio.analysis import FRONTEND_RMS_RANGE, AnalysisJob, analyze_file, frontend_gain
 
 SR = 22050
 

@@ -161,7 +161,7 @@ def test_fast_table_is_exactly_what_tabulate_prints():
 
     from tabulate import tabulate
 
-    from libtagger.scan.report import _text_table
+    from libtagger.report import _text_table
 
     rng = random.Random(7)
     pieces = ["a", "B", " ", "/", "é", "-", "0", "0.469", ".", "'", "\t", "\u00a0", "Artist 00042"]

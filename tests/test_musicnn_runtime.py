@@ -119,15 +119,15 @@ def test_loaded_once_per_process_even_from_many_threads(tmp_path):
 
 def _worker_report(job):
     """Runs in a loky worker: the analysis, and which network libraries the worker then holds."""
-    from libtagger.scan.analysis import analyze_file
+    from libtagger.audio.analysis import analyze_file
 
     result = analyze_file(job)
     return result, sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
 
 
 def test_workers_compute_taggrams_without_tensorflow(tmp_path):
-    from libtagger.scan.analysis import AnalysisJob, TrackAnalysis
-    from libtagger.scan.parallel import map_unordered
+    from libtagger.audio.analysis import AnalysisJob, TrackAnalysis
+    from libtagger.parallel import map_unordered
 
     y = music_like(65.0, sr=44100, channels=2, seed=5)
     path = tmp_path / "song.flac"
@@ -140,7 +140,7 @@ def test_workers_compute_taggrams_without_tensorflow(tmp_path):
     assert not hasattr(result, "patches")   # only taggrams cross the process boundary
     # the same taggrams as the Keras model on the same patches (the gain is 1 or not: recompute it)
     from libtagger.audio import decode, features
-    from libtagger.scan.analysis import frontend_gain
+    from libtagger.audio.analysis import frontend_gain
 
     start, end = result.windows[0]
     seg = decode.load(str(path), sr=features.SAMPLE_RATE, offset=start, duration=end - start)
@@ -156,7 +156,7 @@ def test_a_fresh_worker_process_stays_light(tmp_path):
     sf.write(path, y, 44100)
     code = (
         "import json, sys\n"
-        "from libtagger.scan.analysis import AnalysisJob, analyze_file\n"
+        "from libtagger.audio.analysis import AnalysisJob, analyze_file\n"
         f"r = analyze_file(AnalysisJob({str(path)!r}))\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print(json.dumps({'taggrams': [t.shape for t in r.taggrams], 'hwm_mb': int(hwm) / 1024,\n"

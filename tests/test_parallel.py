@@ -3,7 +3,7 @@
 import ctypes
 import os
 
-from libtagger.scan.parallel import WorkerCrash, map_unordered
+from libtagger.parallel import WorkerCrash, map_unordered
 
 
 def double(x: int) -> int:
@@ -39,7 +39,7 @@ def test_segfault_in_one_item_loses_nothing_else():
 
 
 def test_default_workers_fit_the_cores_and_the_available_memory():
-    from libtagger.scan.parallel import MAIN_MEMORY_MB, WORKER_MEMORY_MB, default_jobs, jobs_for
+    from libtagger.parallel import MAIN_MEMORY_MB, WORKER_MEMORY_MB, default_jobs, jobs_for
 
     cores = len(os.sched_getaffinity(0))
     with open("/proc/meminfo") as f:

@@ -9,7 +9,7 @@ import mutagen
 from conftest import make_audio
 from scan_harness import require_seed_model, run_cli
 
-from libtagger.scan.report import MAX_CELL_CHARS
+from libtagger.report import MAX_CELL_CHARS
 
 
 def test_a_20000_character_genre_does_not_pad_every_row(tmp_path):

@@ -1,4 +1,5 @@
-"""A scan and an undo: discovery, what changed, worker jobs, classification, policy, writes, reports.
+"""A scan and an undo: discovery, what changed, classification, policy, writes, each file's outcome.
 
-Uses audio/, classify/, tags/ and store/; never training/.
+Uses audio/ (one file's analysis in a worker), classify/, tags/, store/ and
+:mod:`libtagger.parallel` (every joblib call); never training/.
 """

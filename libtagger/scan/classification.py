@@ -1,7 +1,7 @@
 """Classifying tracks in the scan's main process: batches of analysed tracks, or stored rows.
 
 An analysed batch arrives with its MSD_musicnn taggrams, computed in the workers where the
-audio was decoded (:mod:`libtagger.scan.analysis`); it goes through the classifier in one
+audio was decoded (:mod:`libtagger.audio.analysis`); it goes through the classifier in one
 call over every segment of every track, and each track's segment probabilities are then
 voted into one verdict. A track
 classified by another model can be classified again from the features and taggrams the
@@ -33,7 +33,7 @@ from libtagger.classify.classifier import Classifier, kind_class, label_spelling
 from libtagger.classify.openset import DetectorParams, OpenSetVerdict, openset_verdict
 from libtagger.classify.vote import Vote, vote
 from libtagger.genres import GENRES, display_name, parse_genre
-from libtagger.scan.analysis import TrackAnalysis
+from libtagger.audio.analysis import TrackAnalysis
 from libtagger.store.index import now, pack_array, real_path, unpack_array
 from libtagger.tf_quiet import import_tensorflow_quietly
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from libtagger.scan.analysis import fingerprint_file
-from libtagger.scan.parallel import map_unordered
+from libtagger.audio.analysis import fingerprint_file
+from libtagger.parallel import map_unordered
 from libtagger.store.index import FileState, Index, path_key
 
 #: A file to analyse, with the stat result that the analysis compares against later.

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from libtagger.errors import FileError
-from libtagger.scan.analysis import AnalysisFailure
+from libtagger.audio.analysis import AnalysisFailure
 from libtagger.scan.inventory import index_key
 from libtagger.store.index import Index, now
 from libtagger.tags.storage import LibraryFields, read_library_fields

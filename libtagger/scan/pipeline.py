@@ -3,8 +3,8 @@
 1. find the audio files under the roots and compare them with the index: unchanged,
    changed, moved (same audio fingerprint as a track whose file is gone), missing
    (:mod:`libtagger.scan.inventory`);
-2. analyse in joblib workers (:mod:`libtagger.scan.analysis`, through
-   :mod:`libtagger.scan.parallel`), with a progress bar on a terminal
+2. analyse in joblib workers (:mod:`libtagger.audio.analysis`, through
+   :mod:`libtagger.parallel`), with a progress bar on a terminal
    (:mod:`libtagger.scan.progress`: it counts files as their analysis finishes);
 3. classify in the main process, batched over tracks, and vote
    (:mod:`libtagger.scan.classification`);
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from libtagger.tags import storage as tags
-from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, content_check
+from libtagger.audio.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, content_check
 from libtagger.classify.openset import DetectorParams
 from libtagger.scan.classification import BATCH_TRACKS, Classified, TrackClassifier
 from libtagger.scan.inventory import Move, find_moves, take_inventory, without_moves
@@ -35,7 +35,7 @@ from libtagger.errors import FileError
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
 from libtagger.store.index import Index, real_path
 from libtagger.store.lock import RunLock
-from libtagger.scan.parallel import WorkerCrash, map_unordered
+from libtagger.parallel import WorkerCrash, map_unordered
 from libtagger.scan.progress import FilesBar
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
@@ -349,7 +349,7 @@ def _changed_since(path: str, values: dict[str, Any]) -> str | None:
     (a dry run's, a re-vote) may be days old: a file replaced in between (a re-rip, a sync
     tool) must not get the old audio's genre. Worse, the write would record the new file's
     size and time as analysed, and no later run would look at its audio again. Besides size
-    and mtime, the file's :func:`~libtagger.scan.analysis.content_check` must be the one
+    and mtime, the file's :func:`~libtagger.audio.analysis.content_check` must be the one
     ``values`` holds.
     """
     try:
@@ -371,7 +371,7 @@ def _changed_since(path: str, values: dict[str, Any]) -> str | None:
 
 
 def _content_check_or_none(path: str) -> str | None:
-    """:func:`~libtagger.scan.analysis.content_check` of ``path``, None when it cannot be read
+    """:func:`~libtagger.audio.analysis.content_check` of ``path``, None when it cannot be read
     (the write that follows reports why)."""
     try:
         return content_check(path)

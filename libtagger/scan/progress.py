@@ -1,7 +1,7 @@
 """The scan's progress bar on a terminal, and the lines printed while it shows.
 
 The bar counts a file when a worker finishes analysing it, reported from joblib's
-callback thread (:func:`libtagger.scan.parallel.map_unordered`'s ``on_done``), not when
+callback thread (:func:`libtagger.parallel.map_unordered`'s ``on_done``), not when
 the main process takes its result: the main process classifies a batch of tracks at a
 time, and while it does no result is taken, so counting results would move the bar in
 bursts of a batch and make its rate and ETA jump.

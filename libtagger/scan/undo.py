@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libtagger.errors import FileError, LibtaggerError
-from libtagger.scan.analysis import content_check
+from libtagger.audio.analysis import content_check
 from libtagger.scan.journaled_write import NotWritten, RestoreSnapshot, journaled_write
 from libtagger.store.index import Index, JournalEntry, path_key
 from libtagger.tags import exact

@@ -78,7 +78,7 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: four were read from the file; NULL: not yet, a row of an older libtagger): see
 #: :class:`libtagger.tags.storage.LibraryFields`. tracks ``content_check``: a hash of the file's
 #: size and a few fixed blocks when it was analysed or last written
-#: (:func:`libtagger.scan.analysis.content_check`; NULL: a row of an older libtagger).
+#: (:func:`libtagger.audio.analysis.content_check`; NULL: a row of an older libtagger).
 #: journal ``after`` (JSON snapshot of the
 #: state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`: hashes,
 #: sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.

@@ -5,7 +5,7 @@ Recipe (the model is :mod:`libtagger.classify.openset`; its inputs are what a sc
 * music rows: the 443 GTZAN clips of ``train_filtered.txt``, one row each (the Kaggle table's
   57 features + the reference MSD_musicnn taggram); non-music rows: every segment of the
   *tune* items of :func:`libtagger.training.nonmusic_corpus.build_corpus`, generated into a work
-  folder and run through the scan's own analysis (``scan.analysis.analyze_file``) and front-end
+  folder and run through the scan's own analysis (``audio.analysis.analyze_file``) and front-end
   (``audio.musicnn.taggrams``); the music clips of ``audio/`` serve as beds under speech;
 * 5-class logistic regression (lbfgs, multinomial) on standardised rows; music rows together weigh
   as much as all non-music rows, the four non-music classes equally;
@@ -66,7 +66,7 @@ def analyse_file(path: Path, cache_dir: Path | None = None) -> tuple[np.ndarray,
     Returns ``(features (n_seg, 57), [taggram (n_patches_i, 50) per segment])``. With
     ``cache_dir``, results are kept in ``<cache_dir>/<sha1 of path, size, mtime>.npz``.
     """
-    from libtagger.scan.analysis import AnalysisFailure, AnalysisJob, analyze_file
+    from libtagger.audio.analysis import AnalysisFailure, AnalysisJob, analyze_file
 
     st = os.stat(path)
     key = hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()

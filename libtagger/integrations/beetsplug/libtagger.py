@@ -5,7 +5,7 @@ Installed as ``beetsplug.libtagger`` (``pip install 'libtagger[beets]'``, then
 ``libtagger/integrations/beetsplug/`` and is mapped to the ``beetsplug`` namespace by
 pyproject.toml; ``beetsplug`` is shared with beets' own plugins, so no ``__init__.py``.
 
-libtagger classifies (:func:`libtagger.scan.verdicts.classify_paths`: a dry-run scan that
+libtagger classifies (:func:`libtagger.verdict_api.classify_paths`: a dry-run scan that
 reuses the verdict in libtagger's index when the file is unchanged); beets sets its own
 ``genres`` field, writes the file with its own tag code when ``import.write`` is on, and
 stores the item, so beets' database and the file agree. libtagger's own writer is never used.
@@ -98,7 +98,7 @@ class LibtaggerPlugin(BeetsPlugin):
 
         Raises libtagger's errors (index locked, model missing) to the caller.
         """
-        from libtagger.scan.verdicts import classify_paths
+        from libtagger.verdict_api import classify_paths
 
         sources = [os.fsdecode(item.path) for item in items]
         verdicts = classify_paths(sources, index_path=self._index_path(),
@@ -109,7 +109,7 @@ class LibtaggerPlugin(BeetsPlugin):
 
     def _note_written(self, judged: Judged) -> None:
         """Let libtagger's index follow the file beets wrote, copied or moved (same audio)."""
-        from libtagger.scan.verdicts import note_rewritten
+        from libtagger.verdict_api import note_rewritten
 
         # The import judges its next album in another thread meanwhile: an error (a busy index)
         # is worth another try before the verdict's reuse is given up (the genre is set either
@@ -200,7 +200,7 @@ class LibtaggerPlugin(BeetsPlugin):
 def _apply(item: Item, verdict: Any, *, force: bool, min_confidence: float) -> tuple[str, bool]:
     """Set ``item``'s libtagger fields (and its genres when the verdict allows); (status, changed).
 
-    ``verdict``: a :class:`libtagger.scan.verdicts.Verdict`. Only the item in memory changes.
+    ``verdict``: a :class:`libtagger.verdict_api.Verdict`. Only the item in memory changes.
     """
     ours_before = item.get("libtagger_genre") or None
     genre, reason = "", ""

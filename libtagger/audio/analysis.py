@@ -116,7 +116,7 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
     Runs in a joblib worker. Returns a failure value for any problem with the
     file (including ones nobody foresaw), never raises for one.
     """
-    # A crashing decoder is handled by the parent (libtagger.scan.parallel); the
+    # A crashing decoder is handled by the parent (libtagger.parallel); the
     # worker's own traceback dump would only clutter the user's terminal.
     faulthandler.disable()
     started = time.perf_counter()

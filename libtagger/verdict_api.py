@@ -1,4 +1,4 @@
-"""Verdicts for a list of files, for programs that write the genre themselves (the beets plugin).
+"""The verdict API for programs that write the genre themselves, e.g. the beets plugin.
 
 :func:`classify_paths` is a dry-run scan of exactly the files given: new or changed files
 are analysed, classified and put to the music detector; an unchanged file's verdict is
