@@ -7,7 +7,8 @@ was scanned but not taggable by design, while ``.m4b``, ``.spx``, ``.aifc``, ``.
 were decoded or taggable but never found).
 
 **Adding a format** is one row here, plus, when the format can hold a genre, one storage class in
-:mod:`libtagger.tags.storage` registered under the row's ``storage`` key (and its description in
+:mod:`libtagger.tags.storage` registered under the row's ``storage`` key in
+:data:`libtagger.tags.storage.table.BY_KEY` (and its description in
 :data:`STORAGE_NAMES`). ``tests/test_formats.py`` then makes a real file of the new row and checks
 that it is discovered, decoded and tagged.
 

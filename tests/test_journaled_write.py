@@ -53,8 +53,8 @@ def test_write_is_journaled_before_and_completed_after(index, tmp_path, name):
     assert entry.id == outcome.entry_id and entry.track_id == track
     assert (entry.action, entry.genre, entry.completed) == ("write", "Jazz", True)
     # the journal holds the state before the write: the person's genre, no marker
-    assert entry.before == outcome.before
-    assert entry.before["genres"] == ["Rock"] and entry.before["marker"] is None
+    assert entry.before == outcome.before.to_json()  # the index keeps the snapshot's JSON
+    assert outcome.before.genres == ["Rock"] and outcome.before.marker is None
     assert entry.real_path == str(path)
 
 
@@ -74,7 +74,7 @@ def test_refused_write_leaves_the_entry_open_and_the_file_intact(index, tmp_path
     # journaled before the attempt, never completed: undo of this run would restore Rock
     [entry] = index.journal_entries(track_id=track)
     assert entry.id == outcome.entry_id
-    assert entry.completed is False and entry.before["genres"] == ["Rock"]
+    assert entry.completed is False and tags.Snapshot.from_json(entry.before).genres == ["Rock"]
 
 
 def test_vanished_file_journals_nothing(index, tmp_path):
@@ -97,18 +97,19 @@ def test_undo_through_the_same_operation_restores_and_can_be_undone(index, tmp_p
 
     undo_run = index.start_run(kind="undo", arguments={"run": run})
     undone = journaled_write(index, run_id=undo_run, track_id=track, path=str(path),
-                             action=RestoreSnapshot(write_entry.before))
+                             action=RestoreSnapshot(tags.Snapshot.from_json(write_entry.before)))
     assert isinstance(undone, Written)
     assert tags.read_genres(path) == ["Rock"] and not tags.written_by_libtagger(path)
-    assert tags.snapshot(path) == write_entry.before
+    assert tags.snapshot(path).to_json() == write_entry.before
     # the undo journaled libtagger's genre in its own run, so it can be undone in turn
     [undo_entry] = index.journal_entries(run_id=undo_run)
     assert (undo_entry.action, undo_entry.genre, undo_entry.completed) == ("undo", None, True)
-    assert undo_entry.before["genres"] == ["Jazz"] and undo_entry.before["marker"] == "Jazz"
+    undo_before = tags.Snapshot.from_json(undo_entry.before)
+    assert undo_before.genres == ["Jazz"] and undo_before.marker == "Jazz"
 
     redo_run = index.start_run(kind="undo", arguments={"run": undo_run})
     redone = journaled_write(index, run_id=redo_run, track_id=track, path=str(path),
-                             action=RestoreSnapshot(undo_entry.before))
+                             action=RestoreSnapshot(undo_before))
     assert isinstance(redone, Written)
     assert tags.read_genres(path) == ["Jazz"] and tags.written_by_libtagger(path)
     assert [e.action for e in index.journal_entries(track_id=track)] == ["write", "undo", "undo"]

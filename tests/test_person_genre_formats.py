@@ -127,6 +127,18 @@ def test_libtagger_id3_genre_beside_another_ape_genre_is_the_persons(tmp_path: P
     assert state.fields.person_genres == ["Jazz"]
 
 
+def test_a_journal_from_before_ape_genres_leaves_the_ape_tag_alone(tmp_path: Path) -> None:
+    """Journals of a libtagger that did not read APE tags lack ``ape_genre``: undo leaves APE as it is."""
+    path = mp3_with_ape_genre(tmp_path / "ape.mp3", "Jazz", seed=5)
+    journaled = tags.snapshot(path).to_json()
+    del journaled["ape_genre"]
+    snap = tags.Snapshot.from_json(journaled)
+    assert snap.to_json() == journaled  # still no ape_genre: absent, not None
+    tags.write_genre(path, "Rock")
+    tags.restore(path, snap)
+    assert id3_genre(path) == [] and ape_items(path)["Genre"] == "Rock"
+
+
 def test_a_blank_vorbis_genre_is_no_genre_and_undo_puts_it_back(tmp_path: Path) -> None:
     lib = tmp_path / "Music"
     files = {"empty.flac": [""], "blank.ogg": ["  "]}

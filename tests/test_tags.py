@@ -209,10 +209,10 @@ def test_restore_gives_back_the_original_genre_state(song: Path, start: list[str
     if start:
         set_genre_by_hand(song, start)
     snap = tags.snapshot(song)
-    assert snap["format"] == FORMATS[song.name]
-    assert snap["genres"] == start and snap["marker"] is None
+    assert snap.format == FORMATS[song.name]
+    assert snap.genres == start and snap.marker is None
     import json
-    snap = json.loads(json.dumps(snap))  # it must survive the index's JSON column
+    snap = tags.Snapshot.from_json(json.loads(json.dumps(snap.to_json())))  # it must survive the index's JSON column
     before_tags, before_audio = other_tags(song), decode(song)
 
     tags.write_genre(song, "Metal")
@@ -265,7 +265,7 @@ def test_id3v23_stays_v23_and_keeps_its_v23_frames(tmp_path: Path) -> None:
     assert p.read_bytes()[3] == 3
     assert tags.read_genres(p) == ["Rock"]
     snap = tags.snapshot(p)
-    assert snap["id3_version"] == [2, 3, 0] and snap["genres"] == ["(17)"]
+    assert snap.id3_version == [2, 3, 0] and snap.genres == ["(17)"]
 
     tags.write_genre(p, "Hip-Hop")
     assert p.read_bytes()[3] == 3, "the ID3v2.3 tag was upgraded"
@@ -281,7 +281,7 @@ def test_new_id3_tags_are_v24_and_removed_again_by_undo(tmp_path: Path) -> None:
     MP3(p).delete()
     assert MP3(p).tags is None
     snap = tags.snapshot(p)
-    assert snap["has_tags"] is False
+    assert snap.has_tags is False
     tags.write_genre(p, "Jazz")
     assert p.read_bytes()[:4] == b"ID3\x04"
     tags.restore(p, snap)
@@ -317,7 +317,7 @@ def test_mp4_numeric_gnre_is_read_removed_and_restored(song: Path) -> None:
     assert b"gnre" in song.read_bytes()
     assert tags.read_genres(song) == ["Rock"]
     snap = tags.snapshot(song)
-    assert snap["mp4_gnre"] == [18] and snap["genres"] == ["Rock"]
+    assert snap.mp4_gnre == [18] and snap.genres == ["Rock"]
     before = other_tags(song)
 
     tags.write_genre(song, "Country")
@@ -342,7 +342,7 @@ def test_au_has_no_genre_and_writing_says_why(tmp_path: Path) -> None:
     assert tags.read_genres(au) == []
     assert not tags.written_by_libtagger(au)
     snap = tags.snapshot(au)
-    assert snap["format"] is None
+    assert snap.format is None
     with pytest.raises(WriteError, match=r"\.au files cannot hold a genre tag") as err:
         tags.write_genre(au, "Rock")
     assert err.value.path == str(au)
@@ -467,4 +467,6 @@ def test_restore_refuses_a_snapshot_of_another_format(song: Path, originals, tmp
     with pytest.raises(WriteError, match="snapshot holds id3 tags but this file holds vorbis tags"):
         tags.restore(song, tags.snapshot(mp3))
     with pytest.raises(WriteError, match="not a genre snapshot"):
-        tags.restore(song, {"version": 99, "genres": []})
+        tags.restore(song, {"version": 1, "genres": []})  # the journal's JSON is no Snapshot
+    with pytest.raises(tags.SnapshotError, match="not a genre snapshot"):
+        tags.Snapshot.from_json({"version": 99, "genres": []})

@@ -172,12 +172,25 @@ def test_write_sets_info_and_id3_and_leaves_every_other_chunk(tmp_path: Path, ki
 def test_restore_gives_back_the_exact_bytes(tmp_path: Path, kind: str) -> None:
     song = make_wav(tmp_path / "song.wav", kind)
     original = song.read_bytes()
-    snap = json.loads(json.dumps(tags.snapshot(song)))  # as the journal stores it
-    assert (snap["riff_info"] is None) == (kind == "soundfile")  # "there was no LIST/INFO chunk"
+    journaled = json.loads(json.dumps(tags.snapshot(song).to_json()))  # as the journal stores it
+    assert (journaled["riff_info"] is None) == (kind == "soundfile")  # "there was no LIST/INFO chunk"
+    snap = tags.Snapshot.from_json(journaled)
     tags.write_genre(song, "Jazz")
     assert riff_info.read_info(song)["IGNR"] == "Jazz"
     tags.restore(song, snap)
     assert song.read_bytes() == original
+
+
+def test_a_journal_from_before_riff_info_leaves_the_info_chunk_alone(tmp_path: Path) -> None:
+    """Journals of a libtagger that did not know INFO lack ``riff_info``: undo leaves INFO as it is."""
+    song = make_wav(tmp_path / "song.wav", "person")
+    journaled = tags.snapshot(song).to_json()
+    del journaled["riff_info"]
+    snap = tags.Snapshot.from_json(journaled)
+    assert snap.to_json() == journaled  # still no riff_info: absent, not None
+    tags.write_genre(song, "Jazz")
+    tags.restore(song, snap)
+    assert tags.snapshot(song).genres == [] and riff_info.read_info(song)["IGNR"] == "Jazz"
 
 
 def test_an_existing_ignr_is_replaced_in_place(tmp_path: Path) -> None:
@@ -195,7 +208,7 @@ def test_an_existing_ignr_is_replaced_in_place(tmp_path: Path) -> None:
 def test_a_genre_in_info_only_is_a_persons_genre(tmp_path: Path) -> None:
     song = make_wav(tmp_path / "song.wav", "person")
     assert tags.read_genres(song) == ["Bebop"] and not tags.written_by_libtagger(song)
-    assert tags.snapshot(song)["genres"] == []  # the ID3 chunk holds none: undo will not invent one
+    assert tags.snapshot(song).genres == []  # the ID3 chunk holds none: undo will not invent one
     assert decide(genre_label="jazz", confidence=0.9, current=["Bebop"], ours=False).status == "kept"
 
 

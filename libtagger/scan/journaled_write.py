@@ -3,8 +3,9 @@
 Both ``scan`` (write a genre) and ``undo`` (restore a journaled state) go through
 :func:`journaled_write`, so every change to a file can be undone:
 
-1. :func:`libtagger.tags.storage.snapshot` the file's genre state;
-2. journal it in the index (durably, ``synchronous=FULL``) before touching the file;
+1. :func:`libtagger.tags.storage.snapshot` the file's genre state (a
+   :class:`~libtagger.tags.storage.Snapshot`);
+2. journal it in the index (as JSON, durably, ``synchronous=FULL``) before touching the file;
 3. write through :mod:`libtagger.tags.safe_write` (a checked copy renamed over the file);
    once the copy is checked, and before it replaces the file, journal the bytes that
    differ (:func:`libtagger.tags.exact.record`: the changed regions' old bytes and the
@@ -20,7 +21,7 @@ Example
 -------
 >>> outcome = journaled_write(index, run_id=run, track_id=7, path="song.flac",
 ...                           action=WriteGenre("Jazz"))              # doctest: +SKIP
->>> isinstance(outcome, Written), outcome.before["genres"]         # doctest: +SKIP
+>>> isinstance(outcome, Written), outcome.before.genres           # doctest: +SKIP
 (True, ['Rock'])
 """
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Union
 
 from libtagger.errors import FileError
 from libtagger.store.index import Index
@@ -52,7 +53,7 @@ class RestoreSnapshot:
     (their genre state is ``snapshot``); without, the tag values of ``snapshot``.
     """
 
-    snapshot: dict[str, Any]
+    snapshot: tags.Snapshot
     original_bytes: exact.ByteRecipe | None = None
 
 
@@ -68,7 +69,7 @@ class Written:
     """
 
     entry_id: int
-    before: dict[str, Any]
+    before: tags.Snapshot
     size: int
     mtime_ns: int
 
@@ -121,7 +122,7 @@ def journaled_write(index: Index, *, run_id: int, track_id: int | None, path: st
     except FileError as exc:  # vanished or unparsable: nothing journaled, nothing changed
         return NotWritten(exc.reason, None)
     entry_id = index.journal_before_write(track_id=track_id, path=path, run_id=run_id,
-                                          action=kind, before=before, genre=genre)
+                                          action=kind, before=before.to_json(), genre=genre)
     recorded: list[bool] = []
 
     def journal_bytes(old: Path, new: Path) -> None:
@@ -140,12 +141,13 @@ def journaled_write(index: Index, *, run_id: int, track_id: int | None, path: st
                                   original_bytes=action.original_bytes, watch=journal_bytes)
     except FileError as exc:  # the file is untouched; the entry stays not completed
         return NotWritten(exc.reason, entry_id)
-    index.journal_completed(entry_id, after=_state_after(index, entry_id, path, recorded=bool(recorded)))
+    after = _state_after(index, entry_id, path, recorded=bool(recorded))
+    index.journal_completed(entry_id, after=None if after is None else after.to_json())
     return Written(entry_id, before, result.size, result.mtime_ns)
 
 
 def _state_after(index: Index, entry_id: int, path: str | os.PathLike[str], *,
-                 recorded: bool) -> dict[str, Any] | None:
+                 recorded: bool) -> tags.Snapshot | None:
     """The snapshot the write left (None when the file cannot be read any more).
 
     A write that found the state already there changed no byte: its recipe is the identity,

@@ -223,13 +223,14 @@ def _genre_change(target: _Target, path: str) -> str | None:
     """Why the file's genre is not libtagger's to undo (a person set another since), or None."""
     current = tags.genre_fields(tags.snapshot(path))
     last = target.history[-1]
-    allowed = [tags.genre_fields(target.entry.before)]  # restoring would not change the genre
+    # restoring would not change the genre
+    allowed = [tags.genre_fields(tags.Snapshot.from_json(target.entry.before))]
     if last.after is not None:
-        allowed.append(tags.genre_fields(last.after))
+        allowed.append(tags.genre_fields(tags.Snapshot.from_json(last.after)))
     elif last.action == "write" and last.genre:  # journaled by an older libtagger
         allowed.append(dict(current, genres=[last.genre]))
     if not last.completed:  # the write may not have reached the file
-        allowed.append(tags.genre_fields(last.before))
+        allowed.append(tags.genre_fields(tags.Snapshot.from_json(last.before)))
     if current in allowed or tags.written_by_libtagger(path):
         return None
     now = "; ".join(tags.read_genres(path)) or "no genre"
@@ -279,15 +280,17 @@ def _restore_one(index: Index, target: _Target, undo_run: int, preserve_mtime: b
         return UndoResult(shown, None, "file not found (not where it was, nor found by its audio "
                                        "under the folders that run scanned)")
     try:
+        before = tags.Snapshot.from_json(entry.before)  # any libtagger version's journal
         changed = None if force else _genre_change(target, path)
         if changed is not None:
             return UndoResult(shown, None, skipped=changed)
         recipe, note = _original_bytes(target, exact.file_sha256(path))
     except FileError as exc:
         return UndoResult(shown, None, exc.reason)
+    except tags.SnapshotError as exc:  # a journal of a newer libtagger: nothing is written
+        return UndoResult(shown, None, str(exc))
     except OSError as exc:
         return UndoResult(shown, None, f"cannot read the file: {exc.strerror or exc}")
-    before = entry.before
     # Journaled in the undo run itself, so that the undo can be undone with --run.
     result = journaled_write(index, run_id=undo_run, track_id=entry.track_id, path=path,
                              action=RestoreSnapshot(before, recipe), preserve_mtime=preserve_mtime)
@@ -298,10 +301,10 @@ def _restore_one(index: Index, target: _Target, undo_run: int, preserve_mtime: b
     row = index.track_by_path(path)
     if row is not None:
         # Undoing an undo puts libtagger's own genre back: the track is tagged again.
-        ours = bool(before.get("genres")) and tags.written_by_libtagger(path)
+        ours = bool(before.genres) and tags.written_by_libtagger(path)
         index.update_track(row["id"], {"status": "tagged" if ours else "undone", "written": int(ours),
                                        "size": result.size, "mtime_ns": result.mtime_ns,
                                        # the restored bytes are the reference for the next write
                                        "content_check": content_check(path),
                                        "run_id": undo_run})
-    return UndoResult(shown, list(before.get("genres") or []), note=note)
+    return UndoResult(shown, list(before.genres), note=note)

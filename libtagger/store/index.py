@@ -156,10 +156,10 @@ class JournalEntry:
     path_bytes: bytes | None
     action: str  # "write" (a scan set a genre) or "undo" (an undo restored a state)
     at: str
-    before: dict[str, Any]  # the snapshot of libtagger.tags.storage.snapshot
+    before: dict[str, Any]  # a libtagger.tags.storage.Snapshot as JSON (Snapshot.from_json reads it)
     genre: str | None  # the genre written (None for an undo)
     completed: bool  # False: the run stopped or the write failed after journaling
-    after: dict[str, Any] | None = None  # the snapshot right after the write (None: older entry)
+    after: dict[str, Any] | None = None  # the Snapshot right after the write, as JSON (None: older entry)
     exact: str | None = None  # JSON of the write's ByteRecipe (None: none recorded)
     exact_bytes: bytes | None = None  # the recipe's literal old bytes
 

@@ -27,7 +27,7 @@ What a write changes, and what it leaves alone:
   that would not fit the 32-bit RIFF size, chunks that run past the end of the file, stray
   bytes between chunks, more than one ``LIST``/``INFO`` chunk, a damaged INFO chunk.
 
-The edit is in place on the file it is given: :mod:`libtagger.tags.storage` gives it the
+The edit is in place on the file it is given: :mod:`libtagger.tags.storage.wave` gives it the
 hidden copy that :func:`libtagger.tags.safe_write.atomic_update` renames over the original
 only once everything is written and checked, so a crash never leaves a half-edited file.
 

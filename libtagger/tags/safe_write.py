@@ -1,6 +1,6 @@
 """Change a file atomically: edit a copy, check it, then swap it in with one rename.
 
-:func:`atomic_update` is how :mod:`libtagger.tags.storage` writes every tag. A copy of the
+:func:`atomic_update` is how :mod:`libtagger.tags.storage.write` writes every tag. A copy of the
 file is made beside it (same folder, so the final rename never crosses file
 systems) under a hidden name ``.NAME.libtagger-XXXXXXXX.tmp``; the edit and a
 read-back check run on the copy; the copy is flushed to disk with ``fsync`` and
@@ -153,6 +153,31 @@ def check_writable(path: Path, st: os.stat_result) -> None:
         raise WriteError(path, "disk full: not enough free space to write the tag safely")
 
 
+def _copy_metadata(real: Path, st: os.stat_result, tmp: str, *, preserve_mtime: bool,
+                   original_times_ns: tuple[int, int] | None) -> None:
+    """Give the copy ``tmp`` the original's mode, xattrs, owner and times (see module doc)."""
+    try:
+        shutil.copystat(real, tmp)  # mode, xattrs/ACLs, flags (times are set below)
+    except OSError:
+        # e.g. FAT/exFAT music drives cannot store modes: nothing there to preserve
+        pass
+    _copy_owner(st, tmp)
+    atime, mtime = original_times_ns or (st.st_atime_ns, st.st_mtime_ns)
+    os.utime(tmp, ns=(atime, mtime) if preserve_mtime else (atime, time.time_ns()))
+
+
+def _write_error(exc: Exception, given: Path, real: Path, step: str) -> WriteError:
+    """The one-line :class:`WriteError` of ``exc``, raised by :func:`atomic_update` during ``step``."""
+    os_err = find_oserror(exc)
+    if step == "edit" and os_err is None:
+        return WriteError(given, f"could not write the tag: {exc}")
+    if os_err is None:
+        return WriteError(given, f"{exc} ({step})")
+    if os_err.errno == errno.ENOENT and step in ("copy", "replace") and not real.exists():
+        return WriteError(given, "file vanished while it was being tagged")
+    return WriteError(given, _reason_for(os_err, step))
+
+
 def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
                   preserve_mtime: bool = False,
                   original_times_ns: tuple[int, int] | None = None) -> WriteResult:
@@ -200,14 +225,7 @@ def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
         step = "edit"
         edit(Path(tmp))
         step = "set permissions"
-        try:
-            shutil.copystat(real, tmp)  # mode, xattrs/ACLs, flags (times are set below)
-        except OSError:
-            # e.g. FAT/exFAT music drives cannot store modes: nothing there to preserve
-            pass
-        _copy_owner(st, tmp)
-        atime, mtime = original_times_ns or (st.st_atime_ns, st.st_mtime_ns)
-        os.utime(tmp, ns=(atime, mtime) if preserve_mtime else (atime, time.time_ns()))
+        _copy_metadata(real, st, tmp, preserve_mtime=preserve_mtime, original_times_ns=original_times_ns)
         step = "flush"
         _fsync_path(tmp)
         step = "replace"
@@ -225,14 +243,7 @@ def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
     except WriteError:
         raise
     except Exception as exc:
-        os_err = find_oserror(exc)
-        if step == "edit" and os_err is None:
-            raise WriteError(given, f"could not write the tag: {exc}") from exc
-        if os_err is None:
-            raise WriteError(given, f"{exc} ({step})") from exc
-        if os_err.errno == errno.ENOENT and step in ("copy", "replace") and not real.exists():
-            raise WriteError(given, "file vanished while it was being tagged") from exc
-        raise WriteError(given, _reason_for(os_err, step)) from exc
+        raise _write_error(exc, given, real, step) from exc
     finally:
         if tmp is not None:
             try:

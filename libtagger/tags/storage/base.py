@@ -1,0 +1,114 @@
+"""What every storage class does: the genre, libtagger's marker and the fields the index reads.
+
+A storage class knows one tag format (the beets/mediafile way): it opens a file with mutagen
+and reads and sets the genre and the marker on the loaded file; :mod:`.write` does the rest
+(the checked copy, the snapshot, the restore). One instance serves every file of its format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from libtagger.tags.storage.snapshots import Snapshot
+
+
+def digest(value: Any) -> str:
+    """A short stable fingerprint of a tag value (covers can be megabytes)."""
+    return hashlib.sha1(repr(value).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def first_text(values: Any) -> str | None:
+    """The first non-empty value of a mutagen tag value (an ID3 frame or a list), as text."""
+    if values is None:
+        return None
+    if hasattr(values, "text"):  # an ID3 text frame
+        values = values.text
+    for value in values:
+        text = str(value)
+        if text.strip():
+            return text
+    return None
+
+
+class Storage:
+    """How one tag format stores the genre. Subclasses work on a loaded mutagen file."""
+
+    kind: str = ""
+    #: Snapshot fields of this format's own state, checked after a write and put back by restore.
+    extra_keys: tuple[str, ...] = ()
+    #: Where the format keeps the artist, album artist and album (read only, for the index).
+    text_keys: dict[str, str] = {}
+
+    def open(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def has_tags(self, f: Any) -> bool:
+        return f.tags is not None
+
+    def ensure_tags(self, f: Any) -> None:
+        if f.tags is None:
+            f.add_tags()
+
+    def genres(self, f: Any) -> list[str]:
+        """Genre values as a person would read them."""
+        return self.raw(f)
+
+    def raw(self, f: Any) -> list[str]:
+        """Genre values exactly as stored."""
+        raise NotImplementedError
+
+    def text(self, f: Any, field: str) -> str | None:
+        """The first value of ``field`` (``artist``, ``albumartist``, ``album``), or None."""
+        key = self.text_keys[field]
+        values = f.tags.get(key) if f.tags is not None else None
+        return first_text(values)
+
+    def set_raw(self, f: Any, values: list[str]) -> None:
+        raise NotImplementedError
+
+    def marker(self, f: Any) -> str | None:
+        raise NotImplementedError
+
+    def is_ours(self, f: Any) -> bool:
+        """The genre is the one libtagger wrote: it equals the marker."""
+        mark = self.marker(f)
+        return mark is not None and self.raw(f) == [mark]
+
+    def write_target(self, current: Snapshot, genre: str) -> Snapshot:
+        """The state a write of ``genre`` gives a file now in state ``current``."""
+        return replace(current, genres=[genre], marker=genre, mp4_gnre=None, has_tags=True)
+
+    def set_marker(self, f: Any, value: str | None) -> None:
+        raise NotImplementedError
+
+    def others(self, f: Any) -> dict[str, str]:
+        """Fingerprints of everything but the genre and marker (to check they stay)."""
+        raise NotImplementedError
+
+    def extra_state(self, f: Any, path: Path) -> dict[str, Any]:
+        """This format's own :class:`Snapshot` fields (``id3_version``, ``riff_info``, ...)."""
+        return {}
+
+    def set_extra_state(self, f: Any, snap: Snapshot) -> None:
+        pass
+
+    def is_empty(self, f: Any) -> bool:
+        return f.tags is None or len(f.tags) == 0
+
+    def save(self, f: Any, snap_version: list[int] | None = None) -> None:
+        f.save()
+
+    def delete_tags(self, f: Any) -> None:
+        f.delete()
+
+    def outside_fields(self, path: Path) -> dict[str, str | None]:
+        """Text fields the file keeps outside the tag this class reads, by field name.
+
+        They fill what :meth:`text` finds nothing for (a WAV's RIFF INFO, see
+        :class:`~libtagger.tags.storage.wave.WaveStorage`); empty for most formats.
+        """
+        return {}

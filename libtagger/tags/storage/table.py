@@ -1,0 +1,91 @@
+"""Which storage class serves which file: the ``storage`` key of the formats table, and opening.
+
+A row of :data:`libtagger.formats.FORMATS` names its storage class by key (``id3-mp3``,
+``vorbis``, ...); :data:`BY_KEY` maps each key to its one instance. A new tag format is one
+class (or one :class:`~libtagger.tags.storage.keyed.KeyedStorage` instance) registered here.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import mutagen
+from mutagen.aiff import AIFF
+
+from libtagger.errors import ReadError, WriteError
+from libtagger.formats import FORMATS
+from libtagger.tags import riff_info
+from libtagger.tags.safe_write import find_oserror
+from libtagger.tags.storage.base import Storage
+from libtagger.tags.storage.id3 import ID3Storage, MP3Storage
+from libtagger.tags.storage.keyed import ASF_STORAGE, VORBIS
+from libtagger.tags.storage.mp4 import MP4Storage
+from libtagger.tags.storage.wave import WaveStorage
+
+#: The storage classes by the key a row of :data:`libtagger.formats.FORMATS` names them with.
+BY_KEY: dict[str, Storage] = {
+    "id3-mp3": MP3Storage(), "id3-wave": WaveStorage(), "id3-aiff": ID3Storage(AIFF),
+    "vorbis": VORBIS, "mp4": MP4Storage(), "asf": ASF_STORAGE,
+}
+
+#: Keys a format row may name in its ``storage`` column.
+STORAGE_KEYS: frozenset[str] = frozenset(BY_KEY)
+
+# Extension -> storage, from the formats table (a row naming an unknown key fails the import).
+_STORAGES: dict[str, Storage] = {r.extension: BY_KEY[r.storage] for r in FORMATS if r.storage}
+
+#: File extensions (lower case, with the dot) whose genre can be read and written.
+TAGGABLE_EXTENSIONS: frozenset[str] = frozenset(_STORAGES)
+
+
+def _ext(path: Path) -> str:
+    return Path(path).suffix.lower()
+
+
+def storage_for(path: Path) -> Storage | None:
+    """The storage class of ``path`` by its extension; None for a format without a genre tag."""
+    return _STORAGES.get(_ext(path))
+
+
+def open_tags(storage: Storage, path: Path, error: type[ReadError] | type[WriteError] = ReadError) -> Any:
+    """``storage.open(path)``, every failure raised as ``error`` with a one-line reason."""
+    try:
+        return storage.open(path)
+    except (mutagen.MutagenError, OSError, ValueError, struct.error, EOFError) as exc:
+        if isinstance(exc, riff_info.RiffError):
+            raise error(path, str(exc)) from exc
+        os_err = find_oserror(exc)  # mutagen wraps OSError in its own errors
+        if isinstance(os_err, FileNotFoundError):
+            raise error(path, "file not found") from exc
+        if isinstance(os_err, PermissionError):
+            raise error(path, "permission denied reading the file") from exc
+        if isinstance(os_err, IsADirectoryError):
+            raise error(path, "is a folder, not a file") from exc
+        if os_err is not None:
+            raise error(path, f"cannot read the file: {os_err.strerror or os_err}") from exc
+        raise error(path, f"cannot read the tags (corrupt or not a {_ext(path)} file): {exc}") from exc
+
+
+def open_path(p: Path) -> tuple[Storage, Any] | None:
+    """The file's storage and its opened tags; None for a format that cannot hold a genre.
+
+    Raises
+    ------
+    ReadError
+        The file is missing or its tags cannot be parsed.
+    """
+    storage = storage_for(p)
+    if storage is None:
+        if not p.exists():
+            raise ReadError(p, "file not found")
+        return None
+    return storage, open_tags(storage, p)
+
+
+def cannot_hold(p: Path) -> WriteError:
+    """The error of a write to a file whose format has no genre tag."""
+    kind = p.suffix.lower().lstrip(".") or "extension-less"
+    return WriteError(p, f".{kind} files cannot hold a genre tag" if p.suffix else
+                      "files without an extension cannot hold a genre tag")
