@@ -68,7 +68,7 @@ def main(
     """Batch genre tagger for personal music libraries."""
 
 
-# --- scan / query / stats / show / undo: owned by the pipeline (see libtagger/pipeline.py) ---
+# --- scan / query / stats / show / undo / runs / browse: libtagger/scan/, libtagger/store/, libtagger/integrations/browse.py ---
 
 #: Exit statuses (documented in README.md).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -109,18 +109,18 @@ def _index_path(index: Optional[Path]) -> Path:
     return index if index is not None else default_index_path()
 
 
-def _open_index(index: Optional[Path], *, writing: bool = False) -> "Index":
-    """The existing index of a command; absent, foreign, damaged or a folder: one line, exit 1.
+def _open_index(index: Optional[Path]) -> "Index":
+    """The existing index of a command that reads it; absent, foreign, damaged or a folder: one line, exit 1.
 
-    A command that only reads opens it read-only when it cannot be written (a read-only file
-    system, a write-protected file); otherwise as usual, so an older index gains its columns.
+    Opened read-only when it cannot be written (a read-only file system, a write-protected
+    file); otherwise as usual, so an older index gains its columns.
     """
     from libtagger.errors import IndexFileError
     from libtagger.store.index import Index, index_writable
 
     path = _index_path(index)
     try:
-        return Index(path, create=False, read_only=not writing and not index_writable(path))
+        return Index(path, create=False, read_only=not index_writable(path))
     except IndexFileError as exc:
         _fail(str(exc))
     except (OSError, sqlite3.Error) as exc:
@@ -387,20 +387,16 @@ def undo(
     A file whose genre someone changed since libtagger wrote it is skipped (one line on
     standard error) unless --force; the exit status stays 0, as for files that fail.
     """
-    from libtagger.errors import IndexFileError, IndexLockedError, LibtaggerError
-    from libtagger.store.index import NO_INDEX_YET, check_index_file
-    from libtagger.store.lock import RunLock
+    from libtagger.errors import IndexLockedError, LibtaggerError
     from libtagger.scan.undo import undo as run_undo
+    from libtagger.store.run_context import locked_index
 
     if (run is None) == (not paths):
         raise typer.BadParameter("give either --run ID or one or more paths")
     _end_like_ctrl_c()  # like scan: end cleanly
     try:
-        if check_index_file(_index_path(index)) in ("absent", "empty"):  # and no lock file made
-            raise IndexFileError(_index_path(index), NO_INDEX_YET)
-        with RunLock(_index_path(index)):
-            db = _open_index(index, writing=True)
-            db.mark_abandoned_runs()  # we hold the lock: a run still marked running was killed
+        # create=False: no index yet is an error (and no lock file is made for it)
+        with locked_index(_index_path(index), create=False) as db:
             undo_run, results = run_undo(db, run_id=run, paths=[str(p) for p in paths or []],
                                          preserve_mtime=preserve_mtime, force=force)
     except IndexLockedError as exc:
@@ -465,7 +461,7 @@ def browse(
     import json
 
     from libtagger.errors import LibtaggerError
-    from libtagger.store.browse import datasette_metadata, serve
+    from libtagger.integrations.browse import datasette_metadata, serve
     from libtagger.store.index import Index
 
     path = _index_path(index)
@@ -641,7 +637,7 @@ def convert_musicnn(
     typer.echo(f"wrote {weights}")
 
 
-# --- train / evaluate: owned by the model modules (see libtagger/train.py, libtagger/evaluate.py) ---
+# --- train / evaluate: the training code (libtagger/training/train.py, libtagger/training/evaluate.py) ---
 
 _SPLIT_HELP = "test, valid, train (the fault-filtered lists in --gtzan) or a split list file."
 

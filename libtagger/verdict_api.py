@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from libtagger.scan.classification import TrackClassifier
-from libtagger.scan.pipeline import ScanOptions, Scanner
+from libtagger.scan.pipeline import ScanOptions, Scanner, run_classifier
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
 from libtagger.store.index import Index, path_key
-from libtagger.store.lock import RunLock
+from libtagger.store.run_context import locked_index
 
 __all__ = ["Verdict", "classify_paths", "note_rewritten"]
 
@@ -88,23 +88,21 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
                           min_confidence=min_confidence, jobs=jobs, wait=wait,
                           # the caller named these files: a hidden one is still wanted
                           include_hidden=True, music_check=music_check)
-    with RunLock(options.index_path, wait=wait):
-        index = Index(options.index_path)
-        try:
-            index.mark_abandoned_runs()
-            scanner = Scanner(index, options)
-            scanner.classifier = _cached(scanner.classifier)
-            scanner.run()
-            for given, absolute in present.items():
-                row = index.track_by_path(absolute)
-                verdicts[given] = (Verdict.from_row(given, row) if row is not None else
-                                   Verdict(given, "error", None, None, error="not a supported audio file"))
-        finally:
-            index.close()
+    with locked_index(options.index_path, wait=wait) as index:
+        Scanner(index, options, classifier=_cached(run_classifier(options))).run()
+        for given, absolute in present.items():
+            row = index.track_by_path(absolute)
+            verdicts[given] = (Verdict.from_row(given, row) if row is not None else
+                               Verdict(given, "error", None, None, error="not a supported audio file"))
     return verdicts
 
 
 def _cached(fresh: TrackClassifier) -> TrackClassifier:
+    """The classifier kept for ``fresh``'s model and detector, else ``fresh`` (kept from now on).
+
+    ``fresh`` has loaded nothing yet (its model loads on first use), so handing back the kept
+    one means the network is loaded once per process, not once per call.
+    """
     key = (fresh.model_name, fresh.model_id, fresh.detector_id)
     return _CLASSIFIERS.setdefault(key, fresh)
 

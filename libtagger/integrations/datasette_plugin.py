@@ -12,7 +12,7 @@ import sqlite3
 
 from datasette import hookimpl
 
-from libtagger.store.browse import DISAGREES_FUNCTION, genre_disagrees
+from libtagger.store.query import DISAGREES_FUNCTION, genre_disagrees
 
 
 @hookimpl

@@ -7,7 +7,7 @@ is written. This ASGI wrapper refuses such requests before Datasette routes them
 gets the same clean answer whatever Datasette's version routes where.
 
 Not a ``datasette`` entry point (:mod:`libtagger.integrations.datasette_plugin` is): only
-:func:`libtagger.store.browse.serve` registers it, so a ``datasette`` someone runs on other
+:func:`libtagger.integrations.browse.serve` registers it, so a ``datasette`` someone runs on other
 databases keeps its write plugins. Only Datasette imports this module: nothing in the core does.
 """
 

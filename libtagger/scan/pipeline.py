@@ -34,13 +34,13 @@ from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary, librar
 from libtagger.errors import FileError
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
 from libtagger.store.index import Index, real_path
-from libtagger.store.lock import RunLock
+from libtagger.store.run_context import locked_index
 from libtagger.parallel import WorkerCrash, map_unordered
 from libtagger.scan.progress import FilesBar
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
 
-__all__ = ["BATCH_TRACKS", "FileReport", "ScanOptions", "ScanSummary", "Scanner", "scan"]
+__all__ = ["BATCH_TRACKS", "FileReport", "ScanOptions", "ScanSummary", "Scanner", "run_classifier", "scan"]
 
 
 @dataclass
@@ -81,18 +81,31 @@ def default_model_name() -> str:
     return DEFAULT_MODEL
 
 
+def run_classifier(options: ScanOptions) -> TrackClassifier:
+    """The classifier a scan with ``options`` uses: its model (not loaded yet) and music detector.
+
+    ModelError when the model or the detector cannot be read.
+    """
+    model_name = options.model or default_model_name()
+    return TrackClassifier(model_name, model_meta(model_name), _detector(options.music_check))
+
+
 class Scanner:
-    """One scan run over an open index. Use :func:`scan` unless you need the pieces."""
+    """One scan run over an open index. Use :func:`scan` unless you need the pieces.
+
+    ``classifier``: the run's :func:`run_classifier` for ``options``, when the caller keeps one
+    between runs (the verdict API: its model is loaded once per process); built here otherwise.
+    """
 
     def __init__(self, index: Index, options: ScanOptions,
-                 on_report: Callable[[FileReport], None] | None = None) -> None:
+                 on_report: Callable[[FileReport], None] | None = None, *,
+                 classifier: TrackClassifier | None = None) -> None:
         self.index = index
         self.options = options
         self.on_report = on_report
-        self.model_name = options.model or default_model_name()
-        self.meta = model_meta(self.model_name)
-        self.model_id: str = self.meta["model_id"]
-        self.classifier = TrackClassifier(self.model_name, self.meta, _detector(options.music_check))
+        self.classifier = classifier if classifier is not None else run_classifier(options)
+        self.model_name = self.classifier.model_name
+        self.model_id: str = self.classifier.model_id
         self.run_id = 0
         self.record = RunRecorder(index, self.run_id, on_report)  # run() starts a fresh one
         self._cleaned_dirs: set[str] = set()
@@ -386,7 +399,7 @@ def _taggable(path: str) -> bool:
 def scan(options: ScanOptions, *, on_report: Callable[[FileReport], None] | None = None) -> ScanSummary:
     """Scan ``options.roots``: analyse, tag and index every supported file.
 
-    Holds the index's run lock for the whole run (:class:`~libtagger.store.lock.RunLock`);
+    Holds the index's run lock for the whole run (:func:`~libtagger.store.run_context.locked_index`);
     raises :class:`~libtagger.errors.IndexLockedError` when another run has it.
 
     Examples
@@ -403,10 +416,5 @@ def scan(options: ScanOptions, *, on_report: Callable[[FileReport], None] | None
     # from another working folder (cron runs in $HOME), and never match the missing-file check.
     # abspath, not resolve: a root reached through a symbolic link keeps the name the user gave.
     options = replace(options, roots=[Path(os.path.abspath(root)) for root in options.roots])
-    with RunLock(options.index_path, wait=options.wait):
-        index = Index(options.index_path)
-        try:
-            index.mark_abandoned_runs()
-            return Scanner(index, options, on_report).run()
-        finally:
-            index.close()
+    with locked_index(options.index_path, wait=options.wait) as index:
+        return Scanner(index, options, on_report).run()

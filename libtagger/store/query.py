@@ -22,6 +22,10 @@ from libtagger.store.index import STATUSES, Index, TrackFilter, path_key
 #: Columns shown by ``query`` unless asked otherwise.
 QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error", "reason")
 
+#: The SQL name of :func:`genre_disagrees`, which the "disagrees" canned query of ``libtagger
+#: browse`` calls (Datasette's plugin, :mod:`libtagger.integrations.datasette_plugin`, adds it).
+DISAGREES_FUNCTION = "libtagger_genre_disagrees"
+
 
 def find_tracks(index: Index, *, genre: str | None = None, status: str | None = None,
                 min_confidence: float | None = None, max_confidence: float | None = None,
@@ -80,6 +84,21 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
 def _agrees(previous: str, genre: str) -> bool:
     label = parse_genre(genre)
     return any(parse_genre(value.strip()) == label for value in previous.split(";"))
+
+
+def genre_disagrees(previous: str | None, genre: str | None) -> int | None:
+    """1 when the file's previous genre names no value of the verdict ``genre``, else 0.
+
+    The rule of ``libtagger query --disagrees`` (``"Rock; Alternative"`` agrees with
+    ``"Rock"``), as an SQL function (:data:`DISAGREES_FUNCTION`) for the canned query of
+    ``libtagger browse``; None when either side is empty.
+
+    >>> genre_disagrees("Rock; Alternative", "Rock"), genre_disagrees("Jazz", "Rock")
+    (0, 1)
+    """
+    if not previous or not genre:
+        return None
+    return int(not _agrees(previous, genre))
 
 
 def stats(index: Index) -> dict[str, Any]:

@@ -14,7 +14,10 @@ other than GET, HEAD or OPTIONS gets a 403 before Datasette routes it (the
 :mod:`libtagger.integrations.datasette_readonly` plugin).
 
 The canned queries below are read-only SQL served to Datasette; the index's own reads and
-writes stay in :mod:`libtagger.store.index`.
+writes stay in :mod:`libtagger.store.index`, and the "disagrees" rule the SQL function applies
+in :mod:`libtagger.store.query` (shared with ``libtagger query --disagrees``). Serving lives here,
+beside the Datasette plugins, because the core never imports ``integrations/``: only the
+``browse`` command of :mod:`libtagger.cli` imports this module, inside the command.
 """
 
 from __future__ import annotations
@@ -28,13 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from libtagger.errors import LibtaggerError
-from libtagger.genres import parse_genre
+from libtagger.store.query import DISAGREES_FUNCTION
 
 #: How ``pip`` installs the extra; quoted in the error when Datasette is missing.
 INSTALL_HINT = "pip install 'libtagger[browse]'"
-
-#: The SQL function the "disagrees" query calls, registered on every connection by :func:`serve`.
-DISAGREES_FUNCTION = "libtagger_genre_disagrees"
 
 #: What the columns one reads first hold, shown by Datasette above the table and in each
 #: header's menu (README.md, "The index", describes them all; listing every one here would
@@ -79,21 +79,6 @@ JOURNAL_COLUMNS: dict[str, str] = {
     "genre": "The genre written (empty for an undo)",
     "completed": "0: the run stopped or the write failed after journaling",
 }
-
-
-def genre_disagrees(previous: str | None, genre: str | None) -> int | None:
-    """1 when the file's previous genre names no value of the verdict ``genre``, else 0.
-
-    The rule of ``libtagger query --disagrees`` (``"Rock; Alternative"`` agrees with
-    ``"Rock"``), as an SQL function; None when either side is empty.
-
-    >>> genre_disagrees("Rock; Alternative", "Rock"), genre_disagrees("Jazz", "Rock")
-    (0, 1)
-    """
-    if not previous or not genre:
-        return None
-    label = parse_genre(genre)
-    return int(not any(parse_genre(value.strip()) == label for value in previous.split(";")))
 
 
 def _columns(index_path: Path) -> dict[str, set[str]]:
