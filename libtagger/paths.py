@@ -78,15 +78,6 @@ def models_search_path() -> list[ModelsFolder]:
     return folders
 
 
-def find_in_models(relative: str | Path) -> tuple[Path, str] | None:
-    """The first ``folder / relative`` that exists along the search path, with its source."""
-    for folder in models_search_path():
-        candidate = folder.path / relative
-        if candidate.exists():
-            return candidate, folder.source
-    return None
-
-
 def describe_search_path() -> str:
     """One line naming the folders searched, for error messages."""
     parts = []

@@ -243,16 +243,6 @@ def fit_linear(train: ClipSet, *, feature_transform: str, C: float = 0.03, weigh
     return LinearBranch(scaler.mean, scaler.scale, coef, intercept, weight)
 
 
-def predict_recipe(models: Sequence[Any], scaler: Scaler, linear: LinearBranch | None, data: ClipSet, *,
-                   feature_transform: str) -> np.ndarray:
-    """(n, k) untempered probabilities of the recipe on ``data`` (same arithmetic as MusicnnHead.predict)."""
-    F = transform_by_name(feature_transform)(data.features, data.feature_names)
-    probs = predict_members(models, data.seqs, scaler.transform(F))
-    if linear is not None:
-        probs = (1.0 - linear.weight) * probs + linear.weight * linear.predict_proba(linear_inputs(data, feature_transform))
-    return probs
-
-
 def ensemble_model(models: Sequence[Any]):
     """One Keras model that averages the softmax of ``models`` (which share their inputs)."""
     import keras
