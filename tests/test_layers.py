@@ -1,4 +1,5 @@
-"""The package's layers: inference (classify/, scan/) never imports or loads the training code."""
+"""The package's layers: no import circle anywhere, the core never imports integrations/, and
+inference (everything but cli.py and training/) never imports or loads the training code."""
 
 from __future__ import annotations
 
@@ -25,12 +26,21 @@ def imported_modules(source: Path) -> set[str]:
     return names
 
 
-def test_classify_and_scan_sources_never_import_training():
+def _outside(*excluded: str) -> list[Path]:
+    """Every module of the package but those whose path (relative to it) starts with an ``excluded``."""
+    return sorted(p for p in PACKAGE.rglob("*.py")
+                  if not p.relative_to(PACKAGE).as_posix().startswith(excluded))
+
+
+def test_nothing_but_cli_and_training_imports_training():
+    # Inference is classify/, scan/, audio/, store/, tags/ and the shared modules beside cli.py
+    # (parallel, report, verdict_api...), wherever a module moves among them.
     offenders = {}
-    sources = sorted((PACKAGE / "classify").glob("*.py")) + sorted((PACKAGE / "scan").glob("*.py"))
-    assert len(sources) >= 10  # the glob found the real packages
+    sources = _outside("cli.py", "training/")
+    assert {"scan/pipeline.py", "classify/head.py", "verdict_api.py", "parallel.py",
+            "audio/analysis.py"} <= {p.relative_to(PACKAGE).as_posix() for p in sources}
     for source in sources:
-        bad = sorted(n for n in imported_modules(source)
+        bad = sorted(n for n in absolute_imports(source)
                      if n == "libtagger.training" or n.startswith("libtagger.training."))
         if bad:
             offenders[source.relative_to(PACKAGE).as_posix()] = bad
@@ -52,7 +62,8 @@ def loaded_after(code: str) -> list[str]:
 
 
 def test_importing_the_scan_and_the_classifiers_loads_no_training_module():
-    loaded = loaded_after("import libtagger.scan.pipeline, libtagger.classify.head, libtagger.classify.seed\n"
+    loaded = loaded_after("import libtagger.scan.pipeline, libtagger.verdict_api, libtagger.classify.head, "
+                          "libtagger.classify.seed\n"
                           "from libtagger.classify.classifier import kind_class\n"
                           "kind_class('seed'); kind_class('musicnn-head')")
     assert "libtagger.classify.head" in loaded and "libtagger.scan.pipeline" in loaded
@@ -101,6 +112,88 @@ def test_no_import_cycles_inside_training_classify_or_scan():
         assert find_cycle(graph) == [], folder
     training = import_graph(PACKAGE / "training")
     assert "libtagger.training.seed_training" in training["libtagger.training.evaluate"]  # the graph is real
+
+
+def module_name(source: Path, package: Path = PACKAGE) -> str:
+    """``libtagger/scan/pipeline.py`` -> ``libtagger.scan.pipeline``; a package's ``__init__.py`` -> the package."""
+    parts = source.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def absolute_imports(source: Path, package_root: Path = PACKAGE) -> set[str]:
+    """:func:`imported_modules`, with relative imports (``from .base import X``) made absolute."""
+    name = module_name(source, package_root)
+    package = name.split(".") if source.name == "__init__.py" else name.split(".")[:-1]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[:len(package) - (node.level - 1)]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def package_import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, over all of ``package`` (lazy imports included).
+
+    ``from libtagger.scan.pipeline import Scanner`` is an edge to ``libtagger.scan.pipeline``;
+    an import of one of the module's own packages (its ``__init__``) is no edge: Python runs
+    that ``__init__`` before the module anyway, and a package importing its own modules is how
+    a package is made, not a circle.
+    """
+    mods = {module_name(p, package): p for p in package.rglob("*.py")}
+
+    def known(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for mod, source in mods.items():
+        parts = mod.split(".")
+        own_packages = {".".join(parts[:i]) for i in range(1, len(parts))}
+        graph[mod] = {target for name in absolute_imports(source, package)
+                      if (target := known(name)) and target != mod and target not in own_packages}
+    return graph
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    graph = package_import_graph()
+    assert "libtagger.store.run_context" in graph["libtagger.scan.pipeline"]  # the graph is real
+    assert "libtagger.store.query" in graph["libtagger.integrations.datasette_plugin"]
+    assert find_cycle(graph) == []
+
+
+def test_the_package_graph_sees_relative_lazy_imports(tmp_path):
+    # A circle through a relative import inside a function is still a circle.
+    package = tmp_path / "libtagger"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from . import a\n")  # its own package: no circle
+    (package / "sub" / "a.py").write_text("from libtagger.sub.b import f\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from .a import g\n")
+    graph = package_import_graph(package)
+    assert graph["libtagger.sub"] == {"libtagger.sub.a"}
+    assert find_cycle(graph) == ["libtagger.sub.a", "libtagger.sub.b", "libtagger.sub.a"]
+
+
+def test_the_core_never_imports_integrations():
+    # Plug-ins import the core, never the other way round; only cli's `browse` command imports
+    # libtagger.integrations.browse (inside the command).
+    offenders = {}
+    sources = _outside("cli.py", "integrations/")
+    assert len(sources) >= 40
+    for source in sources:
+        bad = sorted(n for n in absolute_imports(source)
+                     if n == "libtagger.integrations" or n.startswith("libtagger.integrations."))
+        if bad:
+            offenders[source.relative_to(PACKAGE).as_posix()] = bad
+    assert offenders == {}
 
 
 def test_every_model_kind_with_a_classifier_has_a_trainer():
