@@ -14,7 +14,7 @@ from pathlib import Path
 
 from libtagger.errors import IndexFileError
 from libtagger.store.index import NO_INDEX_YET, Index, check_index_file
-from libtagger.store.lock import RunLock
+from libtagger.store.lock import RunLock, run_lock_held
 
 __all__ = ["locked_index"]
 
@@ -35,7 +35,8 @@ def locked_index(index_path: str | os.PathLike, *, wait: bool = False, create: b
         :class:`~libtagger.errors.IndexLockedError`.
     create : bool
         Make the index when it does not exist yet (a scan). False (an undo): raise
-        :class:`~libtagger.errors.IndexFileError` instead, before any lock file is made.
+        :class:`~libtagger.errors.IndexFileError` instead, before any lock file is made, unless
+        a run holds the lock (it may be making the index): then as for any held lock.
 
     Examples
     --------
@@ -44,7 +45,8 @@ def locked_index(index_path: str | os.PathLike, *, wait: bool = False, create: b
     ...     index.runs()
     []
     """
-    if not create and check_index_file(Path(index_path)) in ("absent", "empty"):
+    if (not create and check_index_file(Path(index_path)) in ("absent", "empty")
+            and not run_lock_held(index_path)):  # a running scan may be making it: say that one runs
         raise IndexFileError(Path(index_path), NO_INDEX_YET)
     with RunLock(index_path, wait=wait):
         index = Index(index_path, create=create)

@@ -287,22 +287,26 @@ def format_result(result: Mapping[str, Any], *, title: str = "") -> str:
     return "\n".join(lines)
 
 
+class PlotUnavailable(LibtaggerError):
+    """matplotlib (the ``plot`` extra) is not installed: nothing was drawn."""
+
+
 def plot_confusion(result: Mapping[str, Any], png_path: str | os.PathLike[str], *, title: str | None = None) -> Path:
     """Draw ``result["confusion"]`` (rows true, columns predicted) as a labelled heat map PNG.
 
     Raises
     ------
-    LibtaggerError
-        matplotlib (the ``plot`` extra) is not installed.
+    PlotUnavailable
+        matplotlib, or one of its own dependencies, is not installed.
     """
     try:
         import matplotlib
-    except ImportError as exc:  # not a dependency: a plain install evaluates, it cannot draw
-        raise LibtaggerError(f"{Path(png_path).name} not drawn: matplotlib is not installed "
-                             "(pip install 'libtagger[plot]')") from exc
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")  # files only; never needs a display
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # not a dependency: a plain install evaluates, it cannot draw
+        raise PlotUnavailable(f"{Path(png_path).name} not drawn: {exc.name or 'matplotlib'} is not "
+                              "installed (pip install 'libtagger[plot]')") from exc
 
     cm = np.asarray(result["confusion"])
     labels = result["labels"]

@@ -38,7 +38,7 @@ import numpy as np
 from libtagger.classify.head import FRONTEND, KIND, apply_temperature
 from libtagger.errors import LibtaggerError, ModelError
 from libtagger.genres import GENRES
-from libtagger.training.evaluate import expected_calibration_error, plot_confusion, score_predictions
+from libtagger.training.evaluate import expected_calibration_error, PlotUnavailable, plot_confusion, score_predictions
 from libtagger.training.head_training import (ClipSet, HeadConfig, ensemble_model, fit_linear, fit_members,
                                               linear_inputs, predict_members)
 from libtagger.training.labels import label_key, mapping_targets, read_mapping, spellings, track_label
@@ -467,9 +467,8 @@ def draw_confusion(fig: dict[str, Any], labels: Sequence[str], png_path: Path, *
         plot_confusion({"confusion": fig["confusion"], "labels": list(labels),
                         "track_accuracy": fig["track_accuracy"], "n_tracks": n_tracks},
                        png_path, title=title)
-    except ImportError as exc:  # matplotlib, or one of its own dependencies, is not installed
-        log(f"{png_path.name} not drawn: {exc.name or 'matplotlib'} is not installed "
-            f"(pip install 'libtagger[plot]'); the model card has the matrix as a table")
+    except PlotUnavailable as exc:  # matplotlib, or one of its own dependencies, is not installed
+        log(f"{exc}; the model card has the matrix as a table")
         return False
     return True
 
