@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -115,6 +115,39 @@ def _linear_probs(data: ClipSet, tr: np.ndarray, te: np.ndarray, transform: str,
         for k in strides}
 
 
+class _InnerChoice(NamedTuple):
+    """What the inner folds of one outer fold choose, and the figures they chose it by."""
+
+    epoch: int  # the outer ensemble's epoch count
+    curve: np.ndarray  # (len(checks),) inner OOF accuracy of the network at each checked epoch
+    temperatures: dict[str, float]  # candidate -> T fitted on the inner OOF probabilities
+    inner_acc: dict[str, float]  # candidate -> inner OOF accuracy (at the chosen epoch)
+
+
+def _inner_choices(both: ClipSet, y: np.ndarray, groups: np.ndarray, tr: np.ndarray, k: int,
+                   extra_idx: np.ndarray, *, cfg: HeadConfig, transform: str, baseline_transform: str, seed: int,
+                   max_epochs: int, checks: Sequence[int]) -> _InnerChoice:
+    """The inner CV of outer fold ``k`` on its train clips ``tr`` (labels ``y``, artist ``groups``, both (n,)):
+    the epoch count (argmax of the 3-point moving average of the inner OOF curve, one seed) and each
+    candidate's temperature. ``extra_idx``: rows of ``both`` added to every inner-training set."""
+    inner = grouped_folds(y[tr], groups[tr], INNER_FOLDS, INNER_SEED + k)
+    in_cnn = {e: np.zeros((len(tr), len(GENRES))) for e in checks}
+    in_lin = {c: np.zeros((len(tr), len(GENRES))) for c in (transform, baseline_transform)}
+    for itr, ite in inner:
+        fit_idx = np.concatenate([tr[itr], extra_idx])
+        o = _cnn_probs(both, fit_idx, tr[ite], cfg, [seed], max_epochs, checks, transform)
+        for e in checks:
+            in_cnn[e][ite] = o[1, e]
+        for t in in_lin:
+            in_lin[t][ite] = _linear_probs(both, fit_idx, tr[ite], t)[1]
+    curve = np.array([(in_cnn[e].argmax(1) == y[tr]).mean() for e in checks])
+    smooth = np.convolve(np.pad(curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    epoch = checks[int(np.argmax(smooth))]
+    inner_p = {"lr_baseline": in_lin[baseline_transform], "recipe": 0.5 * (in_cnn[epoch] + in_lin[transform])}
+    return _InnerChoice(epoch, curve, {c: fit_temperature(p, y[tr]) for c, p in inner_p.items()},
+                        {c: float((p.argmax(1) == y[tr]).mean()) for c, p in inner_p.items()})
+
+
 def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transform: str = "level-invariant-53",
                   baseline_transform: str = "raw-57", max_epochs: int = MAX_EPOCHS, check_every: int = CHECK_EVERY,
                   seeds: Sequence[int] = OUTER_SEEDS, n_outer: int = OUTER_FOLDS,
@@ -158,21 +191,10 @@ def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transfo
     extra_idx = np.arange(n, n + n_extra)
     t0 = time.time()
     for k, (tr, te) in enumerate(outer):
-        inner = grouped_folds(y[tr], groups[tr], INNER_FOLDS, INNER_SEED + k)
-        in_cnn = {e: np.zeros((len(tr), len(GENRES))) for e in checks}
-        in_lin = {c: np.zeros((len(tr), len(GENRES))) for c in (transform, baseline_transform)}
-        for itr, ite in inner:
-            fit_idx = np.concatenate([tr[itr], extra_idx])
-            o = _cnn_probs(both, fit_idx, tr[ite], cfg, [seeds[0]], max_epochs, checks, transform)
-            for e in checks:
-                in_cnn[e][ite] = o[1, e]
-            for t in in_lin:
-                in_lin[t][ite] = _linear_probs(both, fit_idx, tr[ite], t)[1]
-        curve = np.array([(in_cnn[e].argmax(1) == y[tr]).mean() for e in checks])
-        smooth = np.convolve(np.pad(curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-        epoch = checks[int(np.argmax(smooth))]
-        inner_p = {"lr_baseline": in_lin[baseline_transform], "recipe": 0.5 * (in_cnn[epoch] + in_lin[transform])}
-        temps = {c: fit_temperature(inner_p[c], y[tr]) for c in names}
+        chosen = _inner_choices(both, y, groups, tr, k, extra_idx, cfg=cfg, transform=transform,
+                                baseline_transform=baseline_transform, seed=seeds[0], max_epochs=max_epochs,
+                                checks=checks)
+        epoch, temps = chosen.epoch, chosen.temperatures
 
         fit_idx = np.concatenate([tr, extra_idx])
         cnn = _cnn_probs(both, fit_idx, te, cfg, seeds, epoch, [epoch], transform, strides)
@@ -188,8 +210,8 @@ def run_nested_cv(data: ClipSet, groups: np.ndarray, *, cfg: HeadConfig, transfo
         fold_of[te] = k
         accs = {c: float((outer_p[c].argmax(1) == y[te]).mean()) for c in all_names}
         folds.append({"fold": k, "n_test": int(len(te)), "epoch": epoch,
-                      "inner_curve": dict(zip(checks, curve.round(4).tolist())), "T": temps,
-                      "inner_acc": {c: float((inner_p[c].argmax(1) == y[tr]).mean()) for c in names},
+                      "inner_curve": dict(zip(checks, chosen.curve.round(4).tolist())), "T": temps,
+                      "inner_acc": chosen.inner_acc,
                       "outer_acc": accs})
         log(f"fold {k}: epoch {epoch}, outer acc recipe {accs['recipe']:.3f} vs LR {accs['lr_baseline']:.3f}, "
             f"T {temps['recipe']:.3f} ({time.time() - t0:.0f} s)")
