@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -347,13 +347,42 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
     (default: computed with the default model; a benchmark passes out-of-fold ones). Raises
     LearnRefused (too little data) or ModelError (bad name, folder exists) before writing anything.
     """
-    from libtagger.classify.classifier import write_meta, write_model_folder
     from libtagger.training.tf_setup import configure_tensorflow
 
     options = options or LearnOptions()
+    plan = checked_plan(name, tracks, out_root=out_root, options=options, replace=replace)
+    data, owner, cfg, epochs = training_data(plan, options, log)
+    configure_tensorflow(seed=options.seed, threads=options.threads)
+    started = time.time()
+    cv = grouped_cv(plan, data, owner, options, cfg, epochs, log)
+    scored = cv_figures(plan, cv, tracks, options, shipped)
+    cv_seconds = time.time() - started
+
+    log(f"fitting the model on all {len(plan.tracks)} tracks ({epochs} epochs)")
+    final = fit_recipe(data, len(plan.labels), options, cfg, epochs)
+    meta = model_meta(plan, data, cv, scored, final, options=options, cfg=cfg, epochs=epochs, source=source,
+                      cv_seconds=cv_seconds, started=started)
+    return write_learned_model(name, out_root, final, meta, plan=plan, cv=cv, recipe_fig=scored.recipe,
+                               started=started, log=log)
+
+
+# ----------------------------------------------------------------------------- the steps of learn()
+
+
+def checked_plan(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: LearnOptions,
+                 replace: bool) -> LearnPlan:
+    """The validate step: ModelError for a bad or taken ``name``, LearnRefused for too little data, else the plan.
+
+    Nothing is trained or written before both checks pass.
+    """
     check_name(name, out_root, replace=replace)
-    plan = make_plan(tracks, options)
-    mapping = read_mapping(options.mapping) if options.mapping else {}
+    return make_plan(tracks, options)
+
+
+def training_data(plan: LearnPlan, options: LearnOptions,
+                  log: Callable[[str], None]) -> tuple[ClipSet, np.ndarray, HeadConfig, int]:
+    """The plan's segments as training clips, their (n_segments,) track index, the network config and
+    epoch count for this many segments; logs what is learned and what was left out."""
     from libtagger.audio.features import FEATURE_NAMES
 
     data, owner = segment_clips(plan.tracks, plan.y, FEATURE_NAMES)
@@ -363,9 +392,25 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
         f"{len(set(plan.groups))} artist groups): " + ", ".join(plan.spellings[lab] for lab in plan.labels))
     for genre, why in plan.left_out.items():
         log(f"left out {genre}: {why}")
-    configure_tensorflow(seed=options.seed, threads=options.threads)
-    t0 = time.time()
-    cv = grouped_cv(plan, data, owner, options, cfg, epochs, log)
+    return data, owner, cfg, epochs
+
+
+class CvFigures(NamedTuple):
+    """The out-of-fold figures of a learn run, beside the shipped model's on the genres it shares."""
+
+    recipe: dict[str, Any]  # figures() of the learned recipe
+    lr_baseline: dict[str, Any]  # figures() of the linear branch alone, same folds
+    comparison: dict[str, Any]  # meta.json's "shipped_on_shared_genres"
+    gtzan_to_label: dict[int, int]  # GTZAN genre index -> label index, for the genres the shipped model shares
+
+
+def cv_figures(plan: LearnPlan, cv: dict[str, Any], tracks: Sequence[LearnTrack], options: LearnOptions,
+               shipped: tuple[np.ndarray, str] | None) -> CvFigures:
+    """Score the grouped CV's out-of-fold probabilities, and the shipped model on the genres it shares.
+
+    ``shipped``: as :func:`learn` takes it (rows for every one of ``tracks``), None to compute it.
+    """
+    mapping = read_mapping(options.mapping) if options.mapping else {}
     labels_spelled = [plan.spellings[lab] for lab in plan.labels]
     recipe_fig = figures(cv["probs"]["recipe"], plan.y, cv["fold_of"], labels_spelled, cv["probs_T"]["recipe"])
     lr_fig = figures(cv["probs"]["lr_baseline"], plan.y, cv["fold_of"], labels_spelled, cv["probs_T"]["lr_baseline"])
@@ -388,10 +433,17 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
         comparison["note"] = (f"the shipped model {shipped[1]} on the {len(rows)} tracks of the genres it shares, its "
                               f"ten genres mapped through the same labels; the learned head scores "
                               f"{comparison['learned_track_accuracy']:.3f} on the same tracks (out of fold)")
-    cv_seconds = time.time() - t0
+    return CvFigures(recipe_fig, lr_fig, comparison, comp_to_label)
 
-    log(f"fitting the model on all {len(plan.tracks)} tracks ({epochs} epochs)")
-    final = fit_recipe(data, len(plan.labels), options, cfg, epochs)
+
+def model_meta(plan: LearnPlan, data: ClipSet, cv: dict[str, Any], scored: CvFigures, final: FitResult, *,
+               options: LearnOptions, cfg: HeadConfig, epochs: int, source: str, cv_seconds: float,
+               started: float) -> dict[str, Any]:
+    """The build step: the learned model's meta.json (before name, model_id and created): labels, scaler,
+    temperature, linear branch, the recipe as run and every validation figure."""
+    from libtagger.audio.features import FEATURE_NAMES
+
+    recipe_fig, lr_fig = scored.recipe, scored.lr_baseline
     recipe_meta = {
         "data": f"{len(plan.tracks)} tracks ({len(data.y)} segments) of the {source} whose genre a person set",
         "architecture": asdict(cfg) | {"epochs": epochs},
@@ -420,28 +472,39 @@ def learn(name: str, tracks: Sequence[LearnTrack], *, out_root: Path, options: L
             "note": (f"LR baseline {lr_fig['track_accuracy']:.3f} on the same folds; ECE "
                      f"{recipe_fig['ece_raw']:.3f} raw, {recipe_fig['ece_after_T']:.3f} after temperature"),
             "recipe": recipe_fig, "lr_baseline": lr_fig},
-        "shipped_on_shared_genres": comparison,
+        "shipped_on_shared_genres": scored.comparison,
         "data": {"tracks": len(plan.tracks), "segments": int(len(data.y)), "groups": len(set(plan.groups)),
                  "tracks_per_genre": {plan.spellings[lab]: int((plan.y == i).sum()) for i, lab in enumerate(plan.labels)},
                  "artists_per_genre": {plan.spellings[lab]: len({g for g, yy in zip(plan.groups, plan.y) if yy == i})
                                        for i, lab in enumerate(plan.labels)},
                  "left_out": plan.left_out, "skipped": plan.skipped},
-        "train_seconds": {"validation": round(cv_seconds, 1), "total": round(time.time() - t0, 1)},
+        "train_seconds": {"validation": round(cv_seconds, 1), "total": round(time.time() - started, 1)},
     }
-    meta_in = {"kind": KIND, "labels": list(plan.labels), "spellings": plan.spellings,
-               "feature_names": list(FEATURE_NAMES), "feature_transform": options.feature_transform,
-               "scaler": final.scaler.to_meta(), "temperature": cv["T_all"], "linear": final.linear.to_meta(),
-               "frontend": FRONTEND, "learned": True,
-               # which GTZAN genre is which label (libtagger evaluate scores the model on GTZAN through it)
-               "gtzan_labels": {GENRES[j]: plan.labels[i] for j, i in comp_to_label.items()},
-               "recipe": recipe_meta, "metrics": metrics}
+    return {"kind": KIND, "labels": list(plan.labels), "spellings": plan.spellings,
+            "feature_names": list(FEATURE_NAMES), "feature_transform": options.feature_transform,
+            "scaler": final.scaler.to_meta(), "temperature": cv["T_all"], "linear": final.linear.to_meta(),
+            "frontend": FRONTEND, "learned": True,
+            # which GTZAN genre is which label (libtagger evaluate scores the model on GTZAN through it)
+            "gtzan_labels": {GENRES[j]: plan.labels[i] for j, i in scored.gtzan_to_label.items()},
+            "recipe": recipe_meta, "metrics": metrics}
+
+
+def write_learned_model(name: str, out_root: Path, final: FitResult, meta_in: dict[str, Any], *, plan: LearnPlan,
+                        cv: dict[str, Any], recipe_fig: dict[str, Any], started: float,
+                        log: Callable[[str], None]) -> dict[str, Any]:
+    """The write step: the model folder (weights, meta.json, confusion.png, card.md, cv_oof.json) is made
+    in a staging folder beside ``out_root/name`` and renamed into place (replacing an old one); returns
+    the written meta."""
+    from libtagger.classify.classifier import write_meta, write_model_folder
+
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_root))
     try:
         folder = staging / name
         meta = write_model_folder(folder, model=ensemble_model(final.models), meta=meta_in)
-        metrics["train_seconds"]["total"] = round(time.time() - t0, 1)
-        drawn = draw_confusion(recipe_fig, labels_spelled, folder / CONFUSION_FILE, n_tracks=len(plan.tracks),
+        meta["metrics"]["train_seconds"]["total"] = round(time.time() - started, 1)
+        drawn = draw_confusion(recipe_fig, [plan.spellings[lab] for lab in plan.labels], folder / CONFUSION_FILE,
+                               n_tracks=len(plan.tracks),
                                title=f"{name}: grouped CV, accuracy {recipe_fig['track_accuracy']:.3f} "
                                      f"({len(plan.tracks)} tracks)", log=log)
         write_meta(folder, meta)
