@@ -18,7 +18,7 @@ from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
 
 if TYPE_CHECKING:
     from libtagger.store.index import Index
-    from libtagger.scan.pipeline import FileReport
+    from libtagger.scan.pipeline import FileReport, ScanOptions, ScanSummary
 
 # add_completion: --install-completion / --show-completion for bash, zsh, fish and PowerShell.
 app = typer.Typer(help="Batch genre tagger for personal music libraries.", no_args_is_help=True,
@@ -215,14 +215,9 @@ def scan(
     """
     import sys
 
-    from libtagger.errors import IndexLockedError, LibtaggerError
     from libtagger.scan.pipeline import ScanOptions
-    from libtagger.scan.pipeline import scan as run_scan
 
-    if backend not in ("loky", "dask"):
-        raise typer.BadParameter(f"{backend!r} is not loky or dask", param_hint="--backend")
-    if backend == "dask" and not scheduler:
-        raise typer.BadParameter("the dask backend needs --scheduler ADDRESS", param_hint="--scheduler")
+    _check_backend(backend, scheduler)
     # --quiet silences progress and the closing count, never a report asked for by name.
     show_report = report is not None or not quiet
     report = _check_format(report) if report is not None else "table"
@@ -232,10 +227,37 @@ def scan(
         max_segments=max_segments, jobs=jobs, backend=backend, scheduler=scheduler, rescan=rescan,
         include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait, music_check=music_check,
         progress=not quiet and sys.stderr.isatty())
+    write_log = _open_log(log)
+    _end_like_ctrl_c()
+    summary = _run_scan(options, write_log)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no audio files"
+    write_log(f"run {summary.run_id} finished: {counts}")
+    write_log.close()
+    if show_report:
+        _print_scan_report(summary, counts, report=report, quiet=quiet, dry_run=dry_run)
+
+
+def _check_backend(backend: str, scheduler: Optional[str]) -> None:
+    """Usage error (exit 2) for a backend that is not loky or dask, or dask without a scheduler."""
+    if backend not in ("loky", "dask"):
+        raise typer.BadParameter(f"{backend!r} is not loky or dask", param_hint="--backend")
+    if backend == "dask" and not scheduler:
+        raise typer.BadParameter("the dask backend needs --scheduler ADDRESS", param_hint="--scheduler")
+
+
+def _open_log(log: Optional[Path]) -> _Log:
+    """The --log file opened for appending; one line and exit 1 when it cannot be."""
     try:
-        write_log = _Log(log)
+        return _Log(log)
     except OSError as exc:
         _fail(f"{log}: cannot open the log file ({exc.strerror or exc})")
+
+
+def _run_scan(options: "ScanOptions", write_log: _Log) -> "ScanSummary":
+    """Run the scan, each file's error on stderr and each change in the log; a run that cannot
+    finish ends the command: one line, logged, and exit 3 (index held), 130 (interrupted) or 1."""
+    from libtagger.errors import IndexLockedError, LibtaggerError
+    from libtagger.scan.pipeline import scan as run_scan
 
     def on_report(item: "FileReport") -> None:
         if item.status == "error":
@@ -249,9 +271,8 @@ def scan(
             note = item.error or item.reason
             write_log(f"{item.status} {item.genre or '-'} {item.path}" + (f": {note}" if note else ""))
 
-    _end_like_ctrl_c()
     try:
-        summary = run_scan(options, on_report=on_report)
+        return run_scan(options, on_report=on_report)
     except IndexLockedError as exc:
         write_log(f"not started: {exc}")
         _fail(str(exc), EXIT_LOCKED)
@@ -264,11 +285,13 @@ def scan(
     except (OSError, sqlite3.Error) as exc:  # the index or its lock: unwritable, full disk, ...
         write_log(f"failed: {_index_problem(exc, options.index_path)}")
         _fail(_index_problem(exc, options.index_path))
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no audio files"
-    write_log(f"run {summary.run_id} finished: {counts}")
-    write_log.close()
-    if not show_report:
-        return
+
+
+def _print_scan_report(summary: "ScanSummary", counts: str, *, report: str, quiet: bool, dry_run: bool) -> None:
+    """The scan's report on stdout: the changed files as a table, or every file as JSON/CSV; then
+    the run's counts (a table's closing line; beside JSON/CSV on stderr, and only for a person)."""
+    import sys
+
     from libtagger.report import render
 
     rows = sorted((r.as_dict() for r in summary.reports), key=lambda r: r["path"])

@@ -1,5 +1,6 @@
 """The package's layers: no import circle anywhere, the core never imports integrations/, and
-inference (everything but cli.py and training/) never imports or loads the training code."""
+inference (everything but cli.py and training/) never imports or loads the training code; and
+no function of the package is longer than 80 lines."""
 
 from __future__ import annotations
 
@@ -206,3 +207,54 @@ def test_every_model_kind_with_a_classifier_has_a_trainer():
         assert cls.kind == kind
         # what the scan plans from without loading weights
         assert cls.needs_taggrams == (cls.n_tags > 0)
+
+
+#: The longest a function or method may be, in lines from its ``def`` to its last line (docstring
+#: included, decorators not): a newcomer reads one whole on a screen (issue 18).
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(source: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``qualified.name (N lines)`` of every function or method in ``source`` longer than ``limit``
+    lines, nested ones included."""
+    found: list[str] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                # lineno is the def line (decorators have their own), end_lineno its last line
+                length = child.end_lineno - child.lineno + 1
+                if not isinstance(child, ast.ClassDef) and length > limit:
+                    found.append(f"{name} ({length} lines)")
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source.read_text(), filename=str(source)), "")
+    return found
+
+
+def test_no_function_is_longer_than_80_lines():
+    sources = sorted(PACKAGE.rglob("*.py"))
+    assert len(sources) >= 40
+    offenders = [f"{source.relative_to(PACKAGE).as_posix()}::{name}"
+                 for source in sources for name in long_functions(source)]
+    assert offenders == [], "split these into steps named for what they do: " + ", ".join(offenders)
+
+
+def test_the_length_check_sees_a_long_function(tmp_path):
+    def function(name: str, lines: int, indent: str = "") -> str:
+        # ``lines`` lines in all: the def, a docstring, assignments and a return
+        body = [f'{indent}def {name}():', f'{indent}    """Docstring lines count."""']
+        body += [f"{indent}    x = {i}" for i in range(lines - 3)] + [f"{indent}    return x"]
+        return "\n".join(body) + "\n"
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(function("short", 80) + function("long", 81)
+                     + "class Holder:\n    @decorate(\n        'decorators do not count',\n    )\n"
+                     + function("method", 80, "    ")
+                     + function("long_method", 90, "    ")
+                     + "def outer():\n" + function("inner", 81, "    ") + "    return inner\n")
+    assert long_functions(probe) == ["long (81 lines)", "Holder.long_method (90 lines)",
+                                     "outer (83 lines)", "outer.inner (81 lines)"]
