@@ -107,14 +107,14 @@ def realdev_tracks() -> list[Track]:
     index = Index(CACHE, read_only=True)
     out = []
     for row in index.tracks_matching():
-        segs = index.segments(row["id"])
+        segs = index.segments(row.id)
         if not segs or segs[0]["taggram"] is None:
             continue
         taggrams = [unpack_array(s["taggram"], "float16", 50).astype(np.float64) for s in segs]
         feats = np.vstack([unpack_array(s["features"], "float32", len(FEATURE_NAMES)) for s in segs])
         head = np.mean([json.loads(s["probabilities"]) for s in segs], axis=0)
         verdict = openset_verdict(feats, taggrams)
-        name = Path(row["path"]).stem
+        name = Path(row.path).stem
         truth = name.split("__")[0].replace("hiphop", "hiphop")
         out.append(Track(name, truth, head / head.sum(), taggrams, feats,
                          verdict.reason is not None and verdict.reason != REASONS["unlike"],

@@ -336,7 +336,6 @@ def query(
                                missing=True if missing else None, reason=reason, limit=limit)
         except LibtaggerError as exc:
             _fail(str(exc), EXIT_USAGE)
-    rows = [{k: v for k, v in r.items() if k != "path_bytes"} for r in rows]
     typer.echo(render(rows, fmt=fmt, columns=QUERY_COLUMNS if fmt != "json" else None), nl=False)
 
 

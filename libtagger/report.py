@@ -1,12 +1,16 @@
-"""Turn rows (scan reports, query results) into a table, JSON or CSV text."""
+"""Turn rows (scan reports, query results) into a table, JSON or CSV text.
+
+A row is a dict, or a record with ``as_dict()`` (a :class:`~libtagger.store.records.TrackRow`,
+a scan's :class:`~libtagger.scan.outcomes.FileReport`): its dict is what JSON and CSV hold.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, Union
 
 FORMATS = ("table", "json", "csv")
 
@@ -17,6 +21,15 @@ MAX_CELL_CHARS = 80
 
 #: Columns a table shows whole, however long: a path cut short names no file.
 WHOLE_COLUMNS = frozenset({"path"})
+
+
+class Record(Protocol):
+    """A row of fixed shape that gives its columns by name, in order."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+Row = Union[Mapping[str, Any], Record]
 
 
 def _cell(value: Any, *, whole: bool = False) -> Any:
@@ -34,7 +47,7 @@ def _cell(value: Any, *, whole: bool = False) -> Any:
     return value
 
 
-def render(rows: Sequence[dict[str, Any]], *, fmt: str = "table",
+def render(rows: Sequence[Row], *, fmt: str = "table",
            columns: Sequence[str] | None = None) -> str:
     """Render rows as text in ``fmt`` (``table``, ``json`` or ``csv``).
 
@@ -51,6 +64,7 @@ def render(rows: Sequence[dict[str, Any]], *, fmt: str = "table",
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    rows = [row if isinstance(row, Mapping) else row.as_dict() for row in rows]
     if fmt == "json":
         return json.dumps(list(rows), indent=2, ensure_ascii=False, default=str) + "\n"
     cols = list(columns) if columns else (list(rows[0]) if rows else [])

@@ -3,7 +3,8 @@
 :func:`classify_paths` is a dry-run scan of exactly the files given: new or changed files
 are analysed, classified and put to the music detector; an unchanged file's verdict is
 read back from the index without decoding it again. Every verdict is recorded in the
-index as a dry run records it, and no audio file is written. The caller decides what to
+index as a dry run records it, and no audio file is written; the caller gets each file's
+:class:`~libtagger.store.records.TrackRow` (every column, a new one included). The caller decides what to
 do with each verdict (beets sets its own genre field and writes the file with its own
 tag code); after such a write, :func:`note_rewritten` tells the index that the audio is
 still the one analysed, so the next call reuses the verdict instead of decoding again.
@@ -15,45 +16,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from libtagger.scan.classification import TrackClassifier
 from libtagger.scan.pipeline import ScanOptions, Scanner, run_classifier
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
 from libtagger.store.index import Index, path_key
+from libtagger.store.records import TrackRow
 from libtagger.store.run_context import locked_index
 
-__all__ = ["Verdict", "classify_paths", "note_rewritten"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """libtagger's verdict on one file, as its index holds it after a dry run.
-
-    ``status``: ``would-tag``, ``kept`` (the file holds a genre a person set), ``unsure``
-    (``confidence`` below the threshold), ``rejected`` (not music the ten genres describe:
-    ``reason`` says why, ``genre`` is None) or ``error`` (``error`` says why; ``genre`` may
-    still be set when only the writing is impossible, e.g. a format with no genre tag).
-    ``genre`` is a display name (``"Hip-Hop"``).
-    """
-
-    path: str
-    status: str
-    genre: str | None
-    confidence: float | None
-    runner_up: str | None = None
-    runner_up_confidence: float | None = None
-    reason: str | None = None
-    error: str | None = None
-    model_id: str | None = None
-
-    @classmethod
-    def from_row(cls, path: str, row: dict[str, Any]) -> Verdict:
-        return cls(path=path, status=row["status"], genre=row["genre"], confidence=row["confidence"],
-                   runner_up=row["runner_up"], runner_up_confidence=row["runner_up_confidence"],
-                   reason=row.get("reason"), error=row["error"], model_id=row["model_id"])
+__all__ = ["classify_paths", "note_rewritten"]
 
 
 #: Loaded classifiers kept between calls, keyed by (model name, model id, detector id): an
@@ -63,12 +35,20 @@ _CLASSIFIERS: dict[tuple[str, str, str | None], TrackClassifier] = {}
 
 def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: str | os.PathLike,
                    model: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                   music_check: bool = True, jobs: int = 0, wait: bool = False) -> dict[str, Verdict]:
-    """Classify ``paths`` without writing any of them; ``{path as given, decoded: Verdict}``.
+                   music_check: bool = True, jobs: int = 0, wait: bool = False) -> dict[str, TrackRow]:
+    """Classify ``paths`` without writing any of them; ``{path as given, decoded: its row}``.
+
+    Each file's :class:`~libtagger.store.records.TrackRow` as the index holds it after the
+    dry run. Its ``status``: ``would-tag``, ``kept`` (the file holds a genre a person set),
+    ``unsure`` (``confidence`` below the threshold), ``rejected`` (not music the ten genres
+    describe: ``reason`` says why, ``genre`` is None) or ``error`` (``error`` says why; ``genre``
+    may still be set when only the writing is impossible, e.g. a format with no genre tag).
+    ``genre`` is a display name (``"Hip-Hop"``). A path that does not exist, or is no audio
+    file, gets a row (not stored) with status ``error``.
 
     Holds the index's run lock (raises :class:`~libtagger.errors.IndexLockedError` when a
-    scan has it, unless ``wait``). A path that does not exist gets an ``error`` verdict.
-    The run is recorded in the index as a dry-run scan of those files.
+    scan has it, unless ``wait``). The run is recorded in the index as a dry-run scan of
+    those files.
 
     Examples
     --------
@@ -77,10 +57,10 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
     ('Jazz', 0.87)
     """
     wanted = {os.fsdecode(p): os.path.abspath(os.fsdecode(p)) for p in paths}
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, TrackRow] = {}
     present = {given: absolute for given, absolute in wanted.items() if os.path.exists(absolute)}
     for given in wanted.keys() - present.keys():
-        verdicts[given] = Verdict(given, "error", None, None, error="file not found")
+        verdicts[given] = _no_row(wanted[given], "file not found")
     if not present:
         return verdicts
     options = ScanOptions(roots=[Path(p) for p in sorted(set(present.values()))],
@@ -92,9 +72,13 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
         Scanner(index, options, classifier=_cached(run_classifier(options))).run()
         for given, absolute in present.items():
             row = index.track_by_path(absolute)
-            verdicts[given] = (Verdict.from_row(given, row) if row is not None else
-                               Verdict(given, "error", None, None, error="not a supported audio file"))
+            verdicts[given] = row if row is not None else _no_row(absolute, "not a supported audio file")
     return verdicts
+
+
+def _no_row(absolute: str, error: str) -> TrackRow:
+    """The verdict on a file the index has no row for: an ``error`` with its reason."""
+    return TrackRow(path=path_key(absolute)[0], status="error", error=error)
 
 
 def _cached(fresh: TrackClassifier) -> TrackClassifier:
@@ -130,10 +114,10 @@ def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.Pat
         if row is None:
             return False
         absolute = os.path.abspath(os.fsdecode(target))
-        if path_key(absolute)[0] == row["path"]:
-            index.update_track(row["id"], {"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        if path_key(absolute)[0] == row.path:
+            index.update_track(row.id, TrackRow.changes(size=st.st_size, mtime_ns=st.st_mtime_ns))
         elif index.track_by_path(absolute) is None:
-            index.move_track(row["id"], absolute, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            index.move_track(row.id, absolute, size=st.st_size, mtime_ns=st.st_mtime_ns)
         else:
             return False
         return True

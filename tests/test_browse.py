@@ -185,7 +185,7 @@ def test_the_canned_queries_return_their_rows_in_the_browser(server, tmp_path, i
     assert column_cells(dom, "path") == [UNSURE]
 
     # "Disagrees" is the rule of `libtagger query --disagrees`, row for row.
-    expected = [r["path"] for r in find_tracks(Index(index_path), disagrees=True)]
+    expected = [r.path for r in find_tracks(Index(index_path), disagrees=True)]
     assert expected == ["/music/Slayer/Raining Blood.ogg", "/music/Unknown/Track 01.mp3"]
     dom = dump_dom(tmp_path, f"{server}/index/genre_disagrees")
     assert column_cells(dom, "path") == expected
@@ -284,7 +284,7 @@ def test_the_metadata_works_with_the_datasette_program(tmp_path, index_path):
                           "--get", "/index/genre_disagrees.json?_shape=array"],
                          capture_output=True, text=True)
     assert got.returncode == 0, got.stderr
-    expected = [r["path"] for r in find_tracks(Index(index_path), disagrees=True)]
+    expected = [r.path for r in find_tracks(Index(index_path), disagrees=True)]
     assert expected and [r["path"] for r in json.loads(got.stdout)] == expected
 
 

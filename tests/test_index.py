@@ -33,12 +33,12 @@ def test_track_and_segments_round_trip(index):
                            [{"idx": 0, "start": 0.0, "end": 30.0, "genre": "Jazz", "confidence": 0.9,
                              "probabilities": "[]", "features": pack_array(features, "float32"),
                              "taggram": None}])
-    assert index.track_by_path("/m/a.flac")["genre"] == "Jazz"
+    assert index.track_by_path("/m/a.flac").genre == "Jazz"
     seg = index.segments(tid)[0]
     assert np.array_equal(unpack_array(seg["features"], "float32", 57)[0], features)
     # saving again updates the same row and replaces the segments
     assert index.save_track("/m/a.flac", {"status": "kept"}, []) == tid
-    assert index.track(tid)["status"] == "kept" and index.segments(tid) == []
+    assert index.track(tid).status == "kept" and index.segments(tid) == []
     assert index.file_states()["/m/a.flac"][:3] == (tid, 10, 5)
 
 
@@ -47,7 +47,8 @@ def test_non_utf8_names_keep_their_bytes(index):
     text, blob = path_key(raw)
     assert blob == raw and "\\xe9" in text
     tid = index.save_track(raw, {"status": "error", "error": "x"})
-    assert real_path(index.track(tid)) == "/m/caf\udce9.mp3"  # os.fsdecode of the raw bytes
+    assert index.track(tid).real_path == "/m/caf\udce9.mp3"  # os.fsdecode of the raw bytes
+    assert real_path({"path": text, "path_bytes": blob}) == "/m/caf\udce9.mp3"  # an SQL row's
 
 
 def test_runs_and_abandoned_runs(index):
@@ -69,12 +70,12 @@ def test_journal_entries_by_run_and_path(index):
 
 def test_missing_and_move(index, tmp_path):
     tid = index.save_track(str(tmp_path / "gone.mp3"), {"fingerprint": "abc", "status": "tagged"})
-    assert index.missing_candidates(["abc"])["abc"]["id"] == tid
+    assert index.missing_candidates(["abc"])["abc"].id == tid
     index.mark_missing([tid])
-    assert index.track(tid)["missing"] == 1
+    assert index.track(tid).missing == 1
     index.move_track(tid, str(tmp_path / "new.mp3"), size=3, mtime_ns=4)
     row = index.track(tid)
-    assert row["path"].endswith("new.mp3") and row["missing"] == 0
+    assert row.path.endswith("new.mp3") and row.missing == 0
 
 
 def test_readable_by_sqlite3_and_sqlite_utils_command_lines(index, tmp_path):
@@ -156,7 +157,7 @@ def filled(index):
     (TrackFilter(genre="Jazz' or '1'='1"), []),
 ])
 def test_tracks_matching_each_filter(filled, wanted, paths):
-    assert [row["path"] for row in filled.tracks_matching(wanted)] == paths
+    assert [row.path for row in filled.tracks_matching(wanted)] == paths
 
 
 def test_counts_of_present_tracks(filled):
@@ -190,7 +191,7 @@ def test_an_old_index_gains_the_track_columns_in_place(tmp_path):
     try:
         assert index.db["tracks"].schema.startswith(old_sql[:-1])  # altered, not rebuilt
         row = index.track(3)
-        assert (row["path"], row["genre"], row["reason"], row["detector_id"]) == ("/m/a.mp3", "Jazz", None, None)
+        assert (row.path, row.genre, row.reason, row.detector_id) == ("/m/a.mp3", "Jazz", None, None)
         assert index.file_states()["/m/a.mp3"].detector_id is None
     finally:
         index.close()

@@ -41,8 +41,8 @@ def test_synthetic_index_opens_with_index_and_holds_realistic_rows(synthetic):
     assert counts.missing > 0 and counts.runs == synthetic.runs
     model_id, detector_id = shipped_ids()
     row = index.track_by_path(synthetic.sample_path)
-    assert row["model_id"] == model_id and row["detector_id"] == detector_id and row["genre"]
-    segs = index.segments(row["id"])
+    assert row.model_id == model_id and row.detector_id == detector_id and row.genre
+    segs = index.segments(row.id)
     assert [s["idx"] for s in segs] == [0, 1, 2]
     assert unpack_array(segs[0]["features"], "float32", N_FEATURES).shape == (1, N_FEATURES)
     taggram = unpack_array(segs[0]["taggram"], "float16", N_TAGS)
@@ -50,10 +50,10 @@ def test_synthetic_index_opens_with_index_and_holds_realistic_rows(synthetic):
     assert sum(json.loads(segs[0]["probabilities"])) == pytest.approx(1, abs=1e-4)
     # rejected tracks carry a reason and no genre; error tracks have no segments
     rejected = index.tracks_matching(TrackFilter(status="rejected"))
-    assert rejected and all(r["reason"] and r["genre"] is None for r in rejected)
+    assert rejected and all(r.reason and r.genre is None for r in rejected)
     error_id = next(iter(index.db.execute("select id from tracks where status = 'error' limit 1")))[0]
     assert index.segments(error_id) == []
-    assert index.journal_entries(run_id=row["run_id"])
+    assert index.journal_entries(run_id=row.run_id)
     index.close()
 
 
@@ -147,9 +147,9 @@ def test_sql_prefilter_and_limit_give_the_same_answers(synthetic):
 
     index = Index(synthetic.path)
     everything = index.tracks_matching()
-    expected = [r["path"] for r in everything if r["previous_genre"] and r["genre"]
-                and not _agrees(r["previous_genre"], r["genre"])]
-    assert expected and [r["path"] for r in find_tracks(index, disagrees=True)] == expected
+    expected = [r.path for r in everything if r.previous_genre and r.genre
+                and not _agrees(r.previous_genre, r.genre)]
+    assert expected and [r.path for r in find_tracks(index, disagrees=True)] == expected
     jazz = find_tracks(index, genre="jazz")
     assert len(jazz) > 5 and find_tracks(index, genre="jazz", limit=5) == jazz[:5]
     index.close()
@@ -186,8 +186,8 @@ def test_reason_filter_in_sql_matches_the_python_one(synthetic):
     index = Index(synthetic.path)
     everything = index.tracks_matching()
     for term in ("speech", "SPEECH", "Unlike", "not music", "noise", "%", "_"):
-        expected = [r["path"] for r in everything if r["reason"] and term.lower() in r["reason"].lower()]
-        assert [r["path"] for r in find_tracks(index, reason=term)] == expected, term
+        expected = [r.path for r in everything if r.reason and term.lower() in r.reason.lower()]
+        assert [r.path for r in find_tracks(index, reason=term)] == expected, term
     assert find_tracks(index, reason="speech")
     index.close()
 
@@ -196,8 +196,8 @@ def test_synthetic_rows_have_the_library_fields_so_a_rerun_reads_no_tags(synthet
     index = Index(synthetic.path)
     assert index.tracks_without_tags_read() == []
     row = index.track_by_path(synthetic.sample_path)
-    assert row["artist"] == Path(synthetic.sample_path).parent.parent.name
-    assert row["album"] == Path(synthetic.sample_path).parent.name
+    assert row.artist == Path(synthetic.sample_path).parent.parent.name
+    assert row.album == Path(synthetic.sample_path).parent.name
     with_previous = index.db.execute(
         "select previous_genre, person_genres from tracks where previous_genre is not null limit 20").fetchall()
     assert with_previous and all(json.loads(pg) == [prev] for prev, pg in with_previous)

@@ -285,10 +285,10 @@ def test_an_index_of_0_2_gains_the_columns_in_place_and_keeps_its_rows(tmp_path)
         for column in ("person_genres", "artist", "albumartist", "album", "tags_read_at"):
             assert column in index.db["tracks"].columns_dict
         a, b = index.track(7), index.track(8)
-        assert (a["path"], a["status"], a["genre"], a["person_genres"], a["artist"]) == (
+        assert (a.path, a.status, a.genre, a.person_genres, a.artist) == (
             "/m/a.flac", "kept", "Jazz", None, None)
-        assert (b["status"], b["reason"]) == ("rejected", "not music: speech")
-        assert [r["id"] for r in index.tracks_without_tags_read()] == [7, 8]
+        assert (b.status, b.reason) == ("rejected", "not music: speech")
+        assert [r.id for r in index.tracks_without_tags_read()] == [7, 8]
         assert list(index.learning_rows()) == []
     finally:
         index.close()

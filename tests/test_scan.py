@@ -172,7 +172,7 @@ def test_bad_file_is_an_error_row_and_the_run_goes_on(audio_factory, tmp_path):
     assert rows["good.wav"]["status"] in {"tagged", "unsure"}
     assert f"{bad}:" in result.stderr  # one line naming the file and the reason
     db = Index(tmp_path / "i.db")
-    assert db.track_by_path(bad)["status"] == "error"
+    assert db.track_by_path(bad).status == "error"
 
 
 def test_usage_errors_exit_2(tmp_path):

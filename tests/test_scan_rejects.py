@@ -84,9 +84,9 @@ def test_a_writing_scan_rejects_what_is_not_music_and_writes_no_genre(library, t
 
     # The index, query and stats say the same.
     db = Index(index)
-    stored = {Path(r["path"]).stem: r for r in db.tracks_matching()}
-    assert {s for s, r in stored.items() if r["status"] == "rejected"} == set(NON_MUSIC)
-    assert all(stored[s]["detector_id"].startswith("music-detector-") for s in NON_MUSIC)
+    stored = {Path(r.path).stem: r for r in db.tracks_matching()}
+    assert {s for s, r in stored.items() if r.status == "rejected"} == set(NON_MUSIC)
+    assert all(stored[s].detector_id.startswith("music-detector-") for s in NON_MUSIC)
     query = runner.invoke(app, ["query", "--status", "rejected", "--reason", "speech", "-f", "json",
                                 "--index", str(index)])
     assert query.exit_code == 0, query.output

@@ -34,27 +34,28 @@ from libtagger.classify.openset import DetectorParams, OpenSetVerdict, openset_v
 from libtagger.classify.vote import Vote, vote
 from libtagger.genres import GENRES, display_name, parse_genre
 from libtagger.audio.analysis import TrackAnalysis
-from libtagger.store.index import now, pack_array, real_path, unpack_array
+from libtagger.store.index import now, pack_array, unpack_array
+from libtagger.store.records import TrackChanges, TrackRow
 from libtagger.tf_quiet import import_tensorflow_quietly
 
 #: Tracks classified together in one call of the head.
 BATCH_TRACKS = 16
 
 #: A track as stored: its index row and its segment rows.
-StoredTrack = tuple[dict[str, Any], list[dict[str, Any]]]
+StoredTrack = tuple[TrackRow, list[dict[str, Any]]]
 
 
 @dataclass
 class Classified:
     """One track's verdict and what to save with it.
 
-    ``values``: track columns known before the vote (size, mtime_ns, and for a freshly
-    analysed file its fingerprint, format, duration...); ``segments``: the segment rows,
-    each with its own genre, confidence and probabilities.
+    ``values``: track columns known before the vote, by :class:`TrackRow` field name (size,
+    mtime_ns, and for a freshly analysed file its fingerprint, format, duration...);
+    ``segments``: the segment rows, each with its own genre, confidence and probabilities.
     """
 
     path: str
-    values: dict[str, Any]
+    values: TrackChanges
     segments: list[dict[str, Any]]
     verdict: Vote
     #: The music detector's verdict (None when the check is off); ``rejection.reason`` set: no genre.
@@ -142,12 +143,10 @@ class TrackClassifier:
                 "features": pack_array(analysis.features[i], "float32"),
                 "taggram": pack_array(taggrams[t][i] if taggrams is not None else None, "float16"),
             } for i, ((start, end), p) in enumerate(zip(analysis.windows, probs))]
-            values = {
-                "size": analysis.size, "mtime_ns": analysis.mtime_ns,
-                "fingerprint": analysis.fingerprint, "format": analysis.format,
-                "duration": analysis.duration, "samplerate": analysis.samplerate,
-                "channels": analysis.channels, "analysed_at": now(),
-            }
+            values = TrackRow.changes(
+                size=analysis.size, mtime_ns=analysis.mtime_ns, fingerprint=analysis.fingerprint,
+                format=analysis.format, duration=analysis.duration, samplerate=analysis.samplerate,
+                channels=analysis.channels, analysed_at=now())
             out.append(Classified(analysis.path, values, segments, vote(probs, labels=self.labels),
                                   self._rejection(analysis.features, taggrams[t] if taggrams else None)))
         return out
@@ -189,7 +188,7 @@ class TrackClassifier:
             for t, ((row, segs), probs) in enumerate(zip(chunk, per_track)):
                 segments = [{k: v for k, v in s.items() if k != "track_id"} | segment_verdict(p, self.spellings)
                             for s, p in zip(segs, probs)]
-                yield Classified(real_path(row), {"size": row["size"], "mtime_ns": row["mtime_ns"]},
+                yield Classified(row.real_path, TrackRow.changes(size=row.size, mtime_ns=row.mtime_ns),
                                  segments, vote(probs, labels=self.labels),
                                  self._rejection(features[t], taggrams[t] if taggrams is not None else None))
 

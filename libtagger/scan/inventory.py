@@ -21,11 +21,11 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from libtagger.audio.analysis import fingerprint_file
 from libtagger.parallel import map_unordered
 from libtagger.store.index import FileState, Index, path_key
+from libtagger.store.records import TrackRow
 
 #: A file to analyse, with the stat result that the analysis compares against later.
 Found = tuple[str, os.stat_result]
@@ -47,7 +47,7 @@ class Move:
 
     path: str
     stat: os.stat_result
-    row: dict[str, Any]
+    row: TrackRow
 
 
 def index_key(path: str) -> str:
@@ -154,7 +154,7 @@ def find_moves(inventory: Inventory, states: dict[str, FileState], index: Index,
     moves = []
     for path, st in new:
         row = candidates.pop(fingerprints.get(path, ""), None)
-        if row is not None and row["id"] in gone_ids:
+        if row is not None and row.id in gone_ids:
             moves.append(Move(path, st, row))
     return moves
 
@@ -163,5 +163,5 @@ def without_moves(inventory: Inventory, moves: Sequence[Move]) -> None:
     """Drop the moved files from ``to_analyse`` and their tracks from ``gone``."""
     moved = {m.path for m in moves}
     for m in moves:
-        inventory.gone.pop(m.row["path"], None)
+        inventory.gone.pop(m.row.path, None)
     inventory.to_analyse = [(p, st) for p, st in inventory.to_analyse if p not in moved]

@@ -19,14 +19,15 @@ from libtagger.errors import FileError
 from libtagger.audio.analysis import AnalysisFailure
 from libtagger.scan.inventory import index_key
 from libtagger.store.index import Index, now
+from libtagger.store.records import TrackChanges, TrackRow, Verdict
 from libtagger.tags.storage import LibraryFields, read_library_fields
 
 
-def library_columns(fields: LibraryFields) -> dict[str, Any]:
+def library_columns(fields: LibraryFields) -> TrackChanges:
     """The ``tracks`` columns of a file's :class:`LibraryFields` (``person_genres`` as JSON)."""
     genres = None if fields.person_genres is None else json.dumps(fields.person_genres, ensure_ascii=False)
-    return {"person_genres": genres, "artist": fields.artist, "albumartist": fields.albumartist,
-            "album": fields.album, "tags_read_at": now()}
+    return TrackRow.changes(person_genres=genres, artist=fields.artist, albumartist=fields.albumartist,
+                            album=fields.album, tags_read_at=now())
 
 
 @dataclass
@@ -44,6 +45,15 @@ class FileReport:
     segments: int = 0
     #: Why a ``rejected`` track gets no genre (``not music: speech``, ``unlike the ten genres``...).
     reason: str | None = None
+
+    @classmethod
+    def of(cls, row: TrackRow, *, path: str | None = None, status: str | None = None,
+           segments: int = 0) -> FileReport:
+        """The report line of a track's row (``path`` and ``status`` as given, else the row's)."""
+        return cls(path=row.path if path is None else path, status=row.status if status is None else status,
+                   genre=row.genre, confidence=row.confidence, runner_up=row.runner_up,
+                   runner_up_confidence=row.runner_up_confidence, previous_genre=row.previous_genre,
+                   error=row.error, segments=segments, reason=row.reason)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,27 +82,22 @@ class RunRecorder:
     def summary(self) -> ScanSummary:
         return ScanSummary(self.run_id, self.counts, self.reports)
 
-    def save(self, path: str, values: dict[str, Any], segments: list[dict[str, Any]] | None,
+    def save(self, path: str, values: TrackChanges, segments: list[dict[str, Any]] | None,
              report: bool = True, n_segments: int = 0) -> int:
         """Save the track and report it; returns its id.
 
         ``segments`` None keeps the stored segment rows (``n_segments`` of them, for the report).
         """
         track_id = self.index.save_track(path, values, segments)
-        if report:
-            self.emit(FileReport(
-                path=index_key(path), status=values["status"], genre=values.get("genre"),
-                confidence=values.get("confidence"), runner_up=values.get("runner_up"),
-                runner_up_confidence=values.get("runner_up_confidence"),
-                previous_genre=values.get("previous_genre"), error=values.get("error"),
-                segments=len(segments) if segments else n_segments, reason=values.get("reason")))
+        if report:  # what this save set (a column it leaves as it was is not reported)
+            self.emit(FileReport.of(TrackRow().with_changes(values), path=index_key(path),
+                                    segments=len(segments) if segments else n_segments))
         return track_id
 
     def save_failure(self, failure: AnalysisFailure) -> None:
         """An error row for a file that could not be analysed (any earlier verdict is dropped)."""
-        values: dict[str, Any] = {"status": "error", "error": failure.reason, "run_id": self.run_id,
-                                  "genre": None, "confidence": None, "runner_up": None,
-                                  "runner_up_confidence": None}
+        values = TrackRow.changes(status="error", error=failure.reason, run_id=self.run_id,
+                                  **Verdict.CLEARED.columns())
         if failure.size is not None:
             values |= {"size": failure.size, "mtime_ns": failure.mtime_ns}
             try:  # audio that cannot be analysed may still carry tags worth indexing
@@ -101,13 +106,9 @@ class RunRecorder:
                 pass
         self.save(failure.path, values, [])
 
-    def report_stored(self, row: dict[str, Any], status: str) -> None:
+    def report_stored(self, row: TrackRow, status: str) -> None:
         """Report an indexed track as it is stored, under ``status`` (nothing saved)."""
-        self.emit(FileReport(path=row["path"], status=status, genre=row["genre"],
-                             confidence=row["confidence"], runner_up=row["runner_up"],
-                             runner_up_confidence=row["runner_up_confidence"],
-                             previous_genre=row["previous_genre"], error=row["error"],
-                             reason=row.get("reason")))
+        self.emit(FileReport.of(row, status=status))
 
     def report_error(self, path: str, reason: str) -> None:
         """Report an error for a path that gets no row in the index."""
@@ -121,7 +122,7 @@ class RunRecorder:
         if not (is_supported(path) and os.path.lexists(path)):
             self.report_error(path, reason)
             return False
-        self.save(path, {"status": "error", "error": reason, "run_id": self.run_id}, None)
+        self.save(path, TrackRow.changes(status="error", error=reason, run_id=self.run_id), None)
         return True
 
     def emit(self, report: FileReport) -> None:

@@ -33,7 +33,8 @@ from libtagger.scan.inventory import Move, find_moves, take_inventory, without_m
 from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary, library_columns
 from libtagger.errors import FileError
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
-from libtagger.store.index import Index, real_path
+from libtagger.store.index import Index
+from libtagger.store.records import TrackChanges, TrackRow, Verdict
 from libtagger.store.run_context import locked_index
 from libtagger.parallel import WorkerCrash, map_unordered
 from libtagger.scan.progress import FilesBar
@@ -154,15 +155,15 @@ class Scanner:
     def _move(self, move: Move) -> None:
         """Point a gone track at the file it moved to, then bring its verdict up to date."""
         row = move.row
-        self.index.move_track(row["id"], move.path, size=move.stat.st_size, mtime_ns=move.stat.st_mtime_ns)
+        self.index.move_track(row.id, move.path, size=move.stat.st_size, mtime_ns=move.stat.st_mtime_ns)
         # Its audio fingerprint just matched, so the verdict is about this file: its bytes (new
         # tags, maybe) are what a write from the stored verdict is checked against.
-        self.index.update_track(row["id"], {"content_check": _content_check_or_none(move.path)})
+        self.index.update_track(row.id, TrackRow.changes(content_check=_content_check_or_none(move.path)))
         self.record.count("moved")
-        if row["model_id"] != self.model_id or row.get("detector_id") != self.classifier.detector_id:
-            self._reclassify_stored([row["id"]], [])
+        if row.model_id != self.model_id or row.detector_id != self.classifier.detector_id:
+            self._reclassify_stored([row.id], [])
         else:
-            self._redecide(self.index.track(row["id"]))
+            self._redecide(self.index.track(row.id))
 
     def _read_tags_of_older_rows(self) -> None:
         """Index the person genres, artist and album of unchanged files indexed before they were read.
@@ -172,15 +173,15 @@ class Scanner:
         read here, once, without decoding.
         """
         for row in self.index.tracks_without_tags_read():
-            path = real_path(row)
+            path = row.real_path
             try:
                 st = os.stat(path)
-                if (st.st_size, st.st_mtime_ns) != (row["size"], row["mtime_ns"]):
+                if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
                     continue  # changed: the next run analyses it and reads its tags then
                 fields = tags.read_library_fields(path)
             except (OSError, FileError):
                 continue
-            self.index.update_track(row["id"], library_columns(fields))
+            self.index.update_track(row.id, library_columns(fields))
 
     # -- analysis and classification ------------------------------------------------------
 
@@ -214,7 +215,7 @@ class Scanner:
     def _classify_and_apply(self, batch: list[TrackAnalysis]) -> None:
         checks = {analysis.path: analysis.content_check for analysis in batch}
         for track in self.classifier.analysed(batch):
-            track.values["content_check"] = checks[track.path]
+            track.values.update(TrackRow.changes(content_check=checks[track.path]))
             self._apply(track)
 
     def _reclassify_stored(self, track_ids: list[int], to_analyse: list[tuple[str, os.stat_result]]) -> None:
@@ -227,16 +228,16 @@ class Scanner:
             row = self.index.track(track_id)
             segs = self.index.segments(track_id)
             if not self.classifier.has_stored_inputs(segs):
-                path = real_path(row)
+                path = row.real_path
                 try:
                     to_analyse.append((path, os.stat(path)))
                 except OSError as exc:
                     self.record.report_error(path, f"cannot stat: {exc.strerror}")
                 continue
             ready.append((row, segs))
-        checks = {real_path(row): row.get("content_check") for row, _ in ready}
+        checks = {row.real_path: row.content_check for row, _ in ready}
         for track in self.classifier.stored(ready):
-            track.values["content_check"] = checks[track.path]
+            track.values.update(TrackRow.changes(content_check=checks[track.path]))
             self._apply(track, stored=True)
 
     # -- decisions and writes -------------------------------------------------------------
@@ -244,11 +245,11 @@ class Scanner:
     def _apply(self, track: Classified, stored: bool = False) -> None:
         """Decide, journal, write and save one classified track (``stored``: from the index's rows)."""
         verdict = track.verdict
-        values = {**track.values, "genre": self.classifier.spell(verdict.genre), "confidence": verdict.confidence,
-                  "runner_up": self.classifier.spell(verdict.runner_up),
-                  "runner_up_confidence": verdict.runner_up_confidence,
-                  "model_id": self.model_id, "detector_id": self.classifier.detector_id,
-                  "run_id": self.run_id, "error": None, "reason": None}
+        spelt = Verdict(self.classifier.spell(verdict.genre), verdict.confidence,
+                        self.classifier.spell(verdict.runner_up), verdict.runner_up_confidence)
+        values = {**track.values, **spelt.columns(), **TrackRow.changes(
+            model_id=self.model_id, detector_id=self.classifier.detector_id, run_id=self.run_id,
+            error=None, reason=None)}
         if track.rejection is not None and track.rejection.reason is not None:
             # Not music the ten genres describe: no genre is kept or written, whatever the
             # head would have said (its per-segment guesses stay in the segment rows).
@@ -256,31 +257,30 @@ class Scanner:
                 values |= library_columns(tags.read_library_fields(track.path))
             except FileError:
                 pass  # a tag block mutagen cannot parse: the rejection stands, no fields
-            self.record.save(track.path, {**values, "status": "rejected", "reason": track.rejection.reason,
-                                          "genre": None, "confidence": None, "runner_up": None,
-                                          "runner_up_confidence": None}, track.segments)
+            self.record.save(track.path, {**values, **TrackRow.changes(
+                status="rejected", reason=track.rejection.reason, **Verdict.CLEARED.columns())}, track.segments)
             return
         self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
 
-    def _redecide(self, row: dict[str, Any]) -> None:
+    def _redecide(self, row: TrackRow) -> None:
         """Apply the policy again to a stored verdict (a dry run's, or after --overwrite)."""
-        label = self.classifier.label_of(row["genre"])
+        label = self.classifier.label_of(row.genre)
         if label is None:
             self.record.report_stored(row, "unchanged")
             return
-        values = {k: row.get(k) for k in ("genre", "confidence", "runner_up", "runner_up_confidence",
-                                          "size", "mtime_ns", "content_check")} | {"run_id": self.run_id}
-        self._decide_and_write(real_path(row), label, values, None, stored=True)
+        values = {**row.verdict.columns(), **TrackRow.changes(
+            size=row.size, mtime_ns=row.mtime_ns, content_check=row.content_check, run_id=self.run_id)}
+        self._decide_and_write(row.real_path, label, values, None, stored=True)
 
-    def _decide_and_write(self, path: str, label: str, values: dict[str, Any],
+    def _decide_and_write(self, path: str, label: str, values: TrackChanges,
                           segments: list[dict[str, Any]] | None, stored: bool = False) -> None:
         """Apply the policy to one verdict and write it; ``stored``: a verdict from the index."""
         opts = self.options
         if not _taggable(path):
             # Analysed and indexed, but nothing can ever be written: say so whatever the verdict.
             reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
-            self.record.save(path, {**values, **library_columns(tags.LibraryFields()), "status": "error",
-                                    "error": reason}, segments)
+            self.record.save(path, {**values, **library_columns(tags.LibraryFields()),
+                                    **TrackRow.changes(status="error", error=reason)}, segments)
             return
         try:
             # One read gives the decision its current genre and the index the file's own fields
@@ -288,45 +288,44 @@ class Scanner:
             # with --overwrite stays in person_genres).
             state = tags.read_tag_state(path)
         except FileError as exc:
-            self.record.save(path, {**values, "status": "error", "error": exc.reason}, segments)
+            self.record.save(path, {**values, **TrackRow.changes(status="error", error=exc.reason)}, segments)
             return
         current, ours = state.genres, state.ours
-        values |= library_columns(state.fields)
-        values["previous_genre"] = "; ".join(current) or None
+        values |= library_columns(state.fields) | TrackRow.changes(previous_genre="; ".join(current) or None)
         decision = decide(genre_label=label, written=values["genre"], confidence=values["confidence"], current=current,
                           ours=ours, min_confidence=opts.min_confidence, overwrite=opts.overwrite,
                           dry_run=opts.dry_run)
         existing = self.index.track_by_path(path)
-        if existing is not None and existing["status"] == "undone" and not opts.overwrite:
+        if existing is not None and existing.status == "undone" and not opts.overwrite:
             # The user undid libtagger's tag on this file: keep their choice, and keep the
             # mark even when this verdict would not write (unsure, kept), or a later run would.
             decision = Decision("undone", False)
         if not decision.write:
-            self.record.save(path, {**values, "status": decision.status,
-                              "written": int(ours and current == [values["genre"]])}, segments)
+            self.record.save(path, {**values, **TrackRow.changes(
+                status=decision.status, written=int(ours and current == [values["genre"]]))}, segments)
             return
         changed = _changed_since(path, values)
         if changed and stored and self._analyse_again(path):
             return  # the stored verdict is about other bytes: this run analyses the file itself
         if changed:
             # the verdict is about audio that is gone: not kept as this file's genre
-            self.record.save(path, {**values, "status": "error", "error": changed, "genre": None,
-                              "confidence": None, "runner_up": None, "runner_up_confidence": None},
-                       segments)
+            self.record.save(path, {**values, **TrackRow.changes(status="error", error=changed,
+                                                                  **Verdict.CLEARED.columns())}, segments)
             return
-        track_id = self.record.save(path, {**values, "status": "would-tag"}, segments, report=False)
+        track_id = self.record.save(path, {**values, **TrackRow.changes(status="would-tag")}, segments,
+                                    report=False)
         self._remove_stale_temporaries(path)
         outcome = journaled_write(self.index, run_id=self.run_id, track_id=track_id, path=path,
                                   action=WriteGenre(values["genre"]), preserve_mtime=opts.preserve_mtime)
         if isinstance(outcome, NotWritten):
-            self.record.save(path, {**values, "status": "error", "error": outcome.reason}, None,
-                       n_segments=len(segments or []))
+            self.record.save(path, {**values, **TrackRow.changes(status="error", error=outcome.reason)}, None,
+                             n_segments=len(segments or []))
             return
-        self.record.save(path, {**values, "status": "tagged", "written": 1, "written_genre": values["genre"],
-                          "size": outcome.size, "mtime_ns": outcome.mtime_ns,
-                          # the write changed the bytes: a later write from this verdict checks these
-                          "content_check": _content_check_or_none(path)}, None,
-                   n_segments=len(segments or []))
+        self.record.save(path, {**values, **TrackRow.changes(
+            status="tagged", written=1, written_genre=values["genre"], size=outcome.size,
+            mtime_ns=outcome.mtime_ns,
+            # the write changed the bytes: a later write from this verdict checks these
+            content_check=_content_check_or_none(path))}, None, n_segments=len(segments or []))
 
     def _analyse_again(self, path: str) -> bool:
         """Queue ``path`` for this run's analysis; False when it cannot be stat'ed (gone)."""
@@ -355,7 +354,7 @@ def _detector(music_check: bool) -> DetectorParams | None:
     return load_detector()
 
 
-def _changed_since(path: str, values: dict[str, Any]) -> str | None:
+def _changed_since(path: str, values: TrackChanges) -> str | None:
     """Why the file is no longer the one the verdict is about, or None.
 
     Analysis happens in workers, a batch of tracks before the writes, and a stored verdict

@@ -32,6 +32,7 @@ from libtagger.errors import FileError, LibtaggerError
 from libtagger.audio.analysis import content_check
 from libtagger.scan.journaled_write import NotWritten, RestoreSnapshot, journaled_write
 from libtagger.store.index import Index, JournalEntry, path_key
+from libtagger.store.records import TrackRow
 from libtagger.tags import exact
 from libtagger.tags import storage as tags
 
@@ -94,7 +95,7 @@ def _path_target(index: Index, path: str) -> _Target:
     wanted = os.path.abspath(path)
     row = index.track_by_path(wanted)
     # By track when indexed: the file may have had another name when libtagger wrote to it.
-    entries = (index.journal_entries(track_id=row["id"]) if row is not None
+    entries = (index.journal_entries(track_id=row.id) if row is not None
                else index.journal_entries(path=wanted))
     writes = [e for e in entries if e.action == "write"]
     moved = False
@@ -120,7 +121,7 @@ def _gone_track_with_audio_of(index: Index, path: str) -> int | None:
     except FileError:
         return None
     row = index.missing_candidates([fingerprint]).get(fingerprint)
-    return None if row is None else int(row["id"])
+    return None if row is None else row.id
 
 
 def _run_roots(index: Index, run_id: int, depth: int = 0) -> list[str]:
@@ -151,7 +152,7 @@ def _candidates(index: Index, roots: list[str], extensions: set[str]) -> list[st
                     continue
                 path = os.path.join(top, name)
                 row = index.track_by_path(path)
-                if row is None or row["missing"]:
+                if row is None or row.missing:
                     found.add(path)
     return sorted(found)
 
@@ -163,7 +164,7 @@ def _find_moved(index: Index, run_id: int, targets: list[_Target]) -> None:
     lost = {}
     for t in targets:
         if t.path is None and t.entry.track_id is not None:
-            t.fingerprint = index.track(t.entry.track_id).get("fingerprint")
+            t.fingerprint = index.track(t.entry.track_id).fingerprint
             if t.fingerprint:
                 lost[t.fingerprint] = t
     if not lost:
@@ -302,9 +303,9 @@ def _restore_one(index: Index, target: _Target, undo_run: int, preserve_mtime: b
     if row is not None:
         # Undoing an undo puts libtagger's own genre back: the track is tagged again.
         ours = bool(before.genres) and tags.written_by_libtagger(path)
-        index.update_track(row["id"], {"status": "tagged" if ours else "undone", "written": int(ours),
-                                       "size": result.size, "mtime_ns": result.mtime_ns,
-                                       # the restored bytes are the reference for the next write
-                                       "content_check": content_check(path),
-                                       "run_id": undo_run})
+        index.update_track(row.id, TrackRow.changes(
+            status="tagged" if ours else "undone", written=int(ours), size=result.size,
+            mtime_ns=result.mtime_ns,
+            # the restored bytes are the reference for the next write
+            content_check=content_check(path), run_id=undo_run))
     return UndoResult(shown, list(before.genres), note=note)

@@ -24,8 +24,9 @@ mode with ``synchronous=FULL``: a run killed at any moment leaves the index
 consistent, and ``libtagger query`` can read while a scan writes.
 
 This is the only module that writes SQL: the rest of libtagger asks through named
-methods that return records (:class:`FileState`, :class:`JournalEntry`,
-:class:`IndexCounts`) and filters with a :class:`TrackFilter`.
+methods that return records (:class:`~libtagger.store.records.TrackRow`, :class:`FileState`,
+:class:`JournalEntry`, :class:`IndexCounts`) and filters with a :class:`TrackFilter`. The
+``tracks`` table is made from :class:`~libtagger.store.records.TrackRow`'s fields.
 
 Example::
 
@@ -40,7 +41,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,6 +51,7 @@ import numpy as np
 import sqlite_utils
 
 from libtagger.errors import IndexFileError
+from libtagger.store.records import TrackRow, check_columns, column_types
 
 SCHEMA_VERSION = 1
 
@@ -68,25 +70,46 @@ NO_INDEX_YET = "no index yet (run `libtagger scan` first, or pass --index)"
 #: Final statuses a track can hold in the index (``unchanged`` exists only in run reports).
 STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 
-#: Columns added after the first release, per table, with their types: an index made by an
-#: older libtagger gains them in place when it is opened (ALTER TABLE, never a rebuild).
-#: tracks ``reason``: why a ``rejected`` track gets no genre (``not music: speech``, ``unlike
-#: the ten genres``...); tracks ``detector_id``: the music detector that judged it (None: the
-#: check was off); runs ``pid``/``host``: the process that ran it. tracks ``person_genres``
-#: (JSON list of the genre values a person set in the file; NULL: none, or libtagger's own),
-#: ``artist``, ``albumartist``, ``album`` (NULL when absent) and ``tags_read_at`` (when those
-#: four were read from the file; NULL: not yet, a row of an older libtagger): see
-#: :class:`libtagger.tags.storage.LibraryFields`. tracks ``content_check``: a hash of the file's
-#: size and a few fixed blocks when it was analysed or last written
-#: (:func:`libtagger.audio.analysis.content_check`; NULL: a row of an older libtagger).
-#: journal ``after`` (JSON snapshot of the
-#: state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`: hashes,
-#: sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
+#: Columns of ``runs`` and ``journal`` added after the first release, with their types: an index
+#: made by an older libtagger gains them in place when it is opened (ALTER TABLE, never a
+#: rebuild). runs ``pid``/``host``: the process that ran it. journal ``after`` (JSON snapshot of
+#: the state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`:
+#: hashes, sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
+#: The ``tracks`` columns come from :class:`~libtagger.store.records.TrackRow` (see
+#: :func:`tracks_schema`).
 ADDED_COLUMNS: dict[str, dict[str, type]] = {
-    "tracks": {"reason": str, "detector_id": str, "person_genres": str, "artist": str,
-               "albumartist": str, "album": str, "tags_read_at": str, "content_check": str},
     "runs": {"pid": int, "host": str},
     "journal": {"after": str, "exact": str, "exact_bytes": bytes}}
+
+#: The last ``tracks`` column of a new index's CREATE statement (history, never edited): every
+#: later field of TrackRow is added with ALTER TABLE, on a new index too, as it always was.
+LAST_CREATED_TRACK_COLUMN = "content_check"
+
+#: The ``tracks`` columns older libtaggers added in place, in the order they added them (history,
+#: never edited): an index lacking some gains them in this order, then any later field of
+#: TrackRow in the record's order.
+TRACK_COLUMNS_ADDED_EARLIER = ("reason", "detector_id", "person_genres", "artist", "albumartist",
+                               "album", "tags_read_at", "content_check")
+
+
+def tracks_schema() -> tuple[dict[str, type], dict[str, type]]:
+    """The ``tracks`` table, derived from :class:`~libtagger.store.records.TrackRow`'s fields.
+
+    Returns the columns of the CREATE statement and those added in place (on every index,
+    in the order added), each with its type.
+
+    >>> created, added = tracks_schema()
+    >>> list(created)[:3], list(added)[:2]
+    (['id', 'path', 'path_bytes'], ['reason', 'detector_id'])
+    """
+    types = column_types()
+    names = list(types)
+    created = names[:names.index(LAST_CREATED_TRACK_COLUMN) + 1]
+    order = {name: i for i, name in enumerate(TRACK_COLUMNS_ADDED_EARLIER)}
+    added = sorted((n for n in names if n not in created or n in order),
+                   key=lambda n: (order.get(n, len(order)), names.index(n)))
+    return {n: types[n] for n in created}, {n: types[n] for n in added}
+
 
 #: Width of a stored taggram row: the MSD_musicnn tags (``len(libtagger.audio.musicnn.TAGS)``).
 TAGGRAM_WIDTH = 50
@@ -116,8 +139,9 @@ def path_key(path: str | bytes | os.PathLike) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
-def real_path(row: dict[str, Any]) -> str:
-    """The file-system path of a ``tracks`` row (inverse of :func:`path_key`)."""
+def real_path(row: Mapping[str, Any]) -> str:
+    """The file-system path of an SQL ``tracks`` row (inverse of :func:`path_key`; a
+    :class:`~libtagger.store.records.TrackRow` has it as ``.real_path``)."""
     raw = row.get("path_bytes")
     return os.fsdecode(raw) if raw else row["path"]
 
@@ -485,15 +509,9 @@ class Index:
                 "pid": int, "host": str, "arguments": str, "model_id": str, "dry_run": int,
                 "counts": str,
             }, pk="id", if_not_exists=True)
-            db["tracks"].create({
-                "id": int, "path": str, "path_bytes": bytes, "size": int, "mtime_ns": int,
-                "fingerprint": str, "format": str, "duration": float, "samplerate": int,
-                "channels": int, "status": str, "error": str, "genre": str, "confidence": float,
-                "runner_up": str, "runner_up_confidence": float, "previous_genre": str,
-                "written": int, "written_genre": str, "model_id": str, "missing": int,
-                "analysed_at": str, "updated_at": str, "run_id": int, "content_check": str,
-            }, pk="id", not_null={"path"}, defaults={"written": 0, "missing": 0},
-                foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            created, added = tracks_schema()
+            db["tracks"].create(created, pk="id", not_null={"path"}, defaults={"written": 0, "missing": 0},
+                                foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
             db["segments"].create({
                 "track_id": int, "idx": int, "start": float, "end": float, "genre": str,
                 "confidence": float, "probabilities": str, "features": bytes, "taggram": bytes,
@@ -509,7 +527,7 @@ class Index:
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             # libtagger's mark, in the same transaction as the tables (an older index gets it here)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            for table, columns in ADDED_COLUMNS.items():
+            for table, columns in {"tracks": added, **ADDED_COLUMNS}.items():
                 have = db[table].columns_dict
                 for column, kind in columns.items():
                     if column not in have:
@@ -575,12 +593,12 @@ class Index:
     def tracks_count(self) -> int:
         return self.db["tracks"].count
 
-    def track_by_path(self, path: str | bytes | os.PathLike) -> dict[str, Any] | None:
+    def track_by_path(self, path: str | bytes | os.PathLike) -> TrackRow | None:
         text, _ = path_key(path)
         rows = list(self.db.query("select * from tracks where path = ?", [text]))
-        return rows[0] if rows else None
+        return TrackRow.from_row(rows[0]) if rows else None
 
-    def track(self, track_id: int) -> dict[str, Any]:
+    def track(self, track_id: int) -> TrackRow:
         """The ``tracks`` row of ``track_id`` (sqlite_utils.db.NotFoundError when there is none).
 
         One query: sqlite-utils' ``Table.get`` reads the table's schema first, which made
@@ -590,7 +608,7 @@ class Index:
         row = cursor.fetchone()
         if row is None:
             raise sqlite_utils.db.NotFoundError(track_id)
-        return dict(zip((c[0] for c in cursor.description), row))
+        return TrackRow.from_row(dict(zip((c[0] for c in cursor.description), row)))
 
     def file_states(self) -> dict[str, FileState]:
         """``{path: FileState}`` for every track (``path`` as stored, see :func:`path_key`).
@@ -600,9 +618,15 @@ class Index:
         return {row[0]: FileState(*row[1:]) for row in self.db.execute(
             "select path, id, size, mtime_ns, status, model_id, confidence, detector_id from tracks")}
 
-    def save_track(self, path: str | bytes | os.PathLike, values: dict[str, Any],
+    def save_track(self, path: str | bytes | os.PathLike, values: Mapping[str, Any],
                    segments: list[dict[str, Any]] | None = None) -> int:
-        """Insert or update the row of ``path`` (and replace its segments) in one transaction."""
+        """Insert or update the row of ``path`` (and replace its segments) in one transaction.
+
+        ``values``: the columns to set, by :class:`~libtagger.store.records.TrackRow` field
+        name (see :meth:`TrackRow.changes <libtagger.store.records.TrackRow.changes>`); the
+        others keep what they hold (their defaults in a new row). TypeError on an unknown name.
+        """
+        check_columns(values)
         text, raw = path_key(path)
         row = {**values, "path": text, "path_bytes": raw, "updated_at": now(), "missing": 0}
         with self.db.atomic():
@@ -610,14 +634,16 @@ class Index:
             if existing is None:
                 track_id = int(self.db["tracks"].insert(row).last_pk)
             else:
-                track_id = existing["id"]
+                track_id = existing.id
                 self.db["tracks"].update(track_id, row)
             if segments is not None:
                 self.db.execute("delete from segments where track_id = ?", [track_id])
                 self.db["segments"].insert_all({**s, "track_id": track_id} for s in segments)
         return track_id
 
-    def update_track(self, track_id: int, values: dict[str, Any]) -> None:
+    def update_track(self, track_id: int, values: Mapping[str, Any]) -> None:
+        """Set some columns of a track (by TrackRow field name, as for :meth:`save_track`)."""
+        check_columns(values)
         with self.db.atomic():
             self.db["tracks"].update(track_id, {**values, "updated_at": now()})
 
@@ -639,14 +665,14 @@ class Index:
                     [now(), *chunk])
         return len(ids)
 
-    def missing_candidates(self, fingerprints: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def missing_candidates(self, fingerprints: Iterable[str]) -> dict[str, TrackRow]:
         """Tracks with one of these fingerprints whose file is gone: ``{fingerprint: row}``."""
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, TrackRow] = {}
         for chunk in _chunks(list(set(fingerprints)), 500):
             for row in self.db.query(
                     f"select * from tracks where fingerprint in ({','.join('?' * len(chunk))})", chunk):
                 if row["missing"] or not os.path.lexists(real_path(row)):
-                    found.setdefault(row["fingerprint"], row)
+                    found.setdefault(row["fingerprint"], TrackRow.from_row(row))
         return found
 
     def segments(self, track_id: int) -> list[dict[str, Any]]:
@@ -662,13 +688,13 @@ class Index:
         return real_path(rows[0]) if rows and not rows[0]["missing"] else None
 
     def tracks_matching(self, wanted: TrackFilter = TrackFilter(), *,
-                        limit: int | None = None) -> list[dict[str, Any]]:
+                        limit: int | None = None) -> list[TrackRow]:
         """The ``tracks`` rows that match ``wanted``, ordered by path (the first ``limit`` ones)."""
         where, params = _track_where(wanted)
         sql = f"select * from tracks where {where} order by path"
         if limit is not None:
             sql, params = f"{sql} limit ?", [*params, int(limit)]
-        return list(self.db.query(sql, params))
+        return [TrackRow.from_row(row) for row in self.db.query(sql, params)]
 
     def learning_rows(self, *, taggram_width: int = TAGGRAM_WIDTH) -> Iterator[LearningRow]:
         """Every present track with person-set genres and stored features, ordered by path.
@@ -695,14 +721,15 @@ class Index:
             yield LearningRow(row["id"], real_path(row), genres, row["artist"], row["albumartist"],
                               row["album"], features, taggrams, row["status"])
 
-    def tracks_without_tags_read(self) -> list[dict[str, Any]]:
+    def tracks_without_tags_read(self) -> list[TrackRow]:
         """Present tracks whose person genres, artist and album were never read (older rows).
 
-        Each: ``id``, ``path``, ``path_bytes``, ``size``, ``mtime_ns``.
+        Only ``id``, ``path``, ``path_bytes``, ``size`` and ``mtime_ns`` are read (the other
+        fields hold their defaults).
         """
-        return list(self.db.query(
+        return [TrackRow.from_row(row) for row in self.db.query(
             "select id, path, path_bytes, size, mtime_ns from tracks "
-            "where missing = 0 and tags_read_at is null order by id"))
+            "where missing = 0 and tags_read_at is null order by id")]
 
     def counts(self) -> IndexCounts:
         """Tracks per genre and per status, missing files and runs."""

@@ -18,6 +18,7 @@ from typing import Any
 from libtagger.errors import LibtaggerError
 from libtagger.genres import GENRES, display_name, parse_genre
 from libtagger.store.index import STATUSES, Index, TrackFilter, path_key
+from libtagger.store.records import TrackRow
 
 #: Columns shown by ``query`` unless asked otherwise.
 QUERY_COLUMNS = ("path", "status", "genre", "confidence", "runner_up", "previous_genre", "error", "reason")
@@ -31,7 +32,7 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
                 min_confidence: float | None = None, max_confidence: float | None = None,
                 path_glob: str | None = None, disagrees: bool = False,
                 missing: bool | None = None, reason: str | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
+                limit: int | None = None) -> list[TrackRow]:
     """Tracks of the index that match every filter given, ordered by path.
 
     Parameters
@@ -73,10 +74,10 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
         previous_genre_differs=disagrees, reason_contains=reason),
         limit=limit if limit and reason is None and not disagrees else None)
     if reason is not None:  # SQL folds ASCII case only: Python's lower() has the last word
-        rows = [r for r in rows if r.get("reason") and reason.lower() in r["reason"].lower()]
+        rows = [r for r in rows if r.reason and reason.lower() in r.reason.lower()]
     if disagrees:
         # Whether "Rock; Alternative" agrees with "Rock" needs the genre parser, not SQL.
-        rows = [r for r in rows if not _agrees(r["previous_genre"], r["genre"])]
+        rows = [r for r in rows if not _agrees(r.previous_genre, r.genre)]
     return rows[:limit] if limit else rows
 
 
@@ -119,15 +120,16 @@ def stats(index: Index) -> dict[str, Any]:
 
 
 def show_track(index: Index, path: str | os.PathLike) -> dict[str, Any]:
-    """One track with its segments; raises LibtaggerError when the path is not indexed."""
+    """One track's columns (:meth:`TrackRow.as_dict <libtagger.store.records.TrackRow.as_dict>`)
+    with its segments, as ``show`` prints them; raises LibtaggerError when the path is not indexed."""
     row = index.track_by_path(os.path.abspath(path))
     if row is None:
         raise LibtaggerError(f"{path_key(path)[0]}: not in the index (scan it first)")
-    track = {k: v for k, v in row.items() if k != "path_bytes"}
+    track: dict[str, Any] = row.as_dict()
     track["segments"] = [{
         "start": s["start"], "end": s["end"], "genre": s["genre"], "confidence": s["confidence"],
         "probabilities": _named(json.loads(s["probabilities"])) if s["probabilities"] else None,
-    } for s in index.segments(row["id"])]
+    } for s in index.segments(row.id)]
     return track
 
 

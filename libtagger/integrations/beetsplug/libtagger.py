@@ -13,7 +13,9 @@ stores the item, so beets' database and the file agree. libtagger's own writer i
 Every judged item gets flexible attributes: ``libtagger_genre`` (the genre libtagger
 stands behind, empty when unsure or rejected), ``libtagger_confidence``,
 ``libtagger_model``, ``libtagger_status`` (``tagged``, ``kept``, ``unsure``, ``rejected``,
-``error``) and ``libtagger_reason``. A genre a person set (one that is not the
+``error``) and ``libtagger_reason``; and each index column added since those
+(a field of :class:`libtagger.store.records.TrackRow` not in :data:`COLUMNS_SEEN_BEFORE`) as
+``libtagger_<column>``, with no edit here. A genre a person set (one that is not the
 ``libtagger_genre`` recorded earlier) is kept unless ``--force``.
 
 Only this plugin imports beets; libtagger's core never does (tests/test_beets_plugin.py).
@@ -34,6 +36,26 @@ from beets.library import Item
 from beets.plugins import BeetsPlugin
 
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
+from libtagger.store.records import TrackRow, column_types
+
+#: The index columns that existed when the plugin's attributes began to follow the record
+#: (history, never edited): five of them the plugin shows its own way (``genre``, ``confidence``,
+#: ``model_id``, ``status``, ``reason``: see :data:`FIELDS`), the others are the scan's own
+#: bookkeeping or stay in libtagger's index. Every later column becomes ``libtagger_<column>``.
+COLUMNS_SEEN_BEFORE = frozenset({
+    "id", "path", "path_bytes", "size", "mtime_ns", "fingerprint", "format", "duration", "samplerate",
+    "channels", "status", "error", "genre", "confidence", "runner_up", "runner_up_confidence",
+    "previous_genre", "written", "written_genre", "model_id", "missing", "analysed_at", "updated_at",
+    "run_id", "content_check", "reason", "detector_id", "person_genres", "artist", "albumartist",
+    "album", "tags_read_at"})
+
+#: beets' type of a column's values (a bytes column is not shown in beets).
+_BEETS_TYPES: dict[type, types.Type] = {str: types.STRING, int: types.INTEGER, float: types.Float(3)}
+
+#: The index columns set on items as ``libtagger_<column>``, and their beets types.
+COLUMN_FIELDS: dict[str, types.Type] = {
+    column: _BEETS_TYPES[kind] for column, kind in column_types().items()
+    if column not in COLUMNS_SEEN_BEFORE and kind in _BEETS_TYPES}
 
 #: Flexible attributes this plugin sets on items, and their types (so range queries compare numbers).
 FIELDS: dict[str, types.Type] = {
@@ -42,6 +64,7 @@ FIELDS: dict[str, types.Type] = {
     "libtagger_model": types.STRING,
     "libtagger_status": types.STRING,
     "libtagger_reason": types.STRING,
+    **{f"libtagger_{column}": kind for column, kind in COLUMN_FIELDS.items()},
 }
 
 
@@ -197,10 +220,19 @@ class LibtaggerPlugin(BeetsPlugin):
                 self._note_written(j)
 
 
-def _apply(item: Item, verdict: Any, *, force: bool, min_confidence: float) -> tuple[str, bool]:
+def _set_or_drop(item: Item, name: str, value: Any) -> None:
+    """Set a flexible attribute, or remove it when the value is None (no stale value stays)."""
+    if value is not None:
+        item[name] = value
+    elif name in item:
+        del item[name]
+
+
+def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float) -> tuple[str, bool]:
     """Set ``item``'s libtagger fields (and its genres when the verdict allows); (status, changed).
 
-    ``verdict``: a :class:`libtagger.verdict_api.Verdict`. Only the item in memory changes.
+    ``verdict``: the file's row, from :func:`libtagger.verdict_api.classify_paths`. Only the
+    item in memory changes.
     """
     ours_before = item.get("libtagger_genre") or None
     genre, reason = "", ""
@@ -217,10 +249,10 @@ def _apply(item: Item, verdict: Any, *, force: bool, min_confidence: float) -> t
     item["libtagger_status"] = status
     item["libtagger_reason"] = reason
     item["libtagger_model"] = verdict.model_id or ""
-    if verdict.confidence is not None:
-        item["libtagger_confidence"] = round(float(verdict.confidence), 3)
-    elif "libtagger_confidence" in item:
-        del item["libtagger_confidence"]
+    _set_or_drop(item, "libtagger_confidence",
+                 None if verdict.confidence is None else round(float(verdict.confidence), 3))
+    for column in COLUMN_FIELDS:
+        _set_or_drop(item, f"libtagger_{column}", getattr(verdict, column))
     if status != "tagged":
         return status, False
     current = list(item.get("genres") or [])
