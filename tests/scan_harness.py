@@ -247,3 +247,24 @@ def session_processes(sid: int) -> list[int]:
     return [int(entry) for entry in os.listdir("/proc")
             if entry.isdigit() and (fields := proc_stat(int(entry))) and int(fields[3]) == sid and fields[0] != "Z"]
 
+
+
+#: A writing scan with the seed model at any confidence, reported as JSON: the tests of what a
+#: write does (undo, content check, a person's genre) need every file written, not accuracy.
+SEED_WRITE_SCAN = ("--model", "seed", "--min-confidence", "0", "--report", "json")
+
+
+def cli(*args: object) -> Any:
+    """``libtagger ARGS`` in this process through typer's CliRunner (paths and numbers become text)."""
+    from typer.testing import CliRunner
+
+    from libtagger.cli import app
+
+    return CliRunner().invoke(app, [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args])
+
+
+def seed_scan(lib: Path, index: Path, *extra: str, jobs: int = 1) -> dict[str, dict[str, Any]]:
+    """A :data:`SEED_WRITE_SCAN` of ``lib`` (exit 0 asserted): its report lines by file name."""
+    result = cli("scan", lib, *SEED_WRITE_SCAN, "--jobs", jobs, *extra, "--index", index)
+    assert result.exit_code == 0, result.output
+    return {Path(r["path"]).name: r for r in json.loads(result.stdout)}

@@ -8,7 +8,6 @@ the same time. The index keeps a content check from the analysis; a write from a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -16,26 +15,17 @@ from pathlib import Path
 
 import mutagen
 import pytest
-from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.cli import app
 from libtagger.audio.analysis import CHECK_BLOCK_BYTES, content_check
-from scan_harness import require_seed_model, tracks_by_name
+from scan_harness import require_seed_model, seed_scan as scan, tracks_by_name
 
-runner = CliRunner()
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "1", "--report", "json")
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     require_seed_model()
 
-
-def scan(lib: Path, index: Path, *extra: str) -> dict[str, dict]:
-    result = runner.invoke(app, ["scan", os.fspath(lib), *SCAN, *extra, "--index", os.fspath(index)])
-    assert result.exit_code == 0, result.output
-    return {Path(r["path"]).name: r for r in json.loads(result.stdout)}
 
 
 def swap_keeping_size_and_mtime(target: Path, source: Path) -> None:

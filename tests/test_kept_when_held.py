@@ -4,32 +4,21 @@ written (bytes and mtime unchanged), whether the genre is libtagger's or a perso
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import mutagen
 import pytest
-from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.cli import app
 from libtagger.tags import storage as tags
-from scan_harness import require_seed_model, tracks_by_name
+from scan_harness import require_seed_model, seed_scan as scan, tracks_by_name
 
-runner = CliRunner()
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "1", "--report", "json")
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     require_seed_model()
 
-
-def scan(lib: Path, index: Path, *extra: str) -> dict[str, dict]:
-    result = runner.invoke(app, ["scan", os.fspath(lib), *SCAN, *extra, "--index", os.fspath(index)])
-    assert result.exit_code == 0, result.output
-    return {Path(r["path"]).name: r for r in json.loads(result.stdout)}
 
 
 def test_a_file_holding_the_verdicts_genre_is_kept_and_left_alone(tmp_path: Path) -> None:

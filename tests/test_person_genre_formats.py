@@ -7,22 +7,17 @@ Real files, real scans (the seed model) and real undo through the CLI.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mutagen
 import pytest
 from mutagen.apev2 import APEv2
 from mutagen.id3 import ID3, TCON, TIT2, TXXX
-from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.cli import app
 from libtagger.tags import storage as tags
-from scan_harness import require_seed_model, tracks_by_name
+from scan_harness import cli, require_seed_model, seed_scan as scan, tracks_by_name
 
-runner = CliRunner()
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "1", "--report", "json")
 
 
 @pytest.fixture(autouse=True)
@@ -30,14 +25,6 @@ def _seed():
     require_seed_model()
 
 
-def cli(*args: str | os.PathLike) -> object:
-    return runner.invoke(app, [os.fspath(a) for a in args])
-
-
-def scan(lib: Path, index: Path, *extra: str) -> dict[str, dict]:
-    result = cli("scan", lib, *SCAN, *extra, "--index", index)
-    assert result.exit_code == 0, result.output
-    return {Path(r["path"]).name: r for r in json.loads(result.stdout)}
 
 
 def mp3_with_ape_genre(path: Path, genre: str, *, seed: int) -> Path:

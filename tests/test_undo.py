@@ -4,6 +4,7 @@ the audio alone, can itself be undone, and is respected by later scans."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -12,16 +13,15 @@ from pathlib import Path
 import mutagen
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.cli import app
-from scan_harness import require_seed_model, tracks_by_name
+from scan_harness import cli, require_seed_model, seed_scan, tracks_by_name
 
-runner = CliRunner()
 NON_UTF8 = os.fsdecode(b"caf\xe9.wav")  # the file's name
 ESCAPED = "caf\\xe9.wav"  # the same name as reports and the index's path column show it
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2", "--report", "json")
+
+#: two workers: these tests also cover files written from both
+scan = functools.partial(seed_scan, jobs=2)
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +29,6 @@ def _seed():
     require_seed_model()
 
 
-def cli(*args) -> object:
-    return runner.invoke(app, [str(a) if isinstance(a, int) else os.fspath(a) for a in args])
-
-
-def scan(lib: Path, index: Path, *extra: str) -> dict[str, dict]:
-    result = cli("scan", lib, *SCAN, *extra, "--index", index)
-    assert result.exit_code == 0, result.output
-    return {Path(r["path"]).name: r for r in json.loads(result.stdout)}
 
 
 def all_tags(path: Path) -> dict[str, list[str]]:

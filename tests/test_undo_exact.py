@@ -10,6 +10,7 @@ gets its genre back by value, and the output says so.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,24 +24,20 @@ from mutagen.flac import FLAC
 from mutagen.id3 import APIC, ID3, TCON, TIT2, TPE1
 from mutagen.id3 import delete as id3_delete
 from mutagen.mp4 import MP4
-from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.cli import app
 from libtagger.tags import storage as tags
-from scan_harness import require_seed_model
+from scan_harness import cli, require_seed_model, seed_scan
 
-runner = CliRunner()
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2", "--report", "json")
+
+#: two workers: these tests also cover files written from both
+scan = functools.partial(seed_scan, jobs=2)
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     require_seed_model()
 
-
-def cli(*args: object):
-    return runner.invoke(app, [str(a) if isinstance(a, int) else os.fspath(a) for a in args])
 
 
 def sha(path: Path) -> str:
@@ -99,11 +96,6 @@ def make_library(lib: Path) -> dict[str, Path]:
     tag.save(p, v2_version=4)
     return files
 
-
-def scan(lib: Path, index: Path, *extra: str) -> dict[str, dict]:
-    result = cli("scan", lib, *SCAN, *extra, "--index", index)
-    assert result.exit_code == 0, result.output
-    return {Path(r["path"]).name: r for r in json.loads(result.stdout)}
 
 
 def last_run_id(index: Path) -> int:

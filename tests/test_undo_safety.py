@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 
 import mutagen
 import pytest
 from mutagen.id3 import TCON
-from typer.testing import CliRunner
 
 from conftest import make_audio
-from libtagger.cli import app
 from libtagger.tags import riff_info
 from libtagger.tags import storage as tags
-from scan_harness import require_seed_model, tracks_by_name
+from scan_harness import cli, require_seed_model, SEED_WRITE_SCAN, tracks_by_name
 
-runner = CliRunner()
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "1", "--report", "json")
 
 
 @pytest.fixture(autouse=True)
@@ -30,12 +25,9 @@ def _seed():
     require_seed_model()
 
 
-def cli(*args: object):
-    return runner.invoke(app, [str(a) if isinstance(a, int) else os.fspath(a) for a in args])
-
 
 def scan(lib: Path, index: Path) -> int:
-    result = cli("scan", lib, *SCAN, "--index", index)
+    result = cli("scan", lib, *SEED_WRITE_SCAN, "--jobs", 1, "--index", index)
     assert result.exit_code == 0, result.output
     assert {r["status"] for r in json.loads(result.stdout)} == {"tagged"}, result.stdout
     return last_run_id(index)
