@@ -27,7 +27,7 @@ def library_columns(fields: LibraryFields) -> TrackChanges:
     """The ``tracks`` columns of a file's :class:`LibraryFields` (``person_genres`` as JSON)."""
     genres = None if fields.person_genres is None else json.dumps(fields.person_genres, ensure_ascii=False)
     return TrackRow.changes(person_genres=genres, artist=fields.artist, albumartist=fields.albumartist,
-                            album=fields.album, tags_read_at=now())
+                            album=fields.album, compilation=fields.compilation, tags_read_at=now())
 
 
 @dataclass

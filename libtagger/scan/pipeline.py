@@ -166,11 +166,12 @@ class Scanner:
             self._redecide(self.index.track(row.id))
 
     def _read_tags_of_older_rows(self) -> None:
-        """Index the person genres, artist and album of unchanged files indexed before they were read.
+        """Index the person genres, artist, album and compilation flag of unchanged files read before.
 
         A track is re-read whenever it is analysed or decided again; only rows an older
-        libtagger made (``tags_read_at`` empty) and whose file is still the one analysed are
-        read here, once, without decoding.
+        libtagger made (``tags_read_at`` or ``compilation`` empty: a row read before the flag
+        was, is read once more) and whose file is still the one analysed are read here, once,
+        without decoding.
         """
         for row in self.index.tracks_without_tags_read():
             path = row.real_path

@@ -722,14 +722,14 @@ class Index:
                               row["album"], features, taggrams, row["status"])
 
     def tracks_without_tags_read(self) -> list[TrackRow]:
-        """Present tracks whose person genres, artist and album were never read (older rows).
+        """Present tracks whose person genres, artist, album or compilation flag were never read (older rows).
 
         Only ``id``, ``path``, ``path_bytes``, ``size`` and ``mtime_ns`` are read (the other
         fields hold their defaults).
         """
         return [TrackRow.from_row(row) for row in self.db.query(
             "select id, path, path_bytes, size, mtime_ns from tracks "
-            "where missing = 0 and tags_read_at is null order by id")]
+            "where missing = 0 and (tags_read_at is null or compilation is null) order by id")]
 
     def counts(self) -> IndexCounts:
         """Tracks per genre and per status, missing files and runs."""

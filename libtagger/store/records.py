@@ -101,6 +101,9 @@ class TrackRow:
     albumartist: str | None = None
     album: str | None = None
     tags_read_at: str | None = None  # when the four fields above were read (None: not yet)
+    #: 1: the file is flagged part of a compilation (TCMP, cpil, COMPILATION...); 0: not (read with
+    #: the fields above); None: not read yet (a row of an older libtagger: the next scan reads it)
+    compilation: int | None = None
 
     @property
     def verdict(self) -> Verdict:

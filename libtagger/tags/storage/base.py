@@ -34,6 +34,34 @@ def first_text(values: Any) -> str | None:
     return None
 
 
+def flag_value(values: Any) -> int | None:
+    """A mutagen yes/no tag value (``"1"``, ``True``, a one-item list of either) as 1 or 0; None when absent.
+
+    The way beets/mediafile reads ``comp``: a true value or a non-zero number is 1, any other
+    value present is 0 (so a file read once never stays unknown).
+
+    >>> flag_value(["1"]), flag_value(True), flag_value(["0"]), flag_value(["yes"]), flag_value(None)
+    (1, 1, 0, 1, None)
+    """
+    if values is None:
+        return None
+    if hasattr(values, "text"):  # an ID3 text frame
+        values = values.text
+    if isinstance(values, (bool, int)):  # MP4's cpil
+        return int(bool(values))
+    value = values[0] if isinstance(values, (list, tuple)) and values else values
+    value = getattr(value, "value", value)  # an ASF attribute
+    if isinstance(value, (bool, int)):
+        return int(bool(value))
+    text = str(value).strip().lower()
+    if text in ("true", "yes"):
+        return 1
+    try:
+        return int(int(text) != 0)
+    except ValueError:
+        return 0
+
+
 class Storage:
     """How one tag format stores the genre. Subclasses work on a loaded mutagen file."""
 
@@ -42,6 +70,8 @@ class Storage:
     extra_keys: tuple[str, ...] = ()
     #: Where the format keeps the artist, album artist and album (read only, for the index).
     text_keys: dict[str, str] = {}
+    #: Where the format keeps the compilation flag, in the order read (the first present counts).
+    compilation_keys: tuple[str, ...] = ()
 
     def open(self, path: Path) -> Any:
         raise NotImplementedError
@@ -66,6 +96,14 @@ class Storage:
         key = self.text_keys[field]
         values = f.tags.get(key) if f.tags is not None else None
         return first_text(values)
+
+    def compilation(self, f: Any) -> int:
+        """1 when the file is flagged part of a compilation, else 0 (no flag: players read it so)."""
+        for key in self.compilation_keys:
+            flag = flag_value(f.tags.get(key)) if f.tags is not None else None
+            if flag is not None:
+                return flag
+        return 0
 
     def set_raw(self, f: Any, values: list[str]) -> None:
         raise NotImplementedError

@@ -5,7 +5,8 @@ index keeps for learning (:class:`LibraryFields`): every genre value a person se
 the genre is libtagger's own), artist, album artist and album (ID3 ``TPE1``/``TPE2``/``TALB``,
 Vorbis ``ARTIST``/``ALBUMARTIST``/``ALBUM``, MP4 ``©ART``/``aART``/``©alb``, ASF
 ``Author``/``WM/AlbumArtist``/``WM/AlbumTitle``; a WAV's RIFF INFO ``IART``/``IPRD`` fill what
-its ID3 chunk lacks); read only, never written.
+its ID3 chunk lacks), and the compilation flag (ID3 ``TCMP``, MP4 ``cpil``, Vorbis
+``COMPILATION`` or ``ITUNESCOMPILATION``, ASF ``WM/IsCompilation``); read only, never written.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ class LibraryFields:
     fields included; ID3v1 references such as ``(17)`` as names), or None when the file has no
     genre or holds the one libtagger wrote (its marker; a genre a person changed since counts
     as theirs). ``artist``, ``albumartist``, ``album``: the first value, or None.
+    ``compilation``: 1 when the file is flagged part of a compilation, 0 when it is not (no
+    flag, or a format without tags). Never None: the index's NULL means "not read yet".
     """
 
     person_genres: list[str] | None = None
     artist: str | None = None
     albumartist: str | None = None
     album: str | None = None
+    compilation: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def read_tag_state(path: str | os.PathLike[str]) -> TagState:
     # The tag's own values first; what it lacks, from outside it (a WAV's RIFF INFO).
     outside = storage.outside_fields(p)
     texts = {name: value if value is not None else outside.get(name) for name, value in texts.items()}
-    return TagState(genres, ours, LibraryFields(None if ours or not person else person, **texts))
+    return TagState(genres, ours, LibraryFields(None if ours or not person else person, **texts,
+                                                compilation=storage.compilation(f)))
 
 
 def read_library_fields(path: str | os.PathLike[str]) -> LibraryFields:

@@ -31,6 +31,7 @@ class ID3Storage(Storage):
     kind = "id3"
     MARKER = "LIBTAGGER_GENRE"
     text_keys = {"artist": "TPE1", "albumartist": "TPE2", "album": "TALB"}
+    compilation_keys = ("TCMP",)  # iTunes' frame, read by every common player
 
     def __init__(self, cls: type) -> None:
         self.cls = cls  # MP3, WAVE or AIFF: chosen by the original's name (the copy ends in .tmp)

@@ -50,6 +50,8 @@ class KeyedStorage(Storage):
         Where the genre and libtagger's marker are kept.
     text_keys
         Where the artist, album artist and album are kept (read only, for the index).
+    compilation_keys
+        Where the compilation flag is kept, the first present counting (read only, for the index).
     others
         Fingerprints of every other item (see :data:`OthersFingerprint`), to check they stay.
     drop_blank_genres
@@ -57,12 +59,14 @@ class KeyedStorage(Storage):
     """
 
     def __init__(self, *, kind: str, opener: Callable[[Path], Any], genre_key: str, marker_key: str,
-                 text_keys: dict[str, str], others: OthersFingerprint, drop_blank_genres: bool) -> None:
+                 text_keys: dict[str, str], compilation_keys: tuple[str, ...], others: OthersFingerprint,
+                 drop_blank_genres: bool) -> None:
         self.kind = kind
         self.opener = opener
         self.genre_key = genre_key
         self.marker_key = marker_key
         self.text_keys = text_keys
+        self.compilation_keys = compilation_keys
         self.others_of = others
         self.drop_blank_genres = drop_blank_genres
 
@@ -125,9 +129,13 @@ def _asf_others(f: Any, skip: set[str]) -> dict[str, str]:
 
 VORBIS = KeyedStorage(kind="vorbis", opener=_open_vorbis, genre_key="GENRE", marker_key="LIBTAGGER_GENRE",
                       text_keys={"artist": "ARTIST", "albumartist": "ALBUMARTIST", "album": "ALBUM"},
+                      # COMPILATION: the Vorbis convention (foobar2000, beets, picard); ITUNESCOMPILATION:
+                      # what some taggers copy from iTunes. Vorbis keys ignore case.
+                      compilation_keys=("COMPILATION", "ITUNESCOMPILATION"),
                       others=_vorbis_others, drop_blank_genres=True)
 
 ASF_STORAGE = KeyedStorage(kind="asf", opener=ASF, genre_key="WM/Genre", marker_key="LIBTAGGER/Genre",
                            text_keys={"artist": "Author", "albumartist": "WM/AlbumArtist",
                                       "album": "WM/AlbumTitle"},
+                           compilation_keys=("WM/IsCompilation",),
                            others=_asf_others, drop_blank_genres=False)

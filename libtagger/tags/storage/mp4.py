@@ -25,6 +25,7 @@ class MP4Storage(Storage):
     GENRE = "\xa9gen"
     MARKER = "----:org.libtagger:genre"
     text_keys = {"artist": "\xa9ART", "albumartist": "aART", "album": "\xa9alb"}
+    compilation_keys = ("cpil",)
 
     def open(self, path: Path) -> Any:
         return MP4(path)
