@@ -319,6 +319,8 @@ def query(
     path: Annotated[Optional[str], typer.Option(help="Shell pattern on the path, e.g. '*/Live/*'.")] = None,
     disagrees: Annotated[bool, typer.Option(help="Only tracks whose previous genre differs from the verdict.")] = False,
     missing: Annotated[bool, typer.Option(help="Only tracks whose file is gone.")] = False,
+    album: Annotated[Optional[str], typer.Option(help="Album tag, whole, case ignored, e.g. 'illmatic'.")] = None,
+    artist: Annotated[Optional[str], typer.Option(help="Artist or album artist tag, whole, case ignored.")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1)] = None,
     fmt: FormatOption = "table",
     index: IndexOption = None,
@@ -333,7 +335,8 @@ def query(
         try:
             rows = find_tracks(db, genre=genre, status=status, min_confidence=min_confidence,
                                max_confidence=max_confidence, path_glob=path, disagrees=disagrees,
-                               missing=True if missing else None, reason=reason, limit=limit)
+                               missing=True if missing else None, reason=reason, album=album,
+                               artist=artist, limit=limit)
         except LibtaggerError as exc:
             _fail(str(exc), EXIT_USAGE)
     typer.echo(render(rows, fmt=fmt, columns=QUERY_COLUMNS if fmt != "json" else None), nl=False)

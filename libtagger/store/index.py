@@ -220,6 +220,8 @@ class TrackFilter:
     previous_genre_differs: bool = False
     reason: str | None = None  # a rejected track's reason, e.g. "not music: speech"
     reason_contains: str | None = None  # a reason holding this text, ASCII case ignored ("Speech")
+    album: str | None = None  # the album tag, exactly but ASCII case ignored ("illmatic")
+    artist: str | None = None  # the artist or album artist tag, exactly but ASCII case ignored
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,12 @@ def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
     if wanted.reason_contains is not None:
         where.append("instr(lower(reason), lower(?)) > 0")
         params.append(wanted.reason_contains)
+    if wanted.album is not None:
+        where.append("lower(album) = lower(?)")
+        params.append(wanted.album)
+    if wanted.artist is not None:
+        where.append("(lower(artist) = lower(?) or lower(albumartist) = lower(?))")
+        params.extend([wanted.artist, wanted.artist])
     return " and ".join(where), params
 
 

@@ -32,6 +32,7 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
                 min_confidence: float | None = None, max_confidence: float | None = None,
                 path_glob: str | None = None, disagrees: bool = False,
                 missing: bool | None = None, reason: str | None = None,
+                album: str | None = None, artist: str | None = None,
                 limit: int | None = None) -> list[TrackRow]:
     """Tracks of the index that match every filter given, ordered by path.
 
@@ -52,6 +53,11 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
     reason : str
         Only rejected tracks whose reason contains this text (``speech``, ``noise``, ``tone``,
         ``silence``, ``unlike``, or the whole reason such as ``not music: speech``).
+    album : str
+        Only tracks of this album: the whole album tag, case ignored (ASCII letters: SQLite's
+        ``lower``), e.g. ``"illmatic"``.
+    artist : str
+        Only tracks whose artist or album artist tag is this, whole and case ignored as ``album``.
     """
     stored_genre = None
     if genre is not None:
@@ -71,7 +77,7 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
     rows = index.tracks_matching(TrackFilter(
         genre=stored_genre, status=status, min_confidence=min_confidence,
         max_confidence=max_confidence, path_glob=path_glob, missing=missing,
-        previous_genre_differs=disagrees, reason_contains=reason),
+        previous_genre_differs=disagrees, reason_contains=reason, album=album, artist=artist),
         limit=limit if limit and reason is None and not disagrees else None)
     if reason is not None:  # SQL folds ASCII case only: Python's lower() has the last word
         rows = [r for r in rows if r.reason and reason.lower() in r.reason.lower()]
