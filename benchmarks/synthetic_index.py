@@ -177,6 +177,7 @@ def track_rows(n: int, rng: np.random.Generator, *, paths: Sequence[str], model_
             # what the scan reads from the file's own tags (set: a re-run reads no file again)
             "person_genres": json.dumps([previous]) if previous else None,
             "artist": artist, "albumartist": artist, "album": album, "tags_read_at": stamp,
+            "compilation": 0,  # read with the others: a NULL would make the next scan read the tags again
         })
     return rows
 
