@@ -195,6 +195,8 @@ def scan(
     overwrite: Annotated[bool, typer.Option(help="Replace genres a person set.")] = False,
     music_check: Annotated[bool, typer.Option(envvar="LIBTAGGER_MUSIC_CHECK", help="Reject speech, noise, tones and music unlike the ten genres: status rejected, no genre (env LIBTAGGER_MUSIC_CHECK=0 turns it off).")] = True,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
+    context: Annotated[str, typer.Option(help="Pool each verdict with the other tracks of its album (else its artist), its artist, or none (each track alone).")] = "album",
+    folder_as_album: Annotated[bool, typer.Option(help="A track without an album tag takes its folder as its album (for --context album).")] = False,
     max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores, fewer when memory is short).")] = 0,
     backend: Annotated[str, typer.Option(help="loky (this machine) or dask (a cluster, with --scheduler).")] = "loky",
@@ -218,6 +220,7 @@ def scan(
     from libtagger.scan.pipeline import ScanOptions
 
     _check_backend(backend, scheduler)
+    _check_context(context)
     # --quiet silences progress and the closing count, never a report asked for by name.
     show_report = report is not None or not quiet
     report = _check_format(report) if report is not None else "table"
@@ -226,7 +229,7 @@ def scan(
         dry_run=dry_run, overwrite=overwrite, min_confidence=min_confidence,
         max_segments=max_segments, jobs=jobs, backend=backend, scheduler=scheduler, rescan=rescan,
         include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait, music_check=music_check,
-        progress=not quiet and sys.stderr.isatty())
+        context=context, folder_as_album=folder_as_album, progress=not quiet and sys.stderr.isatty())
     write_log = _open_log(log)
     _end_like_ctrl_c()
     summary = _run_scan(options, write_log)
@@ -235,6 +238,14 @@ def scan(
     write_log.close()
     if show_report:
         _print_scan_report(summary, counts, report=report, quiet=quiet, dry_run=dry_run)
+
+
+def _check_context(context: str) -> None:
+    from libtagger.scan.library_context import CONTEXT_LEVELS
+
+    if context not in CONTEXT_LEVELS:
+        raise typer.BadParameter(f"{context!r}: expected one of {', '.join(CONTEXT_LEVELS)}",
+                                 param_hint="'--context'")
 
 
 def _check_backend(backend: str, scheduler: Optional[str]) -> None:
@@ -292,15 +303,15 @@ def _print_scan_report(summary: "ScanSummary", counts: str, *, report: str, quie
     the run's counts (a table's closing line; beside JSON/CSV on stderr, and only for a person)."""
     import sys
 
-    from libtagger.report import render
+    from libtagger.report import context_note, render
 
     rows = sorted((r.as_dict() for r in summary.reports), key=lambda r: r["path"])
     if report == "table":
-        shown = [r for r in rows if r["status"] != "unchanged"]
+        shown = [r | {"context": context_note(r, short=True)} for r in rows if r["status"] != "unchanged"]
         if shown:
             typer.echo(render(shown, fmt="table", columns=(
-                "path", "status", "genre", "confidence", "runner_up", "previous_genre", "error", "reason")),
-                       nl=False)
+                "path", "status", "genre", "confidence", "context", "runner_up", "previous_genre", "error",
+                "reason")), nl=False)
     else:
         typer.echo(render(rows, fmt=report), nl=False)
     # The table's closing line is part of that report; beside JSON/CSV it is chatter on stderr.
@@ -365,6 +376,10 @@ def stats(
         typer.echo("")
         typer.echo(render([{"rejected as": r, "tracks": n} for r, n in result["rejected_by_reason"].items()],
                           fmt="table"), nl=False)
+    if result["context"]:
+        typer.echo("")
+        typer.echo(render([{"pooled with its": level, "tracks": c["tracks"], "genre changed by it": c["changed"]}
+                           for level, c in result["context"].items()], fmt="table"), nl=False)
 
 
 @app.command()
@@ -378,7 +393,7 @@ def show(
 
     from libtagger.errors import LibtaggerError
     from libtagger.store.query import show_track
-    from libtagger.report import render
+    from libtagger.report import context_note, render
 
     with _reading_index(index) as db:
         try:
@@ -390,6 +405,9 @@ def show(
     if as_json:
         typer.echo(json.dumps(track, indent=2, default=str))
         return
+    note = context_note(track)
+    if note:
+        typer.echo(f"{'verdict':>21}: {note}")
     for key, value in track.items():
         if key != "segments":
             shown = "; ".join(value) if isinstance(value, list) else "" if value is None else value

@@ -109,3 +109,29 @@ def _text_table(cells: list[list[Any]], headers: Sequence[str]) -> str | None:
     lines = [layout.format(*headers).rstrip(), "  ".join("-" * w for w in widths).rstrip()]
     lines += [layout.format(*row).rstrip() for row in stripped]
     return "\n".join(lines)
+
+
+def context_note(row: Mapping[str, Any], *, short: bool = False) -> str:
+    """How a verdict came about, from a row's ``genre``, ``own_*`` and ``context_*`` columns.
+
+    >>> row = {"genre": "Rock", "confidence": 0.81, "own_genre": "Blues", "own_confidence": 0.52,
+    ...        "context_level": "album", "context_size": 9}
+    >>> context_note(row)
+    'album context: 9 other tracks, Rock 0.81; alone: Blues 0.52'
+    >>> context_note(row, short=True)
+    'album +9; alone Blues 0.52'
+    >>> context_note({**row, "context_level": None}), context_note({})
+    ('alone: Blues 0.52 (no other track of its album or artist voted)', '')
+    """
+    own, level = row.get("own_genre"), row.get("context_level")
+    if own is None:
+        return ""
+    alone = f"{own} {row.get('own_confidence') or 0.0:.2f}"
+    if level is None:
+        return f"alone {alone}" if short else f"alone: {alone} (no other track of its album or artist voted)"
+    size = row.get("context_size") or 0
+    if short:
+        return f"{level} +{size}; alone {alone}"
+    tracks = "track" if size == 1 else "tracks"
+    return (f"{level} context: {size} other {tracks}, {row.get('genre')} {row.get('confidence') or 0.0:.2f}; "
+            f"alone: {alone}")

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from libtagger.scan.classification import TrackClassifier
+from libtagger.scan.library_context import DEFAULT_CONTEXT
 from libtagger.scan.pipeline import ScanOptions, Scanner, run_classifier
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
 from libtagger.store.index import Index, path_key
@@ -35,7 +36,8 @@ _CLASSIFIERS: dict[tuple[str, str, str | None], TrackClassifier] = {}
 
 def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: str | os.PathLike,
                    model: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-                   music_check: bool = True, jobs: int = 0, wait: bool = False) -> dict[str, TrackRow]:
+                   music_check: bool = True, jobs: int = 0, wait: bool = False,
+                   context: str = DEFAULT_CONTEXT) -> dict[str, TrackRow]:
     """Classify ``paths`` without writing any of them; ``{path as given, decoded: its row}``.
 
     Each file's :class:`~libtagger.store.records.TrackRow` as the index holds it after the
@@ -45,6 +47,9 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
     may still be set when only the writing is impossible, e.g. a format with no genre tag).
     ``genre`` is a display name (``"Hip-Hop"``). A path that does not exist, or is no audio
     file, gets a row (not stored) with status ``error``.
+
+    ``context``: as ``scan --context``; the files given are pooled with the other indexed tracks
+    of their album (else artist), so an album classified in one call is judged as an album.
 
     Holds the index's run lock (raises :class:`~libtagger.errors.IndexLockedError` when a
     scan has it, unless ``wait``). The run is recorded in the index as a dry-run scan of
@@ -67,7 +72,7 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
                           index_path=Path(index_path), model=model, dry_run=True,
                           min_confidence=min_confidence, jobs=jobs, wait=wait,
                           # the caller named these files: a hidden one is still wanted
-                          include_hidden=True, music_check=music_check)
+                          include_hidden=True, music_check=music_check, context=context)
     with locked_index(options.index_path, wait=wait) as index:
         Scanner(index, options, classifier=_cached(run_classifier(options))).run()
         for given, absolute in present.items():

@@ -67,8 +67,8 @@ def verdict_may_change(status: str | None, confidence: float | None, *, min_conf
     >>> verdict_may_change("kept", 0.9, min_confidence=0.35, overwrite=False)
     False
     """
-    if status == "would-tag":
-        return True  # a dry run's verdict, waiting for a real run
+    if status in ("would-tag", "pending"):
+        return True  # a dry run's verdict waiting for a real run; a killed run's, for its group
     if status == "unsure":
         return confidence is not None and confidence >= min_confidence
     if status in ("kept", "undone"):

@@ -45,6 +45,11 @@ class FileReport:
     segments: int = 0
     #: Why a ``rejected`` track gets no genre (``not music: speech``, ``unlike the ten genres``...).
     reason: str | None = None
+    #: The track judged alone, and the group its verdict pooled with (None: judged alone).
+    own_genre: str | None = None
+    own_confidence: float | None = None
+    context_level: str | None = None
+    context_size: int | None = None
 
     @classmethod
     def of(cls, row: TrackRow, *, path: str | None = None, status: str | None = None,
@@ -53,7 +58,9 @@ class FileReport:
         return cls(path=row.path if path is None else path, status=row.status if status is None else status,
                    genre=row.genre, confidence=row.confidence, runner_up=row.runner_up,
                    runner_up_confidence=row.runner_up_confidence, previous_genre=row.previous_genre,
-                   error=row.error, segments=segments, reason=row.reason)
+                   error=row.error, segments=segments, reason=row.reason, own_genre=row.own_genre,
+                   own_confidence=row.own_confidence, context_level=row.context_level,
+                   context_size=row.context_size)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +85,8 @@ class RunRecorder:
         self.on_report = on_report
         self.counts: dict[str, int] = {}
         self.reports: list[FileReport] = []
+        #: This run's ``unchanged`` reports by path (a later report of the same file replaces one).
+        self._unchanged: dict[str, FileReport] = {}
 
     def summary(self) -> ScanSummary:
         return ScanSummary(self.run_id, self.counts, self.reports)
@@ -126,6 +135,16 @@ class RunRecorder:
         return True
 
     def emit(self, report: FileReport) -> None:
+        """Count and keep one file's report; it replaces an ``unchanged`` report of the same file
+        (a track of an album the run re-voted from its stored row)."""
+        earlier = self._unchanged.pop(report.path, None)
+        if earlier is not None:
+            self.reports.remove(earlier)
+            self.counts["unchanged"] -= 1
+            if not self.counts["unchanged"]:
+                del self.counts["unchanged"]
+        if report.status == "unchanged":
+            self._unchanged[report.path] = report
         self.count(report.status)
         self.reports.append(report)
         if self.on_report is not None:

@@ -34,7 +34,9 @@ from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary, librar
 from libtagger.errors import FileError
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
 from libtagger.store.index import Index
-from libtagger.store.records import TrackChanges, TrackRow, Verdict
+from libtagger.store.records import ContextVerdict, TrackChanges, TrackRow, Verdict
+from libtagger.scan import library_context
+from libtagger.scan.library_context import CONTEXT_LEVELS, DEFAULT_CONTEXT, Pooled
 from libtagger.store.run_context import locked_index
 from libtagger.parallel import WorkerCrash, map_unordered
 from libtagger.scan.progress import FilesBar
@@ -66,6 +68,11 @@ class ScanOptions:
     #: Put every track to the music detector first: speech, noise, tones and music unlike
     #: the ten genres are ``rejected`` with a reason and get no genre.
     music_check: bool = True
+    #: Pool each verdict with the other tracks of its ``album`` (else its artist), its ``artist``,
+    #: or ``none`` (:mod:`libtagger.scan.library_context`).
+    context: str = DEFAULT_CONTEXT
+    #: A track without an album tag takes its folder as its album (see libtagger.classify.groups).
+    folder_as_album: bool = False
 
 
 def model_meta(name: str) -> dict[str, Any]:
@@ -151,6 +158,46 @@ class Scanner:
         self._reclassify_stored(todo.reclassify, todo.to_analyse)
         self._analyse(todo.to_analyse + self._stale)
         self._read_tags_of_older_rows()
+        if opts.context != "none":
+            self._vote_in_context()
+
+    def _vote_in_context(self) -> None:
+        """Pool the run's tracks (and their groups') verdicts from the stored rows, then decide them.
+
+        A stored verdict whose file changed since its analysis is analysed again once
+        (:meth:`_analyse_again`) and the groups pooled again; a file that changes once more
+        meanwhile gets an error row instead of a verdict about other audio.
+        """
+        for attempt in range(2):
+            self._stale = []
+            for pooled in self._pooled_to_decide():
+                self._decide_pooled(pooled, may_analyse_again=attempt == 0)
+            if not self._stale:
+                return
+            self._analyse(self._stale)
+
+    def _pooled_to_decide(self) -> list[Pooled]:
+        opts = self.options
+        pooled = library_context.pool(
+            self.index.voting_rows(self.model_id), level=opts.context, labels=self.classifier.labels,
+            spellings=self.classifier.spellings, label_of=self.classifier.label_of,
+            folder_as_album=opts.folder_as_album)
+        return library_context.to_decide(pooled, self.run_id, folder_as_album=opts.folder_as_album)
+
+    def _decide_pooled(self, pooled: Pooled, *, may_analyse_again: bool) -> None:
+        """Decide (and write) one pooled verdict, as for a stored verdict; counts ``re-voted``
+        when the genre of a track decided in an earlier run changes."""
+        row = pooled.row
+        if row.status in _SETTLED and row.genre == pooled.verdict.genre:
+            # Same genre, other confidence or group size: the decision stands; only the row learns.
+            self.index.update_track(row.id, {**pooled.verdict.columns(), **pooled.context.columns()})
+            return
+        if row.status != "pending" and row.genre != pooled.verdict.genre:
+            self.record.count("re-voted")
+        values = {**pooled.verdict.columns(), **pooled.context.columns(), **TrackRow.changes(
+            size=row.size, mtime_ns=row.mtime_ns, content_check=row.content_check, run_id=self.run_id)}
+        self._decide_and_write(row.real_path, pooled.label, values, None, stored=may_analyse_again,
+                               n_segments=len(self.index.segments(row.id)))
 
     def _move(self, move: Move) -> None:
         """Point a gone track at the file it moved to, then bring its verdict up to date."""
@@ -259,12 +306,27 @@ class Scanner:
             except FileError:
                 pass  # a tag block mutagen cannot parse: the rejection stands, no fields
             self.record.save(track.path, {**values, **TrackRow.changes(
-                status="rejected", reason=track.rejection.reason, **Verdict.CLEARED.columns())}, track.segments)
+                status="rejected", reason=track.rejection.reason), **Verdict.CLEARED.columns(),
+                **ContextVerdict.CLEARED.columns()}, track.segments)
             return
-        self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
+        values |= library_context.own_context(verdict, self.classifier.spellings, self.classifier.labels).columns()
+        if self.options.context == "none":
+            self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
+            return
+        # Its group decides with it once the run has analysed every file (_vote_in_context); the
+        # fields that say which album and artist it belongs to are read now, without a decision.
+        try:
+            values |= library_columns(tags.read_library_fields(track.path))
+        except FileError:
+            pass  # the decision reads the tags again and reports why they cannot be read
+        self.record.save(track.path, {**values, **TrackRow.changes(status="pending")}, track.segments, report=False)
 
     def _redecide(self, row: TrackRow) -> None:
         """Apply the policy again to a stored verdict (a dry run's, or after --overwrite)."""
+        if row.status == "pending" and self.options.context != "none":
+            # An interrupted run's track waiting for its group: this run's context stage decides it.
+            self.index.update_track(row.id, TrackRow.changes(run_id=self.run_id))
+            return
         label = self.classifier.label_of(row.genre)
         if label is None:
             self.record.report_stored(row, "unchanged")
@@ -274,14 +336,19 @@ class Scanner:
         self._decide_and_write(row.real_path, label, values, None, stored=True)
 
     def _decide_and_write(self, path: str, label: str, values: TrackChanges,
-                          segments: list[dict[str, Any]] | None, stored: bool = False) -> None:
-        """Apply the policy to one verdict and write it; ``stored``: a verdict from the index."""
+                          segments: list[dict[str, Any]] | None, stored: bool = False, n_segments: int = 0) -> None:
+        """Apply the policy to one verdict and write it; ``stored``: a verdict from the index.
+
+        ``segments`` None keeps the stored segment rows (``n_segments`` of them, for the report).
+        """
+        n_segments = len(segments) if segments is not None else n_segments
         opts = self.options
         if not _taggable(path):
             # Analysed and indexed, but nothing can ever be written: say so whatever the verdict.
             reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
             self.record.save(path, {**values, **library_columns(tags.LibraryFields()),
-                                    **TrackRow.changes(status="error", error=reason)}, segments)
+                                    **TrackRow.changes(status="error", error=reason)}, segments,
+                             n_segments=n_segments)
             return
         try:
             # One read gives the decision its current genre and the index the file's own fields
@@ -289,7 +356,8 @@ class Scanner:
             # with --overwrite stays in person_genres).
             state = tags.read_tag_state(path)
         except FileError as exc:
-            self.record.save(path, {**values, **TrackRow.changes(status="error", error=exc.reason)}, segments)
+            self.record.save(path, {**values, **TrackRow.changes(status="error", error=exc.reason)}, segments,
+                             n_segments=n_segments)
             return
         current, ours = state.genres, state.ours
         values |= library_columns(state.fields) | TrackRow.changes(previous_genre="; ".join(current) or None)
@@ -303,15 +371,17 @@ class Scanner:
             decision = Decision("undone", False)
         if not decision.write:
             self.record.save(path, {**values, **TrackRow.changes(
-                status=decision.status, written=int(ours and current == [values["genre"]]))}, segments)
+                status=decision.status, written=int(ours and current == [values["genre"]]))}, segments,
+                n_segments=n_segments)
             return
         changed = _changed_since(path, values)
         if changed and stored and self._analyse_again(path):
             return  # the stored verdict is about other bytes: this run analyses the file itself
         if changed:
             # the verdict is about audio that is gone: not kept as this file's genre
-            self.record.save(path, {**values, **TrackRow.changes(status="error", error=changed,
-                                                                  **Verdict.CLEARED.columns())}, segments)
+            self.record.save(path, {**values, **TrackRow.changes(status="error", error=changed),
+                                    **Verdict.CLEARED.columns(), **ContextVerdict.CLEARED.columns()}, segments,
+                             n_segments=n_segments)
             return
         track_id = self.record.save(path, {**values, **TrackRow.changes(status="would-tag")}, segments,
                                     report=False)
@@ -320,13 +390,13 @@ class Scanner:
                                   action=WriteGenre(values["genre"]), preserve_mtime=opts.preserve_mtime)
         if isinstance(outcome, NotWritten):
             self.record.save(path, {**values, **TrackRow.changes(status="error", error=outcome.reason)}, None,
-                             n_segments=len(segments or []))
+                             n_segments=n_segments)
             return
         self.record.save(path, {**values, **TrackRow.changes(
             status="tagged", written=1, written_genre=values["genre"], size=outcome.size,
             mtime_ns=outcome.mtime_ns,
             # the write changed the bytes: a later write from this verdict checks these
-            content_check=_content_check_or_none(path))}, None, n_segments=len(segments or []))
+            content_check=_content_check_or_none(path))}, None, n_segments=n_segments)
 
     def _analyse_again(self, path: str) -> bool:
         """Queue ``path`` for this run's analysis; False when it cannot be stat'ed (gone)."""
@@ -344,6 +414,11 @@ class Scanner:
                 tags.remove_stale_temporaries(folder)
             except OSError:
                 pass
+
+
+#: Stored statuses a pooled verdict of the same genre leaves as they are (``unsure`` may now pass
+#: the threshold, ``pending`` waits for its decision: both are decided again).
+_SETTLED = frozenset({"tagged", "would-tag", "kept", "undone"})
 
 
 def _detector(music_check: bool) -> DetectorParams | None:

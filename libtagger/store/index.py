@@ -252,6 +252,9 @@ class IndexCounts(NamedTuple):
     missing: int
     runs: int
     by_reason: dict[str, int] | None = None  # rejected tracks per reason, most common first
+    #: per context level (album, artist): (tracks pooled with their group, of those whose genre
+    #: differs from their own verdict: the changes the library context made)
+    by_context: dict[str, tuple[int, int]] | None = None
 
 
 def _track_where(wanted: TrackFilter) -> tuple[str, list[Any]]:
@@ -729,6 +732,16 @@ class Index:
             yield LearningRow(row["id"], real_path(row), genres, row["artist"], row["albumartist"],
                               row["album"], features, taggrams, row["status"])
 
+    def voting_rows(self, model_id: str) -> list[TrackRow]:
+        """Present tracks with an own verdict of model ``model_id`` that can lend it to their group.
+
+        Rejected and failed tracks lend nothing (no own verdict, or audio that is not what the
+        verdict was about); ordered by id. What :mod:`libtagger.scan.library_context` pools.
+        """
+        return [TrackRow.from_row(row) for row in self.db.query(
+            "select * from tracks where missing = 0 and own_probabilities is not null and model_id = ? "
+            "and status not in ('rejected', 'error') order by id", [model_id])]
+
     def tracks_without_tags_read(self) -> list[TrackRow]:
         """Present tracks whose person genres, artist, album or compilation flag were never read (older rows).
 
@@ -750,7 +763,11 @@ class Index:
         by_reason = {row[0]: row[1] for row in self.db.execute(
             "select reason, count(*) as n from tracks where missing = 0 and status = 'rejected' "
             "group by reason order by n desc, reason")}
-        return IndexCounts(grouped("genre"), grouped("status"), missing, self.db["runs"].count, by_reason)
+        by_context = {row[0]: (row[1], row[2]) for row in self.db.execute(
+            "select context_level, count(*), sum(genre is not own_genre) from tracks "
+            "where missing = 0 and context_level is not null group by context_level order by context_level")}
+        return IndexCounts(grouped("genre"), grouped("status"), missing, self.db["runs"].count, by_reason,
+                           by_context)
 
     # -- journal --------------------------------------------------------------------------
 

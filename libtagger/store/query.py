@@ -65,8 +65,9 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
         if label is None:
             raise LibtaggerError(f"unknown genre {genre!r}; expected one of {', '.join(GENRES)}")
         stored_genre = display_name(label)
-    if status is not None and status not in (*STATUSES, "undone"):
-        raise LibtaggerError(f"unknown status {status!r}; expected one of {', '.join((*STATUSES, 'undone'))}")
+    if status is not None and status not in (*STATUSES, "undone", "pending"):
+        raise LibtaggerError(
+            f"unknown status {status!r}; expected one of {', '.join((*STATUSES, 'undone', 'pending'))}")
     for bound in (min_confidence, max_confidence):
         if bound is not None and not 0.0 <= bound <= 1.0:
             raise LibtaggerError(f"confidence bounds are between 0 and 1, got {bound!r}")
@@ -120,6 +121,9 @@ def stats(index: Index) -> dict[str, Any]:
         "by_genre": {genre or "(none)": n for genre, n in counts.by_genre.items()},
         "by_status": counts.by_status,
         "rejected_by_reason": counts.by_reason or {},
+        # tracks pooled with their album or artist, and how many of them the pooling changed
+        "context": {level: {"tracks": n, "changed": changed}
+                    for level, (n, changed) in (counts.by_context or {}).items()},
         "missing": counts.missing,
         "runs": counts.runs,
     }

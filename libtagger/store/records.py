@@ -58,6 +58,40 @@ Verdict.CLEARED = Verdict()
 
 
 @dataclass(frozen=True)
+class ContextVerdict:
+    """How a track's verdict came about: its own verdict, and the group whose other tracks pooled with it.
+
+    ``own_*``: the track judged alone (its segments voted), ``own_probabilities`` a JSON list in
+    the model's label order. ``context_level``: ``album`` or ``artist`` when the verdict pooled
+    ``context_size`` other tracks of the group ``context_key`` (:mod:`libtagger.classify.context`),
+    with ``context_probabilities`` the pooled result; None when the track was judged alone (no
+    group, or the scan's ``--context none``). :attr:`CLEARED`: a track with no verdict at all.
+    """
+
+    own_genre: str | None = None
+    own_confidence: float | None = None
+    own_probabilities: str | None = None
+    context_level: str | None = None
+    context_key: str | None = None
+    context_size: int | None = None
+    context_probabilities: str | None = None
+
+    #: No verdict, own or pooled (set below the class).
+    CLEARED: ClassVar[ContextVerdict]
+
+    def columns(self) -> TrackChanges:
+        """The ``tracks`` columns this record sets."""
+        return asdict(self)
+
+    def alone(self) -> ContextVerdict:
+        """The same own verdict, judged alone (no group pooled with it)."""
+        return ContextVerdict(self.own_genre, self.own_confidence, self.own_probabilities)
+
+
+ContextVerdict.CLEARED = ContextVerdict()
+
+
+@dataclass(frozen=True)
 class TrackRow:
     """One ``tracks`` row: a file libtagger has seen, what it concluded, and what the file holds.
 
@@ -75,7 +109,7 @@ class TrackRow:
     duration: float | None = None
     samplerate: int | None = None
     channels: int | None = None
-    #: tagged, would-tag, kept, unsure, rejected, error or undone (see store.index.STATUSES)
+    #: tagged, would-tag, kept, unsure, rejected, error, undone, or pending (waiting for its group; see store.index.STATUSES)
     status: str | None = None
     error: str | None = None
     genre: str | None = None
@@ -104,11 +138,26 @@ class TrackRow:
     #: 1: the file is flagged part of a compilation (TCMP, cpil, COMPILATION...); 0: not (read with
     #: the fields above); None: not read yet (a row of an older libtagger: the next scan reads it)
     compilation: int | None = None
+    #: The track judged alone and the group that pooled with it (see :class:`ContextVerdict`):
+    #: ``genre``/``confidence`` above are the pooled verdict when ``context_level`` is set.
+    own_genre: str | None = None
+    own_confidence: float | None = None
+    own_probabilities: str | None = None  # JSON list in the model's label order
+    context_level: str | None = None  # album, artist, or None: judged alone
+    context_key: str | None = None  # the group (libtagger.classify.groups keys)
+    context_size: int | None = None  # other tracks of the group that pooled with this one
+    context_probabilities: str | None = None  # JSON list, the pooled probabilities
 
     @property
     def verdict(self) -> Verdict:
         """The vote's columns of this row."""
         return Verdict(self.genre, self.confidence, self.runner_up, self.runner_up_confidence)
+
+    @property
+    def context(self) -> ContextVerdict:
+        """The own-and-context columns of this row."""
+        return ContextVerdict(self.own_genre, self.own_confidence, self.own_probabilities, self.context_level,
+                              self.context_key, self.context_size, self.context_probabilities)
 
     @property
     def real_path(self) -> str:

@@ -1,0 +1,163 @@
+"""The library context: each track's verdict pooled with the other tracks of its album or artist.
+
+The tracks of one album almost always share a genre, so a scan judges a track with its group
+(:mod:`libtagger.classify.context` for the rule and its evidence, :mod:`libtagger.classify.groups`
+for what an album and an artist are). The scan first saves each analysed track's own verdict
+(``own_*`` columns) with status ``pending``; once every file of the run is analysed, this stage
+pools, from the stored rows alone (nothing is decoded again):
+
+* every track of the run, and every other track of an album or artist the run touched (a new
+  track on an old album can change the old tracks' verdicts too);
+* at level ``album`` (the default): a track with at least one other voting track on its album
+  pools with the album, else with its artist (the second tier); at ``artist``: with its artist;
+  ``none`` skips this stage and each track keeps its own verdict.
+
+A track whose pooled verdict differs from the one stored (or that is ``pending``) goes through
+the scan's policy and journaled write again, so a changed genre is rewritten and can be undone,
+and a genre a person set is never replaced. Rejected and failed tracks lend no evidence; a
+sibling whose genre a person set lends that genre (:func:`~libtagger.classify.context.person_log_probs`).
+
+Why album first and pooling (not a majority vote): ``benchmarks/context_cv.py`` (README, "Library
+context") measured both on GTZAN's artists, the only labelled groups there are; an album is a
+narrower group of the same artist, and pooling gives a calibrated probability the write
+threshold can trust, which a hard majority vote does not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from libtagger.classify import context as rule
+from libtagger.classify.groups import GroupKeys, group_keys
+from libtagger.classify.vote import Vote
+from libtagger.store.records import ContextVerdict, TrackRow, Verdict
+
+#: What ``scan --context`` accepts.
+CONTEXT_LEVELS = ("album", "artist", "none")
+#: The default level (see the module docstring for the evidence).
+DEFAULT_CONTEXT = "album"
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """One track's verdict after pooling: the row it had, the model label and the new columns."""
+
+    row: TrackRow
+    label: str
+    verdict: Verdict
+    context: ContextVerdict
+
+    @property
+    def changed(self) -> bool:
+        """Whether the stored verdict or its context differ from this one (or the row waits for it)."""
+        old = self.row
+        return (old.status == "pending" or old.genre != self.verdict.genre
+                or old.runner_up != self.verdict.runner_up
+                or not np.isclose(old.confidence or 0.0, self.verdict.confidence or 0.0, atol=1e-4)
+                or (old.context_level, old.context_size) != (self.context.context_level, self.context.context_size))
+
+
+def own_context(vote: Vote, spellings: Sequence[str], labels: Sequence[str]) -> ContextVerdict:
+    """The own-verdict columns of a track from its segments' vote (the model's ``labels``, written as ``spellings``)."""
+    return ContextVerdict(own_genre=spellings[labels.index(vote.genre)], own_confidence=vote.confidence,
+                          own_probabilities=json.dumps([round(p, 6) for p in vote.probabilities]))
+
+
+def keys_of(row: TrackRow, *, folder_as_album: bool = False) -> GroupKeys:
+    """The album and artist keys of an indexed track (see :func:`libtagger.classify.groups.group_keys`)."""
+    return group_keys(row.artist, row.albumartist, row.album, row.compilation, row.real_path,
+                      folder_as_album=folder_as_album)
+
+
+def pool(rows: Sequence[TrackRow], *, level: str, labels: Sequence[str], spellings: Sequence[str],
+         label_of: Callable[[str | None], str | None], folder_as_album: bool = False) -> list[Pooled]:
+    """Every voting row's verdict pooled with its group (the row itself left out of it).
+
+    Parameters
+    ----------
+    rows : the index's voting rows of one model (:meth:`~libtagger.store.index.Index.voting_rows`):
+        each with ``own_probabilities`` over ``labels``.
+    level : ``album`` (album, else artist) or ``artist``.
+    label_of : the model label of a genre as a person spells it (None: not one of the labels).
+
+    Returns
+    -------
+    One :class:`Pooled` per row, in order; a row without another voting track in its group
+    keeps its own verdict (``context_level`` None).
+    """
+    if level not in ("album", "artist"):
+        raise ValueError(f"level must be 'album' or 'artist', got {level!r}")
+    if not rows:
+        return []
+    own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in rows]), 1e-12))
+    if own.shape != (len(rows), len(labels)):
+        raise ValueError(f"own probabilities must be ({len(rows)}, {len(labels)}), got {own.shape}")
+    evidence = own.copy()
+    person = np.array([_person_label(r, label_of, labels) for r in rows])
+    known = person >= 0
+    if known.any():
+        evidence[known] = rule.person_log_probs(person[known], len(labels))
+    keys = [keys_of(r, folder_as_album=folder_as_album) for r in rows]
+    mean, n_others = rule.leave_one_out_mean(evidence, rule.group_ids([k.artist for k in keys]))
+    chosen = np.where(n_others >= rule.MIN_OTHERS, 1, 0)  # 0 alone, 1 artist, 2 album
+    if level == "album":
+        album_mean, album_n = rule.leave_one_out_mean(evidence, rule.group_ids([k.album for k in keys]))
+        on_album = album_n >= rule.MIN_OTHERS
+        mean = np.where(on_album[:, None], album_mean, mean)
+        n_others = np.where(on_album, album_n, n_others)
+        chosen = np.where(on_album, 2, chosen)
+    probs = rule.blend(own, mean, n_others)
+    return [_pooled(row, probs[i], int(n_others[i]), int(chosen[i]), keys[i], labels, spellings)
+            for i, row in enumerate(rows)]
+
+
+def to_decide(pooled: Sequence[Pooled], run_id: int, *, folder_as_album: bool = False) -> list[Pooled]:
+    """The pooled verdicts this run must decide: changed ones of the run's tracks and of their groups.
+
+    A group is touched when a track of run ``run_id`` belongs to it (as album or as artist);
+    tracks outside touched groups are left as they are, so a run over one new album never
+    re-votes the rest of the library.
+    """
+    touched: set[str] = set()
+    for p in pooled:
+        if p.row.run_id == run_id:
+            touched.update(k for k in keys_of(p.row, folder_as_album=folder_as_album) if k is not None)
+    return [p for p in pooled if p.changed and (
+        p.row.run_id == run_id or any(k in touched for k in keys_of(p.row, folder_as_album=folder_as_album)
+                                      if k is not None))]
+
+
+def _pooled(row: TrackRow, probs: np.ndarray, n_others: int, chosen: int, keys: GroupKeys,
+            labels: Sequence[str], spellings: Sequence[str]) -> Pooled:
+    order = np.argsort(-probs, kind="stable")
+    own = row.context.alone()
+    if chosen == 0:
+        context = own
+    else:
+        key = keys.album if chosen == 2 else keys.artist
+        context = ContextVerdict(own.own_genre, own.own_confidence, own.own_probabilities,
+                                 context_level="album" if chosen == 2 else "artist",
+                                 context_key=_readable(key), context_size=n_others,
+                                 context_probabilities=json.dumps([round(float(p), 6) for p in probs]))
+    verdict = Verdict(spellings[order[0]], float(probs[order[0]]), spellings[order[1]], float(probs[order[1]]))
+    return Pooled(row, labels[order[0]], verdict, context)
+
+
+def _person_label(row: TrackRow, label_of: Callable[[str | None], str | None], labels: Sequence[str]) -> int:
+    """Index of the first of the row's person genres that is one of ``labels``; -1 when none is."""
+    for genre in json.loads(row.person_genres) if row.person_genres else []:
+        label = label_of(genre)
+        if label is not None:
+            return labels.index(label)
+    return -1
+
+
+def _readable(key: str | None) -> str | None:
+    """A group key as ``show`` prints it (its parts joined by " / ")."""
+    if key is None or "\x1f" not in key:
+        return key  # an artist key is the artist's name as compared
+    return " / ".join(key.split("\x1f")[1:])  # ("album", artist, title) or ("folder", path)
