@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from libtagger.scan.classification import TrackClassifier
-from libtagger.scan.library_context import DEFAULT_CONTEXT
+from libtagger.scan.library_context import DEFAULT_CONTEXT, pool_as_album
 from libtagger.scan.pipeline import ScanOptions, Scanner, run_classifier
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
 from libtagger.store.index import Index, path_key
@@ -37,7 +37,7 @@ _CLASSIFIERS: dict[tuple[str, str, str | None], TrackClassifier] = {}
 def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: str | os.PathLike,
                    model: str | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                    music_check: bool = True, jobs: int = 0, wait: bool = False,
-                   context: str = DEFAULT_CONTEXT) -> dict[str, TrackRow]:
+                   context: str = DEFAULT_CONTEXT, album: str | None = None) -> dict[str, TrackRow]:
     """Classify ``paths`` without writing any of them; ``{path as given, decoded: its row}``.
 
     Each file's :class:`~libtagger.store.records.TrackRow` as the index holds it after the
@@ -50,6 +50,10 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
 
     ``context``: as ``scan --context``; the files given are pooled with the other indexed tracks
     of their album (else artist), so an album classified in one call is judged as an album.
+    ``album``: the files given ARE one album, named so (a beets import task matched to one
+    release, whose files' own tags may still be a ripper's): each verdict is pooled with the
+    others given instead (:func:`~libtagger.scan.library_context.pool_as_album`), unless
+    ``context`` is ``none``. The index keeps these verdicts too.
 
     Holds the index's run lock (raises :class:`~libtagger.errors.IndexLockedError` when a
     scan has it, unless ``wait``). The run is recorded in the index as a dry-run scan of
@@ -73,12 +77,32 @@ def classify_paths(paths: Iterable[str | bytes | os.PathLike], *, index_path: st
                           min_confidence=min_confidence, jobs=jobs, wait=wait,
                           # the caller named these files: a hidden one is still wanted
                           include_hidden=True, music_check=music_check, context=context)
+    classifier = _cached(run_classifier(options))
     with locked_index(options.index_path, wait=wait) as index:
-        Scanner(index, options, classifier=_cached(run_classifier(options))).run()
+        Scanner(index, options, classifier=classifier).run()
         for given, absolute in present.items():
             row = index.track_by_path(absolute)
             verdicts[given] = row if row is not None else _no_row(absolute, "not a supported audio file")
+        if album is not None and context != "none":
+            _pool_as_album(index, verdicts, album, classifier, min_confidence)
     return verdicts
+
+
+def _pool_as_album(index: Index, verdicts: dict[str, TrackRow], album: str, classifier: TrackClassifier,
+                   min_confidence: float) -> None:
+    """Replace the verdicts of ``verdicts`` (in place, and in the index) by their pooled-as-one-album ones.
+
+    ``would-tag`` and ``unsure`` follow the pooled confidence; ``kept`` (a person's genre) stays.
+    """
+    by_id = {row.id: given for given, row in verdicts.items() if row.id is not None}
+    rows = [verdicts[given] for given in by_id.values()]
+    for pooled in pool_as_album(rows, key=album, labels=classifier.labels, spellings=classifier.spellings,
+                                label_of=classifier.label_of):
+        changes = {**pooled.verdict.columns(), **pooled.context.columns()}
+        if pooled.row.status in ("would-tag", "unsure"):
+            changes["status"] = "would-tag" if (pooled.verdict.confidence or 0.0) >= min_confidence else "unsure"
+        index.update_track(pooled.row.id, changes)
+        verdicts[by_id[pooled.row.id]] = pooled.row.with_changes(changes)
 
 
 def _no_row(absolute: str, error: str) -> TrackRow:

@@ -115,6 +115,25 @@ def pool(rows: Sequence[TrackRow], *, level: str, labels: Sequence[str], spellin
             for i, row in enumerate(rows)]
 
 
+def pool_as_album(rows: Sequence[TrackRow], *, key: str, labels: Sequence[str], spellings: Sequence[str],
+                  label_of: Callable[[str | None], str | None]) -> list[Pooled]:
+    """``rows`` pooled as the tracks of one album named ``key``, whatever their tags say.
+
+    For a caller that knows the album better than the files' tags do (a beets import task,
+    whose items beets has matched to one release before their tags are written). Rows
+    without an own verdict (rejected, failed) are left out; the order of the others is kept.
+    """
+    voting = [r for r in rows if r.own_probabilities and r.status not in ("rejected", "error")]
+    if not voting:
+        return []
+    own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in voting]), 1e-12))
+    person = np.array([_person_label(r, label_of, labels) for r in voting])
+    probs = rule.combine(own, np.zeros(len(voting), dtype=np.int64), person_labels=person)
+    chosen = 2 if len(voting) > rule.MIN_OTHERS else 0
+    return [_pooled(r, probs[i], len(voting) - 1, chosen, GroupKeys(f"album\x1f{key}", None), labels, spellings)
+            for i, r in enumerate(voting)]
+
+
 def to_decide(pooled: Sequence[Pooled], run_id: int, *, folder_as_album: bool = False) -> list[Pooled]:
     """The pooled verdicts this run must decide: changed ones of the run's tracks and of their groups.
 
