@@ -310,16 +310,27 @@ class Scanner:
                 **ContextVerdict.CLEARED.columns()}, track.segments)
             return
         values |= library_context.own_context(verdict, self.classifier.spellings, self.classifier.labels).columns()
-        if self.options.context == "none":
-            self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
-            return
-        # Its group decides with it once the run has analysed every file (_vote_in_context); the
-        # fields that say which album and artist it belongs to are read now, without a decision.
-        try:
-            values |= library_columns(tags.read_library_fields(track.path))
-        except FileError:
-            pass  # the decision reads the tags again and reports why they cannot be read
-        self.record.save(track.path, {**values, **TrackRow.changes(status="pending")}, track.segments, report=False)
+        if self.options.context != "none":
+            # The fields that say which album and artist it belongs to (the decision reads them
+            # again, and reports why when they cannot be read).
+            try:
+                values |= library_columns(tags.read_library_fields(track.path))
+            except FileError:
+                pass
+            if self._in_a_group(values, track.path):
+                # Its group decides with it once the run has analysed every file (_vote_in_context).
+                self.record.save(track.path, {**values, **TrackRow.changes(status="pending")}, track.segments,
+                                 report=False)
+                return
+        # No group (or --context none): decided now, so a long run writes as it goes.
+        self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
+
+    def _in_a_group(self, values: TrackChanges, path: str) -> bool:
+        """Whether a track with these library columns has an album or artist to pool with."""
+        keys = library_context.keys_of(TrackRow(path=path).with_changes(
+            {k: values.get(k) for k in ("artist", "albumartist", "album", "compilation")}),
+            folder_as_album=self.options.folder_as_album)
+        return keys.album is not None or keys.artist is not None
 
     def _redecide(self, row: TrackRow) -> None:
         """Apply the policy again to a stored verdict (a dry run's, or after --overwrite)."""

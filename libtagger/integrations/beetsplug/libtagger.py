@@ -18,6 +18,17 @@ stands behind, empty when unsure or rejected), ``libtagger_confidence``,
 ``libtagger_<column>``, with no edit here. A genre a person set (one that is not the
 ``libtagger_genre`` recorded earlier) is kept unless ``--force``.
 
+The album genre (config ``context``: ``album``, the default, or ``artist``; ``none`` judges
+every item alone): the items of one beets album are pooled as that album, whatever their
+files' tags say (``classify_paths(..., album=...)``), and when at least two thirds of its
+judged items (not rejected, not failed) name one genre at or above ``min_confidence``
+(:func:`album_genre`), that genre is set on every judged item of the album whose genre no
+person set, and on the beets Album (stored without inheritance, so no person's genre on an
+item is overwritten), unless the Album holds a genre a person or another plugin set.
+Otherwise each item keeps its own verdict and the Album is left alone. The Album records
+``libtagger_album_genre`` (the album genre libtagger set on it) and ``libtagger_album_reason``
+(what was decided last, and why).
+
 Only this plugin imports beets; libtagger's core never does (tests/test_beets_plugin.py).
 """
 
@@ -25,6 +36,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,9 +45,10 @@ from beets import config as beets_config
 from beets import ui
 from beets.dbcore import types
 from beets.exceptions import UserError
-from beets.library import Item
+from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
 
+from libtagger.scan.library_context import CONTEXT_LEVELS, DEFAULT_CONTEXT
 from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
 from libtagger.store.records import TrackRow, column_types
 
@@ -68,6 +82,18 @@ FIELDS: dict[str, types.Type] = {
 }
 
 
+#: Flexible attributes this plugin sets on albums.
+ALBUM_FIELDS: dict[str, types.Type] = {
+    "libtagger_album_genre": types.STRING,   # the album genre libtagger set on the Album (kept until replaced)
+    "libtagger_album_reason": types.STRING,  # the last decision and why, e.g. "Blues (5 of 6 tracks)"
+}
+
+#: The share of an album's judged items that must name one genre for it to be the album's genre,
+#: as (numerator, denominator): two thirds lets one odd track in three (an interlude, a cover)
+#: not block the album genre, and still refuses an album split half and half.
+ALBUM_AGREEMENT = (2, 3)
+
+
 @dataclass
 class Judged:
     """What the plugin did (or would do) to one item; ``changed``: its genres were set."""
@@ -78,8 +104,32 @@ class Judged:
     changed: bool
 
 
+@dataclass(frozen=True)
+class AlbumVerdict:
+    """The album genre rule's answer: ``genre`` None when the evidence does not support one; ``reason`` why."""
+
+    genre: str | None
+    reason: str
+
+
+@dataclass
+class JudgedAlbum:
+    """What the plugin did (or would do) to one beets Album.
+
+    ``status``: ``tagged`` (its genre is the album genre), ``kept`` (it keeps a genre a person or
+    another plugin set) or ``none`` (no album genre: the Album is left alone); ``changed``: its
+    genres were set.
+    """
+
+    album: Album
+    verdict: AlbumVerdict
+    status: str
+    changed: bool
+
+
 class LibtaggerPlugin(BeetsPlugin):
     item_types: ClassVar[dict[str, types.Type]] = FIELDS
+    album_types: ClassVar[dict[str, types.Type]] = ALBUM_FIELDS
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,6 +141,7 @@ class LibtaggerPlugin(BeetsPlugin):
             "music_check": None,    # None: $LIBTAGGER_MUSIC_CHECK, else on
             "force": False,         # replace a genre a person set
             "jobs": 0,              # worker processes; 0: every core
+            "context": DEFAULT_CONTEXT,  # album | artist | none: pool an item's verdict with its album's
         })
         #: Items judged by the import stage, per task, waiting for beets to put their files in place.
         self._pending: dict[Any, list[Judged]] = {}
@@ -108,6 +159,12 @@ class LibtaggerPlugin(BeetsPlugin):
 
         return os.fspath(default_index_path())
 
+    def _context(self) -> str:
+        level = self.config["context"].as_str()
+        if level not in CONTEXT_LEVELS:
+            raise UserError(f"libtagger: context must be one of {', '.join(CONTEXT_LEVELS)}, not {level!r}")
+        return level
+
     def _music_check(self) -> bool:
         configured = self.config["music_check"].get()
         if configured is not None:
@@ -116,19 +173,45 @@ class LibtaggerPlugin(BeetsPlugin):
 
     # -- judging --------------------------------------------------------------------------
 
-    def judge(self, items: list[Item], *, force: bool, min_confidence: float) -> list[Judged]:
+    def judge(self, items: list[Item], *, force: bool, min_confidence: float,
+              album: Album | None = None) -> tuple[list[Judged], JudgedAlbum | None]:
         """Classify ``items`` and set their fields in memory (nothing stored, nothing written).
 
+        ``album``: the beets Album the items belong to (None: singletons, judged with the
+        index's context as a scan judges them). Every item of the album is classified and
+        pooled as that album (an item the query left out is evidence, and is not changed);
+        the album genre (:func:`album_genre`) is set on ``items``, and on the Album when
+        ``items`` are all of its items. Returns the items judged, and the Album's (None
+        without an album, with ``context: none``, or when only a part of the album was asked).
         Raises libtagger's errors (index locked, model missing) to the caller.
         """
+        context = self._context()
+        whole = album is not None and {i.id for i in album.items()} <= {i.id for i in items}
+        evidence = list(items)
+        if album is not None and not whole:
+            asked = {i.id for i in items}
+            evidence += [i for i in album.items() if i.id not in asked]
+        verdicts = self._classify(evidence, min_confidence=min_confidence, context=context,
+                                  album=_album_key(album) if album is not None and context == "album" else None)
+        decided = (album_genre([verdicts[_source(i)] for i in evidence], min_confidence)
+                   if album is not None and context != "none" else None)
+        judged = [Judged(item, _source(item),
+                         *_apply(item, verdicts[_source(item)], force=force, min_confidence=min_confidence,
+                                 album_verdict=decided))
+                  for item in items]
+        judged_album = (_apply_album(album, decided, force=force)
+                        if album is not None and decided is not None and whole else None)
+        return judged, judged_album
+
+    def _classify(self, items: Sequence[Item], *, min_confidence: float, context: str,
+                  album: str | None) -> dict[str, TrackRow]:
+        """libtagger's verdict on each item's file, keyed by :func:`_source`."""
         from libtagger.verdict_api import classify_paths
 
-        sources = [os.fsdecode(item.path) for item in items]
-        verdicts = classify_paths(sources, index_path=self._index_path(),
-                                  model=self.config["model"].get() or None, min_confidence=min_confidence,
-                                  music_check=self._music_check(), jobs=self.config["jobs"].get(int))
-        return [Judged(item, source, *_apply(item, verdicts[source], force=force, min_confidence=min_confidence))
-                for item, source in zip(items, sources)]
+        return classify_paths([_source(item) for item in items], index_path=self._index_path(),
+                              model=self.config["model"].get() or None, min_confidence=min_confidence,
+                              music_check=self._music_check(), jobs=self.config["jobs"].get(int),
+                              context=context, album=album)
 
     def _note_written(self, judged: Judged) -> None:
         """Let libtagger's index follow the file beets wrote, copied or moved (same audio)."""
@@ -150,7 +233,7 @@ class LibtaggerPlugin(BeetsPlugin):
     # -- import ---------------------------------------------------------------------------
 
     def imported(self, session: Any, task: Any) -> None:
-        """Import stage: judge the task's items and store their fields in beets' database.
+        """Import stage: judge the task's items (an album task: as one album) and store their fields.
 
         The files are written in :meth:`import_task_files`, once beets has copied or moved
         them into the library: writing now would change the source files of a copying import.
@@ -158,9 +241,13 @@ class LibtaggerPlugin(BeetsPlugin):
         items = list(task.imported_items())
         if not items:
             return
+        album = getattr(task, "album", None) if task.is_album else None
         try:
-            judged = self.judge(items, force=self.config["force"].get(bool),
-                                min_confidence=self.config["min_confidence"].as_number())
+            judged, judged_album = self.judge(items, force=self.config["force"].get(bool),
+                                              min_confidence=self.config["min_confidence"].as_number(),
+                                              album=album)
+        except UserError:
+            raise  # a wrong setting: the user must hear it
         except Exception as exc:  # noqa: BLE001 - a genre is not worth losing the user's import
             self._log.warning("no genres for this import: {}", exc)
             self._log.debug("libtagger failed", exc_info=True)
@@ -169,6 +256,10 @@ class LibtaggerPlugin(BeetsPlugin):
             self._log.info("{}", _line(j))
             # Stored now: beets reloads the task's items from its database after each stage.
             j.item.store()
+        if judged_album is not None:
+            self._log.info("{}", _album_line(judged_album))
+            # No inheritance: it would copy the album genre over a person's genre on an item.
+            judged_album.album.store(inherit=False)
         self._pending[task] = judged
 
     def import_task_files(self, session: Any, task: Any) -> None:
@@ -201,23 +292,106 @@ class LibtaggerPlugin(BeetsPlugin):
                           else opts.min_confidence)
         if not 0.0 <= min_confidence <= 1.0:
             raise UserError(f"--min-confidence must be between 0 and 1, not {min_confidence}")
-        items = list(lib.items(args))
-        if not items:
-            return
-        try:
-            judged = self.judge(items, force=force, min_confidence=min_confidence)
-        except LibtaggerError as exc:
-            raise UserError(f"libtagger: {exc}") from exc
         write = ui.should_write()
-        for j in judged:
-            ui.print_(_line(j, pretend=opts.pretend))
-            if opts.pretend:
-                continue
-            if j.changed and write:
-                j.item.try_write()
-            j.item.store()
-            if j.changed and write:
-                self._note_written(j)
+        for album, items in _by_album(lib, list(lib.items(args))):
+            try:
+                judged, judged_album = self.judge(items, force=force, min_confidence=min_confidence, album=album)
+            except LibtaggerError as exc:
+                raise UserError(f"libtagger: {exc}") from exc
+            for j in judged:
+                ui.print_(_line(j, pretend=opts.pretend))
+                if opts.pretend:
+                    continue
+                if j.changed and write:
+                    j.item.try_write()
+                j.item.store()
+                if j.changed and write:
+                    self._note_written(j)
+            if judged_album is not None:
+                ui.print_(_album_line(judged_album, pretend=opts.pretend))
+                if not opts.pretend:
+                    judged_album.album.store(inherit=False)
+
+
+def _source(item: Item) -> str:
+    """The item's file as libtagger's verdicts are keyed."""
+    return os.fsdecode(item.path)
+
+
+def _album_key(album: Album) -> str:
+    """The name the items of ``album`` are pooled under (``show`` prints it as "artist / album")."""
+    artist, title = album.get("albumartist") or "", album.get("album") or ""
+    return f"{artist}\x1f{title}" if artist or title else f"beets album {album.id}"
+
+
+def _by_album(lib: Any, items: list[Item]) -> list[tuple[Album | None, list[Item]]]:
+    """``items`` grouped by their beets album, in order of first appearance; singletons last, together."""
+    groups: dict[int, list[Item]] = {}
+    singles: list[Item] = []
+    for item in items:
+        if item.album_id is None:
+            singles.append(item)
+        else:
+            groups.setdefault(item.album_id, []).append(item)
+    grouped: list[tuple[Album | None, list[Item]]] = []
+    for album_id, members in groups.items():
+        album = lib.get_album(album_id)
+        if album is None:  # a dangling album id: judged as singletons
+            singles.extend(members)
+        else:
+            grouped.append((album, members))
+    return grouped + ([(None, singles)] if singles else [])
+
+
+def album_genre(verdicts: Sequence[TrackRow], min_confidence: float) -> AlbumVerdict:
+    """The album genre the verdicts on an album's tracks support, if any.
+
+    The rule: the judged tracks are those with a verdict (not rejected, not failed); the
+    album's genre is the genre that at least :data:`ALBUM_AGREEMENT` of them name at or
+    above ``min_confidence`` (an unsure track counts against it). The verdicts are the
+    tracks' pooled ones, so an album usually agrees; this refuses an album whose tracks,
+    even pooled, stay apart (a compilation, a mixed album).
+
+    Examples
+    --------
+    >>> from libtagger.store.records import TrackRow
+    >>> rows = [TrackRow(path="a", status="would-tag", genre="Blues", confidence=0.8)] * 2
+    >>> album_genre(rows + [TrackRow(path="c", status="unsure", genre="Jazz", confidence=0.4)], 0.6)
+    AlbumVerdict(genre='Blues', reason='Blues (2 of 3 tracks)')
+    >>> album_genre(rows + [TrackRow(path="c", status="would-tag", genre="Jazz", confidence=0.9)] * 2, 0.6)
+    AlbumVerdict(genre=None, reason='tracks disagree (Blues 2, Jazz 2, of 4 tracks)')
+    """
+    judged = [v for v in verdicts if _judged(v)]
+    if not judged:
+        return AlbumVerdict(None, "no track judged")
+    sure = Counter(v.genre for v in judged if (v.confidence or 0.0) >= min_confidence)
+    if sure:
+        genre, count = sure.most_common(1)[0]
+        if count * ALBUM_AGREEMENT[1] >= ALBUM_AGREEMENT[0] * len(judged):
+            return AlbumVerdict(genre, f"{genre} ({count} of {len(judged)} tracks)")
+    named = ", ".join(f"{genre} {count}" for genre, count in sure.most_common()) or "none sure"
+    return AlbumVerdict(None, f"tracks disagree ({named}, of {len(judged)} tracks)")
+
+
+def _judged(verdict: TrackRow) -> bool:
+    """Whether ``verdict`` names a genre the item could take (not rejected, not failed)."""
+    return verdict.status != "rejected" and verdict.genre is not None and verdict.confidence is not None
+
+
+def _apply_album(album: Album, decided: AlbumVerdict, *, force: bool) -> JudgedAlbum:
+    """Set ``album``'s genre to the album genre when it has none a person set (or ``force``); in memory."""
+    album["libtagger_album_reason"] = decided.reason
+    if decided.genre is None:
+        return JudgedAlbum(album, decided, "none", False)
+    current = list(album.get("genres") or [])
+    ours_before = album.get("libtagger_album_genre") or None
+    if current and current != [ours_before] and current != [decided.genre] and not force:
+        return JudgedAlbum(album, decided, "kept", False)
+    album["libtagger_album_genre"] = decided.genre
+    if current == [decided.genre]:
+        return JudgedAlbum(album, decided, "tagged", False)
+    album.genres = [decided.genre]
+    return JudgedAlbum(album, decided, "tagged", True)
 
 
 def _set_or_drop(item: Item, name: str, value: Any) -> None:
@@ -228,11 +402,14 @@ def _set_or_drop(item: Item, name: str, value: Any) -> None:
         del item[name]
 
 
-def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float) -> tuple[str, bool]:
+def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float,
+           album_verdict: AlbumVerdict | None = None) -> tuple[str, bool]:
     """Set ``item``'s libtagger fields (and its genres when the verdict allows); (status, changed).
 
-    ``verdict``: the file's row, from :func:`libtagger.verdict_api.classify_paths`. Only the
-    item in memory changes.
+    ``verdict``: the file's row, from :func:`libtagger.verdict_api.classify_paths`;
+    ``album_verdict``: its album's, when the item was judged with its album (its genre, when
+    there is one, is the item's unless the item was rejected or failed). Only the item in
+    memory changes.
     """
     ours_before = item.get("libtagger_genre") or None
     genre, reason = "", ""
@@ -240,6 +417,11 @@ def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float)
         status, reason = "rejected", verdict.reason or ""
     elif verdict.genre is None or verdict.confidence is None:
         status, reason = "error", verdict.error or "no verdict"
+    elif album_verdict is not None and album_verdict.genre is not None:
+        genre, status = album_verdict.genre, "tagged"
+        if verdict.genre != genre or verdict.confidence < min_confidence:
+            # the album's genre, not the one the item's own verdict would have set: say so
+            reason = f"album genre {album_verdict.reason}; its verdict {verdict.genre} {verdict.confidence:.3f}"
     elif verdict.confidence < min_confidence:
         status, reason = "unsure", f"below {min_confidence:g} (best guess {verdict.genre})"
     else:
@@ -280,3 +462,15 @@ def _line(judged: Judged, pretend: bool = False) -> str:
         detail = item["libtagger_reason"]
     shown = f"{confidence:.3f}" if confidence is not None else "-"
     return f"{status:<9} {shown:<5} {detail}: {item}"
+
+
+def _album_line(judged: JudgedAlbum, pretend: bool = False) -> str:
+    """One report line for an album: what its genre is (or why it has no album genre), the album."""
+    album, verdict = judged.album, judged.verdict
+    if judged.status == "tagged":
+        detail = f"{'would-set' if pretend and judged.changed else 'set'} album genre {verdict.reason}"
+    elif judged.status == "kept":
+        detail = f"album keeps {'; '.join(album.get('genres') or [])} (libtagger: {verdict.reason})"
+    else:
+        detail = f"no album genre: {verdict.reason}"
+    return f"album     {detail}: {album}"
