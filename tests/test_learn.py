@@ -135,6 +135,10 @@ def test_learn_then_scan_writes_the_library_spelling_and_undo_restores(library):
         assert (folder / name).is_file(), name
     card = (folder / "card.md").read_text()
     assert "grouped" in card and "LR baseline" in card and "shipped" in card
+    # the scan's library context, scored on the same out-of-fold probabilities (issue 19)
+    context = meta["metrics"]["validation"]["recipe"]["context"]
+    assert 0.0 <= context["track_accuracy"] <= 1.0 and context["n_tracks"] == 32 and context["n_pooled"] > 0
+    assert "with its album (else artist) as scan pools it" in card
 
     # grouped validation: each artist (else folder) sits in exactly one fold, and every
     # track was scored by a model that did not train on it

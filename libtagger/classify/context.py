@@ -164,6 +164,39 @@ def combine(own_log_probs: np.ndarray, groups: np.ndarray, *, weight: float = WE
                  temperature=temperature)
 
 
+def combine_tiers(own_log_probs: np.ndarray, album_groups: np.ndarray | None, artist_groups: np.ndarray, *,
+                  person_labels: np.ndarray | None = None,
+                  person_confidence: float = PERSON_CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`combine` over two tiers: each track pools with its album when the album has another
+    track (``min_others``), else with its artist (the second tier), else stays alone.
+
+    Parameters
+    ----------
+    own_log_probs : (n, k); album_groups : (n,) group ids, or None (artist tier only);
+    artist_groups : (n,) group ids; person_labels : (n,) as for :func:`combine`.
+
+    Returns
+    -------
+    probs : (n, k) pooled probabilities; n_others : (n,) others in the chosen group;
+    tier : (n,) 0 alone, 1 artist, 2 album.
+    """
+    own = np.maximum(np.asarray(own_log_probs, dtype=np.float64), _LOG_FLOOR)
+    evidence = own.copy()
+    if person_labels is not None:
+        person = np.asarray(person_labels, dtype=np.int64)
+        known = person >= 0
+        evidence[known] = person_log_probs(person[known], own.shape[1], person_confidence)
+    mean, n_others = leave_one_out_mean(evidence, artist_groups)
+    tier = np.where(n_others >= MIN_OTHERS, 1, 0)
+    if album_groups is not None:
+        album_mean, album_n = leave_one_out_mean(evidence, album_groups)
+        on_album = album_n >= MIN_OTHERS
+        mean = np.where(on_album[:, None], album_mean, mean)
+        n_others = np.where(on_album, album_n, n_others)
+        tier = np.where(on_album, 2, tier)
+    return blend(own, mean, n_others), n_others, tier
+
+
 def majority_vote(own_probs: np.ndarray, groups: np.ndarray, *, min_others: int = 1) -> np.ndarray:
     """Baseline: the most common top-1 label among the track and its other tracks; (n,) label indices.
 

@@ -96,21 +96,11 @@ def pool(rows: Sequence[TrackRow], *, level: str, labels: Sequence[str], spellin
     own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in rows]), 1e-12))
     if own.shape != (len(rows), len(labels)):
         raise ValueError(f"own probabilities must be ({len(rows)}, {len(labels)}), got {own.shape}")
-    evidence = own.copy()
     person = np.array([_person_label(r, label_of, labels) for r in rows])
-    known = person >= 0
-    if known.any():
-        evidence[known] = rule.person_log_probs(person[known], len(labels))
     keys = [keys_of(r, folder_as_album=folder_as_album) for r in rows]
-    mean, n_others = rule.leave_one_out_mean(evidence, rule.group_ids([k.artist for k in keys]))
-    chosen = np.where(n_others >= rule.MIN_OTHERS, 1, 0)  # 0 alone, 1 artist, 2 album
-    if level == "album":
-        album_mean, album_n = rule.leave_one_out_mean(evidence, rule.group_ids([k.album for k in keys]))
-        on_album = album_n >= rule.MIN_OTHERS
-        mean = np.where(on_album[:, None], album_mean, mean)
-        n_others = np.where(on_album, album_n, n_others)
-        chosen = np.where(on_album, 2, chosen)
-    probs = rule.blend(own, mean, n_others)
+    albums = rule.group_ids([k.album for k in keys]) if level == "album" else None
+    probs, n_others, chosen = rule.combine_tiers(own, albums, rule.group_ids([k.artist for k in keys]),
+                                                 person_labels=person)
     return [_pooled(row, probs[i], int(n_others[i]), int(chosen[i]), keys[i], labels, spellings)
             for i, row in enumerate(rows)]
 

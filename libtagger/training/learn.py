@@ -88,6 +88,7 @@ class LearnTrack:
     albumartist: str | None
     features: np.ndarray  # (n_segments, 57) raw
     taggrams: list[np.ndarray]  # per segment (n_patches, 50)
+    album: str | None = None
 
     @property
     def group(self) -> str:
@@ -118,7 +119,7 @@ def tracks_from_index(index: Any) -> list[LearnTrack]:
         if row.taggrams is None:
             continue  # scanned with a model that reads no taggrams and the music check off
         out.append(LearnTrack(row.track_id, row.path, list(row.person_genres), row.artist, row.albumartist,
-                              np.asarray(row.features, dtype=np.float64), list(row.taggrams)))
+                              np.asarray(row.features, dtype=np.float64), list(row.taggrams), row.album))
     return out
 
 
@@ -433,7 +434,27 @@ def cv_figures(plan: LearnPlan, cv: dict[str, Any], tracks: Sequence[LearnTrack]
         comparison["note"] = (f"the shipped model {shipped[1]} on the {len(rows)} tracks of the genres it shares, its "
                               f"ten genres mapped through the same labels; the learned head scores "
                               f"{comparison['learned_track_accuracy']:.3f} on the same tracks (out of fold)")
+    recipe_fig["context"] = context_figures(cv["probs_T"]["recipe"], plan.y, plan.tracks)
     return CvFigures(recipe_fig, lr_fig, comparison, comp_to_label)
+
+
+def context_figures(probs: np.ndarray, y: np.ndarray, tracks: Sequence[LearnTrack]) -> dict[str, Any]:
+    """Out-of-fold accuracy and ECE with the scan's library context (album, else artist).
+
+    ``probs`` (n, k): out-of-fold probabilities; the folds keep an album artist's tracks on one
+    side, so a track's album and artist siblings are out of fold with it. Siblings lend their
+    model verdicts, not their person genres (those are the answers being scored).
+    """
+    from libtagger.classify import context
+    from libtagger.classify.groups import group_keys
+
+    keys = [group_keys(t.artist, t.albumartist, t.album, None, t.path) for t in tracks]
+    pooled, n_others, tier = context.combine_tiers(
+        np.log(np.maximum(probs, 1e-12)), context.group_ids([k.album for k in keys]),
+        context.group_ids([k.artist for k in keys]))
+    return {"track_accuracy": float((pooled.argmax(1) == y).mean()), "ece": expected_calibration_error(pooled, y),
+            "n_tracks": int(len(y)), "n_pooled": int((tier > 0).sum()),
+            "alone_track_accuracy": float((probs.argmax(1) == y).mean())}
 
 
 def model_meta(plan: LearnPlan, data: ClipSet, cv: dict[str, Any], scored: CvFigures, final: FitResult, *,
@@ -588,6 +609,10 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
              f"{r['macro_f1']:.3f}, ECE {r['ece_raw']:.3f} raw / {r['ece_after_T']:.3f} after T",
              f"  LR baseline    accuracy {lr['track_accuracy']:.3f} (sd {lr['accuracy_sd']:.3f}), macro-F1 "
              f"{lr['macro_f1']:.3f}, ECE {lr['ece_raw']:.3f} raw / {lr['ece_after_T']:.3f} after T"]
+    if r.get("context"):
+        c = r["context"]
+        lines.append(f"  with its album (else artist) as scan pools it: accuracy {c['track_accuracy']:.3f}, ECE "
+                     f"{c['ece']:.3f} ({c['n_pooled']} of {c['n_tracks']} tracks had a sibling)")
     if comp["n_tracks"]:
         lines.append(f"on the {comp['n_tracks']} tracks of the genres the shipped model shares "
                      f"({', '.join(comp['shared_labels'])}): learned {comp['learned_track_accuracy']:.3f}, "
