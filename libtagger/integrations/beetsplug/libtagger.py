@@ -362,15 +362,17 @@ def album_genre(verdicts: Sequence[TrackRow], min_confidence: float) -> AlbumVer
     AlbumVerdict(genre=None, reason='tracks disagree (Blues 2, Jazz 2, of 4 tracks)')
     """
     judged = [v for v in verdicts if _judged(v)]
+    of_all = f"of {len(judged)} track{'' if len(judged) == 1 else 's'}"
     if not judged:
-        return AlbumVerdict(None, "no track judged")
+        return AlbumVerdict(None, "no track judged (rejected or failed)")
     sure = Counter(v.genre for v in judged if (v.confidence or 0.0) >= min_confidence)
-    if sure:
-        genre, count = sure.most_common(1)[0]
-        if count * ALBUM_AGREEMENT[1] >= ALBUM_AGREEMENT[0] * len(judged):
-            return AlbumVerdict(genre, f"{genre} ({count} of {len(judged)} tracks)")
-    named = ", ".join(f"{genre} {count}" for genre, count in sure.most_common()) or "none sure"
-    return AlbumVerdict(None, f"tracks disagree ({named}, of {len(judged)} tracks)")
+    if not sure:
+        return AlbumVerdict(None, f"no track sure of a genre (0 {of_all})")
+    genre, count = sure.most_common(1)[0]
+    if count * ALBUM_AGREEMENT[1] >= ALBUM_AGREEMENT[0] * len(judged):
+        return AlbumVerdict(genre, f"{genre} ({count} {of_all})")
+    named = ", ".join(f"{genre} {count}" for genre, count in sure.most_common())
+    return AlbumVerdict(None, f"tracks disagree ({named}, {of_all})")
 
 
 def _judged(verdict: TrackRow) -> bool:
@@ -465,12 +467,12 @@ def _line(judged: Judged, pretend: bool = False) -> str:
 
 
 def _album_line(judged: JudgedAlbum, pretend: bool = False) -> str:
-    """One report line for an album: what its genre is (or why it has no album genre), the album."""
+    """One report line for an album, as :func:`_line` for an item: status, the album genre (or why none), the album."""
     album, verdict = judged.album, judged.verdict
     if judged.status == "tagged":
-        detail = f"{'would-set' if pretend and judged.changed else 'set'} album genre {verdict.reason}"
+        status, detail = ("would-tag" if pretend and judged.changed else "tagged"), f"album genre {verdict.reason}"
     elif judged.status == "kept":
-        detail = f"album keeps {'; '.join(album.get('genres') or [])} (libtagger: {verdict.reason})"
+        status, detail = "kept", f"album genre {'; '.join(album.get('genres') or [])} (libtagger: {verdict.reason})"
     else:
-        detail = f"no album genre: {verdict.reason}"
-    return f"album     {detail}: {album}"
+        status, detail = "unsure", f"no album genre: {verdict.reason}"
+    return f"{status:<9} {'-':<5} {detail}: {album}"
