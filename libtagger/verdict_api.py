@@ -121,7 +121,7 @@ def _cached(fresh: TrackClassifier) -> TrackClassifier:
 
 
 def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.PathLike,
-                   new_path: str | bytes | os.PathLike | None = None) -> bool:
+                   new_path: str | bytes | os.PathLike | None = None, *, genre: str | None = None) -> bool:
     """Tell the index that another program rewrote the tags of an analysed file (and maybe moved it).
 
     The audio is the one analysed, so the track keeps its verdict under the file's new
@@ -129,6 +129,10 @@ def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.Pat
     there), and the next :func:`classify_paths` or scan reuses it. Returns False when the
     index has no track at ``old_path``, the file is gone, or another track already sits at
     ``new_path`` (nothing changed then).
+
+    ``genre``: the genre the caller wrote from libtagger's verdict. The file carries no
+    libtagger marker then, so it is recorded as libtagger's written genre: the library
+    context never takes it for a genre a person set.
     """
     target = new_path if new_path is not None else old_path
     try:
@@ -143,6 +147,8 @@ def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.Pat
         if row is None:
             return False
         absolute = os.path.abspath(os.fsdecode(target))
+        if genre is not None:
+            index.update_track(row.id, TrackRow.changes(written_genre=genre))
         if path_key(absolute)[0] == row.path:
             index.update_track(row.id, TrackRow.changes(size=st.st_size, mtime_ns=st.st_mtime_ns))
         elif index.track_by_path(absolute) is None:

@@ -216,3 +216,10 @@ def test_the_folder_is_an_album_only_when_asked():
             row(2, (0.9, 0.1), artist=None, album=None, path="/m/f/02.flac")]
     assert [p.context.context_level for p in pooled(rows)] == [None, None]
     assert [p.context.context_level for p in pooled(rows, folder_as_album=True)] == ["album", "album"]
+
+
+def test_a_genre_another_program_wrote_from_libtaggers_verdict_is_no_persons_evidence():
+    rows = [row(1, (0.45, 0.55), album="W", artist="B"), row(2, (0.5, 0.5), album="W", artist="B", person="Blues")]
+    assert pooled(rows)[0].verdict.genre == "Blues"  # a person's Blues pulls its sibling
+    rows[1] = rows[1].with_changes({"written_genre": "Blues"})  # beets wrote it from our verdict
+    assert pooled(rows)[0].verdict.genre == "Rock"

@@ -222,7 +222,10 @@ class LibtaggerPlugin(BeetsPlugin):
         # way). A False answer is final (no such track, file gone): no retry for it.
         for attempt in range(3):
             try:
-                note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path))
+                # The genre beets wrote from libtagger's verdict: libtagger's own, not a person's
+                # (beets writes no libtagger marker), so it never counts as a person's evidence.
+                note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path),
+                               genre=(judged.item.get("libtagger_genre") or None) if judged.changed else None)
                 return
             except Exception as exc:  # noqa: BLE001
                 self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
