@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import mutagen
@@ -223,3 +224,23 @@ def test_a_genre_another_program_wrote_from_libtaggers_verdict_is_no_persons_evi
     assert pooled(rows)[0].verdict.genre == "Blues"  # a person's Blues pulls its sibling
     rows[1] = rows[1].with_changes({"written_genre": "Blues"})  # beets wrote it from our verdict
     assert pooled(rows)[0].verdict.genre == "Rock"
+
+
+def test_switching_the_context_re_votes_the_indexed_tracks_without_decoding(tmp_path):
+    """--context none, then album (as after an upgrade from a libtagger without it), then none again."""
+    lib, index = tmp_path / "Music", tmp_path / "i.db"
+    build(lib, {FIRST_CLIP: FIRST[FIRST_CLIP], **{k: v for k, v in ADDED.items() if k != PERSON}})
+    scan(lib, index, tmp_path / "1.log", "--context", "none")
+    assert genre_of(lib / FIRST_CLIP) == ["Jazz"]
+    # an index an older libtagger wrote: no own-verdict columns, runs without a context option
+    with sqlite3.connect(index) as db:
+        db.execute("update tracks set own_genre = null, own_confidence = null, own_probabilities = null")
+        db.execute("update runs set arguments = json_remove(arguments, '$.context')")
+    album = scan(lib, index, tmp_path / "2.log")
+    assert album[FIRST_CLIP]["status"] == "tagged" and genre_of(lib / FIRST_CLIP) == ["Blues"]
+    assert album[FIRST_CLIP]["own_genre"] == "Jazz" and album[FIRST_CLIP]["context_size"] == 4
+    assert decoded_paths(tmp_path / "2.log", "analyse") == set()
+    alone = scan(lib, index, tmp_path / "3.log", "--context", "none")
+    assert alone[FIRST_CLIP]["status"] == "tagged" and genre_of(lib / FIRST_CLIP) == ["Jazz"]
+    assert alone[FIRST_CLIP]["context_level"] is None
+    assert decoded_paths(tmp_path / "3.log", "analyse") == set()

@@ -81,7 +81,7 @@ def pool(rows: Sequence[TrackRow], *, level: str, labels: Sequence[str], spellin
     ----------
     rows : the index's voting rows of one model (:meth:`~libtagger.store.index.Index.voting_rows`):
         each with ``own_probabilities`` over ``labels``.
-    level : ``album`` (album, else artist) or ``artist``.
+    level : ``album`` (album, else artist), ``artist``, or ``none`` (each row its own verdict).
     label_of : the model label of a genre as a person spells it (None: not one of the labels).
 
     Returns
@@ -89,18 +89,22 @@ def pool(rows: Sequence[TrackRow], *, level: str, labels: Sequence[str], spellin
     One :class:`Pooled` per row, in order; a row without another voting track in its group
     keeps its own verdict (``context_level`` None).
     """
-    if level not in ("album", "artist"):
-        raise ValueError(f"level must be 'album' or 'artist', got {level!r}")
+    if level not in CONTEXT_LEVELS:
+        raise ValueError(f"level must be one of {', '.join(CONTEXT_LEVELS)}, got {level!r}")
     if not rows:
         return []
     own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in rows]), 1e-12))
     if own.shape != (len(rows), len(labels)):
         raise ValueError(f"own probabilities must be ({len(rows)}, {len(labels)}), got {own.shape}")
-    person = np.array([_person_label(r, label_of, labels) for r in rows])
     keys = [keys_of(r, folder_as_album=folder_as_album) for r in rows]
-    albums = rule.group_ids([k.album for k in keys]) if level == "album" else None
-    probs, n_others, chosen = rule.combine_tiers(own, albums, rule.group_ids([k.artist for k in keys]),
-                                                 person_labels=person)
+    if level == "none":  # every track alone: its own verdict (a scan that turned the context off)
+        n_others = chosen = np.zeros(len(rows), dtype=np.int64)
+        probs = rule.blend(own, np.zeros_like(own), n_others)
+    else:
+        person = np.array([_person_label(r, label_of, labels) for r in rows])
+        albums = rule.group_ids([k.album for k in keys]) if level == "album" else None
+        probs, n_others, chosen = rule.combine_tiers(own, albums, rule.group_ids([k.artist for k in keys]),
+                                                     person_labels=person)
     return [_pooled(row, probs[i], int(n_others[i]), int(chosen[i]), keys[i], labels, spellings)
             for i, row in enumerate(rows)]
 
@@ -124,13 +128,17 @@ def pool_as_album(rows: Sequence[TrackRow], *, key: str, labels: Sequence[str], 
             for i, r in enumerate(voting)]
 
 
-def to_decide(pooled: Sequence[Pooled], run_id: int, *, folder_as_album: bool = False) -> list[Pooled]:
+def to_decide(pooled: Sequence[Pooled], run_id: int, *, folder_as_album: bool = False,
+              everything: bool = False) -> list[Pooled]:
     """The pooled verdicts this run must decide: changed ones of the run's tracks and of their groups.
 
     A group is touched when a track of run ``run_id`` belongs to it (as album or as artist);
     tracks outside touched groups are left as they are, so a run over one new album never
-    re-votes the rest of the library.
+    re-votes the rest of the library. ``everything``: every changed verdict (the scan's
+    ``--context`` differs from the last scan's).
     """
+    if everything:
+        return [p for p in pooled if p.changed]
     touched: set[str] = set()
     for p in pooled:
         if p.row.run_id == run_id:

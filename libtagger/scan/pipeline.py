@@ -19,11 +19,14 @@ the files in flight, and the next run skips everything already finished.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from libtagger.tags import storage as tags
 from libtagger.audio.analysis import AnalysisFailure, AnalysisJob, TrackAnalysis, analyze_file, content_check
@@ -36,7 +39,8 @@ from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_wri
 from libtagger.store.index import Index
 from libtagger.store.records import ContextVerdict, TrackChanges, TrackRow, Verdict
 from libtagger.scan import library_context
-from libtagger.scan.library_context import CONTEXT_LEVELS, DEFAULT_CONTEXT, Pooled
+from libtagger.scan.library_context import DEFAULT_CONTEXT, Pooled
+from libtagger.classify.vote import vote
 from libtagger.store.run_context import locked_index
 from libtagger.parallel import WorkerCrash, map_unordered
 from libtagger.scan.progress import FilesBar
@@ -158,31 +162,48 @@ class Scanner:
         self._reclassify_stored(todo.reclassify, todo.to_analyse)
         self._analyse(todo.to_analyse + self._stale)
         self._read_tags_of_older_rows()
-        if opts.context != "none":
-            self._vote_in_context()
+        previous = self.index.previous_scan_arguments(self.run_id)
+        # A scan of an older libtagger judged every track alone: as --context none.
+        switched = previous is not None and previous.get("context", "none") != opts.context
+        if opts.context != "none" or switched:
+            self._vote_in_context(everything=switched)
 
-    def _vote_in_context(self) -> None:
+    def _vote_in_context(self, *, everything: bool = False) -> None:
         """Pool the run's tracks (and their groups') verdicts from the stored rows, then decide them.
 
-        A stored verdict whose file changed since its analysis is analysed again once
-        (:meth:`_analyse_again`) and the groups pooled again; a file that changes once more
-        meanwhile gets an error row instead of a verdict about other audio.
+        ``everything``: this run's ``--context`` differs from the last scan's, so every indexed
+        track of the model is pooled (or, with ``none``, goes back to its own verdict) and the
+        changed ones decided. A stored verdict whose file changed since its analysis is analysed
+        again once (:meth:`_analyse_again`) and the groups pooled again; a file that changes once
+        more meanwhile gets an error row instead of a verdict about other audio.
         """
+        self._fill_own_verdicts()
         for attempt in range(2):
             self._stale = []
-            for pooled in self._pooled_to_decide():
+            for pooled in self._pooled_to_decide(everything):
                 self._decide_pooled(pooled, may_analyse_again=attempt == 0)
             if not self._stale:
                 return
             self._analyse(self._stale)
 
-    def _pooled_to_decide(self) -> list[Pooled]:
+    def _fill_own_verdicts(self) -> None:
+        """Give rows of an older libtagger their own-verdict columns from their stored segment
+        probabilities (their verdict was that vote), once, so they lend their album a voice."""
+        labels, spellings = self.classifier.labels, self.classifier.spellings
+        for track_id in self.index.tracks_without_own_verdict(self.model_id):
+            probs = [json.loads(s["probabilities"]) for s in self.index.segments(track_id) if s["probabilities"]]
+            if probs and all(len(p) == len(labels) for p in probs):
+                own = library_context.own_context(vote(np.array(probs), labels=labels), spellings, labels)
+                self.index.update_track(track_id, own.columns())
+
+    def _pooled_to_decide(self, everything: bool) -> list[Pooled]:
         opts = self.options
         pooled = library_context.pool(
             self.index.voting_rows(self.model_id), level=opts.context, labels=self.classifier.labels,
             spellings=self.classifier.spellings, label_of=self.classifier.label_of,
             folder_as_album=opts.folder_as_album)
-        return library_context.to_decide(pooled, self.run_id, folder_as_album=opts.folder_as_album)
+        return library_context.to_decide(pooled, self.run_id, folder_as_album=opts.folder_as_album,
+                                         everything=everything)
 
     def _decide_pooled(self, pooled: Pooled, *, may_analyse_again: bool) -> None:
         """Decide (and write) one pooled verdict, as for a stored verdict; counts ``re-voted``

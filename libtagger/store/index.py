@@ -742,6 +742,19 @@ class Index:
             "select * from tracks where missing = 0 and own_probabilities is not null and model_id = ? "
             "and status not in ('rejected', 'error') order by id", [model_id])]
 
+    def tracks_without_own_verdict(self, model_id: str) -> list[int]:
+        """Ids of present tracks judged by ``model_id`` that lack the own-verdict columns (rows an
+        older libtagger made): their segment rows still hold what the own verdict is made of."""
+        return [row[0] for row in self.db.execute(
+            "select id from tracks where missing = 0 and model_id = ? and own_probabilities is null "
+            "and status not in ('rejected', 'error') order by id", [model_id])]
+
+    def previous_scan_arguments(self, run_id: int) -> dict[str, Any] | None:
+        """The options (``arguments`` JSON) of the latest writing or dry-run scan before ``run_id``; None: no such run."""
+        rows = list(self.db.query("select arguments from runs where kind = 'scan' and id < ? order by id desc limit 1",
+                                  [run_id]))
+        return json.loads(rows[0]["arguments"] or "{}") if rows else None
+
     def tracks_without_tags_read(self) -> list[TrackRow]:
         """Present tracks whose person genres, artist, album or compilation flag were never read (older rows).
 
