@@ -190,12 +190,20 @@ def make_items(kind: str, n: int, folder: Path, *, split: str = "tune", seed: in
     return items
 
 
+#: Tune items of the kinds added for issue 20 (read, dialogue, telephone, impulsive). They are
+#: not in :func:`corpus_plan`: a detector fitted with them (seed 0, C 0.3, t_music 0.114)
+#: refused 5/443 GTZAN train clips out of fold (one metal artist) and, checked on real
+#: recordings, 3 real songs (ambient, dub, cumbia) as noise, while real read speech and the
+#: typewriter passed as before; the shipped detector is fitted without them and only measured on
+#: their held-out items.
+EXTRA_TUNE = {("speech_read", "tune"): 12, ("dialogue", "tune"): 12, ("speech_phone", "tune"): 12,
+              ("impulsive", "tune"): 12}
+
+
 def corpus_plan(scale: float = 1.0) -> dict[tuple[str, str], int]:
     """Items per (kind, split) of the training corpus; ``scale`` multiplies every count."""
     base = {("speech", "tune"): 24, ("speech_noisy", "tune"): 24, ("speech_bed", "tune"): 24,
             ("noise", "tune"): 12, ("tone", "tune"): 11, ("silence", "tune"): 4,
-            ("speech_read", "tune"): 12, ("dialogue", "tune"): 12, ("speech_phone", "tune"): 12,
-            ("impulsive", "tune"): 12,
             ("speech", "heldout"): 10, ("speech_noisy", "heldout"): 10, ("speech_bed", "heldout"): 10,
             ("noise", "heldout"): 6, ("tone", "heldout"): 8, ("silence", "heldout"): 3,
             ("speech_read", "heldout"): 6, ("dialogue", "heldout"): 6, ("speech_phone", "heldout"): 6,
