@@ -51,6 +51,20 @@ NON_MUSIC = [
     ("440 Hz sine", "tone", {"gen": "sine", "f": 440}, "not music: tone"),
     ("log sweep 100-8000 Hz", "tone", {"gen": "sweep", "f0": 100, "f1": 8000, "period": 5, "log": True}, "not music: tone"),
     ("silence with clicks", "silence", {"rate": 2, "hiss_db": -80}, "not music: silence"),
+    # the kinds added after real read speech, a dialogue and a typewriter were tagged (issue 20)
+    ("audiobook-pace reading with a long pause", "speech_read",
+     {"engine": "flite", "voice": "rms", "stretch": 1.3, "f0": None, "long_pause": 4.0, "reverb": False},
+     "not music: speech"),
+    ("two-voice dialogue", "dialogue",
+     {"engine": "espeak", "voices": [{"engine": "espeak", "lang": "en", "voice": "+m3", "speed": 160, "pitch": 35},
+                                     {"engine": "espeak", "lang": "en", "voice": "+f3", "speed": 175, "pitch": 65}],
+      "turn_gaps": [-0.4, 0.6], "reverb": False}, "not music: speech"),
+    ("telephone-band speech", "speech_phone",
+     {"engine": "espeak", "lang": "de", "voice": "+m1", "speed": 160, "pitch": 50,
+      "phone": {"band": [300, 3400], "compand": "0.02,0.2 -60,-40,-30,-15,-20,-10 -5", "noise_db": -30}},
+     "not music: speech"),
+    # keystrokes in a quiet room: the detector's nearest class is silence with clicks
+    ("typing", "impulsive", {"gen": "typing", "rate": 7.0, "f": 2200}, "not music: silence"),
 ]
 
 
@@ -62,6 +76,24 @@ def test_generated_non_music_is_rejected_with_its_reason(tmp_path, case, kind, o
     assert verdict.reason == reason, f"{case}: {verdict}"
     assert verdict.p_music < 0.5
     assert set(verdict.scores) == set(openset.CLASSES) | {"unlike"}
+
+
+def _segments_verdict(monkeypatch, music_per_segment: list[float]) -> openset.OpenSetVerdict:
+    """The verdict on a track whose segments have these P(music) (the rest: speech)."""
+    rows = np.array([[p, 1 - p, 0.0, 0.0, 0.0] for p in music_per_segment])
+    monkeypatch.setattr(openset, "music_probabilities", lambda features, taggrams, params: rows)
+    n = len(rows)
+    return openset.openset_verdict(np.zeros((n, 57)), [np.full((4, 50), 0.02)] * n, openset.load_detector())
+
+
+def test_a_track_most_of_whose_segments_are_not_music_is_speech_and_one_spoken_segment_is_not(monkeypatch):
+    t = openset.load_detector().t_music
+    talk = _segments_verdict(monkeypatch, [t / 5, 0.95, t / 2])     # mean above t_music, 2 of 3 below
+    assert talk.p_music > t and talk.reason == "not music: speech"
+    song = _segments_verdict(monkeypatch, [t / 5, 0.95, 0.9])       # a spoken intro, then the song
+    assert song.reason is None
+    two = _segments_verdict(monkeypatch, [t / 5, 0.95])             # half is not most
+    assert two.reason is None
 
 
 def _hiphop_clips() -> list[Path]:

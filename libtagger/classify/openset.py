@@ -7,7 +7,8 @@ MSD_musicnn taggram of each segment) and says when a track should not get a genr
 * ``not music: speech``, ``not music: noise``, ``not music: tone``, ``not music: silence``: a
   5-class logistic regression (music, speech, noise, tone, silence) on 152 level-invariant
   inputs per segment (:func:`segment_inputs`); the track's class probabilities are the mean over
-  its segments; rejected when P(music) < ``t_music``, with the likeliest non-music class;
+  its segments; rejected when P(music) < ``t_music`` or when more than half of its segments
+  have P(music) < ``t_music``, with the likeliest non-music class;
 * ``unlike the ten genres``: the taggram mass on tags of genres outside the ten (electronic,
   electro, House, electronica, ambient, experimental) dominates the mass on tags the ten carry
   (:func:`oot_score` > ``t_oot``). Weak evidence: the threshold sits above every GTZAN clip,
@@ -189,11 +190,15 @@ def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
     OpenSetVerdict: ``reason`` None (music) or one of :data:`REASONS`' values.
     """
     params = params or load_detector()
-    mean = music_probabilities(features, taggrams, params).mean(axis=0)   # track = mean of segments
+    per_segment = music_probabilities(features, taggrams, params)
+    mean = per_segment.mean(axis=0)   # track = mean of segments
     scores = {c: float(p) for c, p in zip(CLASSES, mean)}
     scores["unlike"] = oot_score(taggrams, params.tag_names)
     p_music = scores["music"]
-    if p_music < params.t_music:
+    # most segments not music: a talk with one lively stretch (laughter, a jingle) is still a talk,
+    # while a song with one spoken segment of three (an intro, a skit) stays music
+    mostly_not_music = 2 * int(np.sum(per_segment[:, 0] < params.t_music)) > len(per_segment)
+    if p_music < params.t_music or mostly_not_music:
         likeliest = CLASSES[1 + int(np.argmax(mean[1:]))]
         return OpenSetVerdict(REASONS[likeliest], p_music, scores)
     if scores["unlike"] > params.t_oot:

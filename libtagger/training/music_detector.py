@@ -37,7 +37,7 @@ from libtagger.classify import openset
 from libtagger.errors import LibtaggerError
 from libtagger.formats import format_for
 from libtagger.training.dataset import load_artists
-from libtagger.training.nonmusic_corpus import CorpusItem, build_corpus
+from libtagger.training.nonmusic_corpus import CorpusItem, build_corpus, corpus_plan
 
 C_GRID = (0.03, 0.1, 0.3, 1.0)
 N_FOLDS = 5
@@ -362,13 +362,16 @@ def _table_feature_names(gtzan_dir: Path) -> tuple[str, ...]:
 
 
 def _corpus(work: Path, *, seed: int, scale: float, beds: list[Path]) -> list[CorpusItem]:
-    """The generated corpus in ``work`` (reused when ``work/manifest.json`` matches seed and scale)."""
+    """The generated corpus in ``work`` (reused when ``work/manifest.json`` matches seed, scale and
+    the plan: a corpus of an older plan lacks the kinds added since)."""
     manifest = work / "manifest.json"
+    plan = sorted(f"{kind}/{split}/{n}" for (kind, split), n in corpus_plan(scale).items())
     if manifest.is_file():
         saved = json.loads(manifest.read_text())
-        if saved.get("seed") == seed and saved.get("scale") == scale and all(Path(i["path"]).is_file() for i in saved["items"]):
+        if saved.get("seed") == seed and saved.get("scale") == scale and saved.get("plan") == plan \
+                and all(Path(i["path"]).is_file() for i in saved["items"]):
             return [CorpusItem(Path(i["path"]), i["kind"], i["split"], i["params"]) for i in saved["items"]]
     items = build_corpus(work / "corpus", seed=seed, scale=scale, beds=beds)
-    manifest.write_text(json.dumps({"seed": seed, "scale": scale, "items": [
+    manifest.write_text(json.dumps({"seed": seed, "scale": scale, "plan": plan, "items": [
         {"path": str(i.path), "kind": i.kind, "split": i.split, "params": i.params} for i in items]}))
     return items

@@ -8,7 +8,10 @@ chosen on) and which are *heldout* (never fitted on, never used for a choice).
 
 Held out: espeak-ng languages pl, sv, pt with voice variants the tune part never uses; the
 flite voices slt and kal16; noise shapes band-passed pink and 4-Hz tremolo pink; SNRs 15 and 6
-dB; music-bed levels -12, -17, -22 dB; other tone frequencies, sweep ranges and click rates.
+dB; music-bed levels -12, -17, -22 dB; other tone frequencies, sweep ranges and click rates;
+for the issue-20 kinds (read, dialogue, telephone, impulsive) other reading speeds, long-pause
+lengths, turn gaps, telephone bands and companders, typing rates and crackle/drop densities.
+The plan fits on none of the issue-20 kinds (see :data:`EXTRA_TUNE`).
 
 >>> items = make_items("speech", 2, Path("out"), seconds=12)   # doctest: +SKIP
 >>> items[0].kind, items[0].path.suffix                        # doctest: +SKIP
@@ -24,16 +27,23 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import soundfile as sf
 
 SR = 22050
-#: Item kinds; all speech kinds are the detector's class ``speech``.
-KINDS = ("speech", "speech_noisy", "speech_bed", "noise", "tone", "silence")
+#: Item kinds; all speech kinds are the detector's class ``speech``, ``impulsive`` is ``noise``.
+#: ``speech_read``: one reader at audiobook pace (a long text in order, sentence pauses of
+#: 0.5-2 s, sometimes a pause of several seconds); ``dialogue``: two or three voices taking turns,
+#: sometimes overlapping a little; ``speech_phone``: speech through a telephone band (band-pass,
+#: 8 kHz and back, compression); ``impulsive``: typing, fire crackle, dripping (irregular click trains).
+KINDS = ("speech", "speech_noisy", "speech_bed", "noise", "tone", "silence",
+         "speech_read", "dialogue", "speech_phone", "impulsive")
 KIND_CLASS = {"speech": "speech", "speech_noisy": "speech", "speech_bed": "speech",
-              "noise": "noise", "tone": "tone", "silence": "silence"}
+              "noise": "noise", "tone": "tone", "silence": "silence", "speech_read": "speech",
+              "dialogue": "speech", "speech_phone": "speech", "impulsive": "noise"}
+SPEECH_KINDS = ("speech", "speech_noisy", "speech_bed", "speech_read", "dialogue", "speech_phone")
 
 TEXT = {
  "en": ["The old library stood at the end of the street, and nobody remembered who had built it.",
@@ -98,7 +108,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
                         ("sweep", dict(f0=100, f1=8000, period=5, log=True)),
                         ("sweep", dict(f0=100, f1=8000, period=10, log=False)),
                         ("sweep", dict(f0=100, f1=8000, period=30, log=True)), ("dtmf", dict(gap=0.4))],
-                 clicks=[(0.5, -90), (2, -80), (5, -70), (1, -100)]),
+                 clicks=[(0.5, -90), (2, -80), (5, -70), (1, -100)],
+                 read_speeds=[120, 135, 150], read_stretches=[1.15, 1.3], long_pauses=[0.0, 4.0],
+                 turn_gaps=(-0.4, 0.6), n_voices=[2, 3],
+                 phone=[dict(band=(300, 3400), compand="0.02,0.2 -60,-40,-30,-15,-20,-10 -5", noise_db=-30),
+                        dict(band=(300, 3400), compand="0.01,0.1 -70,-50,-40,-20,-20,-12 -3", noise_db=None),
+                        dict(band=(250, 3200), compand="0.03,0.3 -60,-40,-30,-15,-20,-10 -5", noise_db=-35)],
+                 impulsive=[("typing", dict(rate=6.0, f=2500)), ("typing", dict(rate=9.0, f=1800)),
+                            ("crackle", dict(rate=8.0)), ("crackle", dict(rate=25.0)),
+                            ("drops", dict(rate=40.0)), ("knocks", dict(rate=1.5))]),
     "heldout": dict(langs=["pl", "sv", "pt"], variants=["+m7", "+f2", "+f4", "+whisper", "+klatt3"],
                     speeds=[125, 185, 220], pitches=[28, 58, 72],
                     flite_voices=["slt", "kal16"], stretches=[0.95, 1.3], f0s=[None, 110, 170],
@@ -108,7 +126,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
                            ("sweep", dict(f0=300, f1=3000, period=2, log=False)),
                            ("chord", dict(fs=[220, 277.2, 329.6, 440])), ("dtmf", dict(gap=1.0)),
                            ("beeps", dict(f=1000, period=1.0))],
-                    clicks=[(0.2, -85), (10, -75), (3, -95)]),
+                    clicks=[(0.2, -85), (10, -75), (3, -95)],
+                    read_speeds=[128, 142], read_stretches=[1.2, 1.4], long_pauses=[0.0, 6.0],
+                    turn_gaps=(-0.5, 0.9), n_voices=[2, 3],
+                    phone=[dict(band=(350, 3000), compand="0.02,0.15 -65,-45,-35,-18,-20,-11 -4", noise_db=-28),
+                           dict(band=(300, 3400), compand="0.05,0.4 -60,-40,-30,-15,-20,-10 -5", noise_db=None)],
+                    impulsive=[("typing", dict(rate=7.5, f=3200)), ("crackle", dict(rate=14.0)),
+                               ("drops", dict(rate=70.0)), ("knocks", dict(rate=0.8))]),
 }
 
 
@@ -129,7 +153,7 @@ class CorpusItem:
 
 def missing_tools(kind: str) -> list[str]:
     """The command-line tools :func:`make_items` needs for ``kind`` that are not on PATH."""
-    need = ["ffmpeg"] + (["espeak-ng", "flite", "sox"] if kind.startswith("speech") else [])
+    need = ["ffmpeg"] + (["espeak-ng", "flite", "sox"] if kind in SPEECH_KINDS else [])
     return [t for t in need if shutil.which(t) is None]
 
 
@@ -155,7 +179,7 @@ def make_items(kind: str, n: int, folder: Path, *, split: str = "tune", seed: in
         nrng = np.random.default_rng([seed, KINDS.index(kind), int(split == "heldout"), i])
         p = _draw(kind, split, i, rng, beds)
         p.update(overrides or {})
-        secs = seconds or (rng.choice([31, 34, 38, 45, 65]) if kind.startswith("speech") else rng.choice([31, 35, 40]))
+        secs = seconds or _seconds(kind, rng)
         p["secs"] = secs
         y = _render(kind, p, secs, rng, nrng)
         if kind == "silence":  # keep the hiss at its own level: it is what makes it silence
@@ -169,12 +193,25 @@ def make_items(kind: str, n: int, folder: Path, *, split: str = "tune", seed: in
     return items
 
 
-def corpus_plan(scale: float = 1.0) -> dict[tuple[str, str], int]:
-    """Items per (kind, split) of the training corpus; ``scale`` multiplies every count."""
+#: Tune items of the kinds added for issue 20 (read, dialogue, telephone, impulsive). They are
+#: not in :func:`corpus_plan`: a detector fitted with them (seed 0, C 0.3, t_music 0.114)
+#: refused 5/443 GTZAN train clips out of fold (one metal artist) and, checked on real
+#: recordings, 3 real songs (ambient, dub, cumbia) as noise, while real read speech and the
+#: typewriter passed as before; the shipped detector is fitted without them and only measured on
+#: their held-out items.
+EXTRA_TUNE = {("speech_read", "tune"): 12, ("dialogue", "tune"): 12, ("speech_phone", "tune"): 12,
+              ("impulsive", "tune"): 12}
+
+
+def corpus_plan(scale: float = 1.0, *, extra_tune: bool = False) -> dict[tuple[str, str], int]:
+    """Items per (kind, split) of the training corpus; ``scale`` multiplies every count;
+    ``extra_tune`` adds :data:`EXTRA_TUNE` (the plan of the retrain that was not shipped)."""
     base = {("speech", "tune"): 24, ("speech_noisy", "tune"): 24, ("speech_bed", "tune"): 24,
             ("noise", "tune"): 12, ("tone", "tune"): 11, ("silence", "tune"): 4,
             ("speech", "heldout"): 10, ("speech_noisy", "heldout"): 10, ("speech_bed", "heldout"): 10,
-            ("noise", "heldout"): 6, ("tone", "heldout"): 8, ("silence", "heldout"): 3}
+            ("noise", "heldout"): 6, ("tone", "heldout"): 8, ("silence", "heldout"): 3,
+            ("speech_read", "heldout"): 6, ("dialogue", "heldout"): 6, ("speech_phone", "heldout"): 6,
+            ("impulsive", "heldout"): 4} | (EXTRA_TUNE if extra_tune else {})
     return {k: max(1, round(v * scale)) for k, v in base.items()}
 
 
@@ -191,8 +228,46 @@ def build_corpus(folder: Path, *, seed: int = 0, scale: float = 1.0, beds: list[
 # ----------------------------------------------------------------------------- settings
 
 
+def _seconds(kind: str, rng: random.Random) -> float:
+    """Item length: read speech runs longer (a chapter, not a prompt); the scan reads 3 segments."""
+    if kind in ("speech_read", "dialogue"):
+        return rng.choice([45, 65, 95])
+    return rng.choice([31, 34, 38, 45, 65]) if kind in SPEECH_KINDS else rng.choice([31, 35, 40])
+
+
+def _voice(s: dict[str, Any], engine: str, rng: random.Random, *, lang: str | None = None,
+           speeds: str = "speeds", stretches: str = "stretches") -> dict[str, Any]:
+    """One speaker's settings; ``speeds``/``stretches`` name the pace lists of ``s`` to draw from."""
+    if engine == "espeak":
+        return dict(engine="espeak", lang=lang or rng.choice(s["langs"]), voice=rng.choice(s["variants"]),
+                    speed=rng.choice(s[speeds]), pitch=rng.choice(s["pitches"]))
+    return dict(engine="flite", voice=rng.choice(s["flite_voices"]), stretch=rng.choice(s[stretches]),
+                f0=rng.choice(s["f0s"]))
+
+
+def _draw_new_speech(kind: str, s: dict[str, Any], i: int, rng: random.Random) -> dict[str, Any]:
+    """Settings of the read, dialogue and telephone kinds (even i: espeak-ng, odd i: flite)."""
+    engine = "espeak" if i % 2 == 0 else "flite"
+    if kind == "speech_read":
+        p = _voice(s, engine, rng, speeds="read_speeds", stretches="read_stretches")
+        return p | dict(long_pause=rng.choice(s["long_pauses"]), reverb=rng.random() < 0.3)
+    if kind == "dialogue":
+        lang = rng.choice(s["langs"])
+        n = min(rng.choice(s["n_voices"]), 2 if engine == "flite" else 3)
+        voices = [_voice(s, engine, rng, lang=lang) for _ in range(n)]
+        if engine == "flite" and len({v["voice"] for v in voices}) == 1:  # two people, not one twice
+            voices[1]["f0"] = rng.choice([f for f in s["f0s"] if f != voices[0]["f0"]])
+        return dict(engine=engine, voices=voices, turn_gaps=list(s["turn_gaps"]), reverb=rng.random() < 0.3)
+    return _voice(s, engine, rng) | dict(phone=rng.choice(s["phone"]))
+
+
 def _draw(kind: str, split: str, i: int, rng: random.Random, beds) -> dict[str, Any]:
     s = SETTINGS[split]
+    if kind in ("speech_read", "dialogue", "speech_phone"):
+        return _draw_new_speech(kind, s, i, rng)
+    if kind == "impulsive":
+        gen, ip = s["impulsive"][i % len(s["impulsive"])]
+        return dict(gen=gen, **ip)
     if kind == "tone":
         gen, tp = s["tones"][i % len(s["tones"])]
         return dict(gen=gen, **tp)
@@ -227,7 +302,18 @@ def _render(kind: str, p: dict[str, Any], secs: float, rng: random.Random, nrng:
         return _tone(nrng, n, p)
     if kind == "silence":
         return _clicks(nrng, n, p["rate"], p["hiss_db"])
-    y = _speech(rng, n, p)
+    if kind == "impulsive":
+        return _impulsive(nrng, n, p)
+    if kind == "speech_read":
+        y = _read_speech(rng, n, p)
+    elif kind == "dialogue":
+        y = _dialogue(rng, n, p)
+    else:
+        y = _speech(rng, n, p)
+    if kind == "speech_phone":
+        return _telephone(y, p["phone"], nrng)
+    if kind in ("speech_read", "dialogue"):  # a room, not digital zeros, between the sentences
+        y = y + _noise(nrng, n, "pink") * _rms(y[np.abs(y) > 1e-3]) * 10 ** (rng.choice([-45, -38]) / 20)
     if p.get("reverb"):
         y = _reverb(y, rev=rng.choice([40, 70, 95]), room=rng.choice([50, 100]))
     if kind == "speech_noisy":
@@ -276,6 +362,118 @@ def _speech(rng: random.Random, n: int, p: dict[str, Any]) -> np.ndarray:
         total += y.size + gap.size
     y = np.concatenate(parts)[:n]
     return y / (np.max(np.abs(y)) + 1e-9)
+
+
+def _read_speech(rng: random.Random, n: int, p: dict[str, Any]) -> np.ndarray:
+    """One reader at audiobook pace: the text in order from a random sentence, pauses of 0.5-2 s,
+    and after every 3-5 sentences a pause of ``long_pause`` s (x 0.8-1.5) when it is not 0."""
+    sentences = TEXT[p.get("lang", "en") if p["engine"] == "espeak" else "en"]
+    k, parts, total, until_long = rng.randrange(len(sentences)), [], 0, rng.randint(3, 5)
+    while total < n:
+        y = _sentence(sentences[k % len(sentences)], p)
+        k, until_long = k + 1, until_long - 1
+        pause = rng.uniform(0.5, 2.0)
+        if until_long == 0 and p["long_pause"]:
+            pause, until_long = p["long_pause"] * rng.uniform(0.8, 1.5), rng.randint(3, 5)
+        parts += [y, np.zeros(int(SR * pause))]
+        total += parts[-2].size + parts[-1].size
+    y = np.concatenate(parts)[:n]
+    return y / (np.max(np.abs(y)) + 1e-9)
+
+
+def _dialogue(rng: random.Random, n: int, p: dict[str, Any]) -> np.ndarray:
+    """Voices taking turns of 1-2 sentences; a gap below 0 s starts a turn before the last ends."""
+    voices = p["voices"]
+    sentences = TEXT[voices[0].get("lang", "en") if p["engine"] == "espeak" else "en"]
+    y, pos, who = np.zeros(n + 10 * SR), 0, 0
+    while pos < n:
+        turn = np.concatenate([_sentence(sentences[rng.randrange(len(sentences))], voices[who])
+                               for _ in range(rng.randint(1, 2))])
+        turn = turn / (np.max(np.abs(turn)) + 1e-9) * rng.uniform(0.5, 1.0)  # voices at their own levels
+        end = min(pos + turn.size, y.size)
+        y[pos:end] += turn[: end - pos]
+        pos = max(0, end + int(SR * rng.uniform(*p["turn_gaps"])))
+        who = (who + rng.randrange(1, len(voices))) % len(voices)
+    y = y[:n]
+    return y / (np.max(np.abs(y)) + 1e-9)
+
+
+def _telephone(y: np.ndarray, phone: dict[str, Any], nrng: np.random.Generator) -> np.ndarray:
+    """Speech (+ line noise) through a telephone: band-pass, 8 kHz, compander; back at SR."""
+    if phone["noise_db"] is not None:
+        y = _add_at_db(y, _noise(nrng, y.size, "white"), phone["noise_db"])
+    lo, hi = phone["band"]
+    with tempfile.TemporaryDirectory() as td:
+        a, b = Path(td) / "a.wav", Path(td) / "b.wav"
+        sf.write(a, (y / (np.max(np.abs(y)) + 1e-9) * 0.7).astype(np.float32), SR, subtype="FLOAT")
+        _run(["sox", "-D", str(a), "-r", "8000", "-b", "16", str(b), "sinc", f"{lo}-{hi}",
+              "compand", *phone["compand"].split(" "), "rate", "8000"])
+        z = _read_mono(b)
+    return z[: y.size]
+
+
+def _decay(nrng: np.random.Generator, ms: float, f: float | None) -> np.ndarray:
+    """One impulse: noise (or a tone of ``f`` Hz) under an exponential decay of ``ms`` ms."""
+    length = int(SR * ms / 1000 * 5)
+    t = np.arange(length) / SR
+    src = np.sin(2 * np.pi * f * t + nrng.uniform(0, 6.3)) if f else nrng.standard_normal(length)
+    return src * np.exp(-t / (ms / 1000))
+
+
+def _mix(*parts: np.ndarray) -> np.ndarray:
+    """Sum impulses of different lengths (the shorter ones padded with zeros)."""
+    y = np.zeros(max(x.size for x in parts))
+    for x in parts:
+        y[: x.size] += x
+    return y
+
+
+def _impulses(nrng: np.random.Generator, n: int, times: np.ndarray, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """Sum ``make()`` (an impulse array) at each of ``times`` (s), each at a random level."""
+    y = np.zeros(n + SR)
+    for t0 in times:
+        imp = make() * nrng.uniform(0.2, 1.0)
+        pos = int(t0 * SR)
+        y[pos:pos + imp.size] += imp[: y.size - pos]
+    return y[:n]
+
+
+def _typing_times(nrng: np.random.Generator, secs: float, rate: float) -> np.ndarray:
+    """Keystroke times: words of 2-9 keys at about ``rate`` keys/s, word gaps, now and then a stop."""
+    times, t = [], 0.0
+    while t < secs:
+        for _ in range(int(nrng.integers(2, 10))):
+            times.append(t)
+            t += nrng.uniform(0.5, 1.5) / rate
+        t += nrng.uniform(0.15, 0.6) + (nrng.uniform(1.0, 4.0) if nrng.random() < 0.08 else 0.0)
+    return np.array([x for x in times if x < secs])
+
+
+def _impulsive(nrng: np.random.Generator, n: int, p: dict[str, Any]) -> np.ndarray:
+    """Typing (a key click + a thump per keystroke), crackle (heavy-tailed pops over a rumble),
+    drops (Poisson drips: short decaying tones 1-4 kHz over pink noise) or knocks (groups of 2-4)."""
+    secs, gen = n / SR, p["gen"]
+    bed = _noise(nrng, n, "brown" if gen == "crackle" else "pink")
+    if gen == "typing":
+        times = _typing_times(nrng, secs, p["rate"])
+        y = _impulses(nrng, n, times, lambda: _mix(_decay(nrng, nrng.uniform(1, 4), p["f"] * nrng.uniform(0.7, 1.4)),
+                      0.6 * _decay(nrng, nrng.uniform(3, 8), None), 0.5 * _decay(nrng, 15, 140)))
+        return y + bed * 0.003
+    if gen == "crackle":
+        times = np.sort(nrng.uniform(0, secs, nrng.poisson(p["rate"] * secs)))
+        y = _impulses(nrng, n, times, lambda: _decay(nrng, nrng.uniform(0.3, 3), None) * nrng.pareto(2.0))
+        return y + bed * 0.05
+    if gen == "drops":
+        times = np.sort(nrng.uniform(0, secs, nrng.poisson(p["rate"] * secs)))
+        y = _impulses(nrng, n, times, lambda: _decay(nrng, nrng.uniform(2, 10), nrng.uniform(1000, 4000)))
+        return y + bed * 0.1
+    if gen == "knocks":
+        starts = np.cumsum(nrng.exponential(1 / p["rate"], int(p["rate"] * secs * 2) + 2))
+        times = np.concatenate([s0 + np.arange(nrng.integers(2, 5)) * nrng.uniform(0.12, 0.3) for s0 in starts])
+        y = _impulses(nrng, n, times[times < secs], lambda: _mix(_decay(nrng, nrng.uniform(15, 40), nrng.uniform(150, 400)),
+                      0.3 * _decay(nrng, 2, None)))
+        return y + bed * 0.002
+    raise ValueError(f"unknown impulsive sound {gen!r}")
 
 
 def _rms(y: np.ndarray) -> float:
