@@ -123,6 +123,9 @@ class Scanner:
         self._cleaned_dirs: set[str] = set()
         #: Files whose stored verdict was about other bytes (see _changed_since): analysed again.
         self._stale: list[tuple[str, os.stat_result]] = []
+        #: Tracks analysed this run that wait for the context stage under their ``undone`` mark
+        #: (``pending`` ones are found by their status).
+        self._awaiting: set[int] = set()
 
     # -- driver ---------------------------------------------------------------------------
 
@@ -202,14 +205,16 @@ class Scanner:
             self.index.voting_rows(self.model_id), level=opts.context, labels=self.classifier.labels,
             spellings=self.classifier.spellings, label_of=self.classifier.label_of,
             folder_as_album=opts.folder_as_album)
-        return library_context.to_decide(pooled, self.run_id, folder_as_album=opts.folder_as_album,
-                                         everything=everything)
+        chosen = library_context.to_decide(pooled, self.run_id, folder_as_album=opts.folder_as_album,
+                                           everything=everything)
+        decided = {p.row.id for p in chosen}
+        return chosen + [p for p in pooled if p.row.id in self._awaiting and p.row.id not in decided]
 
     def _decide_pooled(self, pooled: Pooled, *, may_analyse_again: bool) -> None:
         """Decide (and write) one pooled verdict, as for a stored verdict; counts ``re-voted``
         when the genre of a track decided in an earlier run changes."""
         row = pooled.row
-        if row.status in _SETTLED and row.genre == pooled.verdict.genre:
+        if row.status in _SETTLED and row.genre == pooled.verdict.genre and row.id not in self._awaiting:
             # Same genre, other confidence or group size: the decision stands; only the row learns.
             self.index.update_track(row.id, {**pooled.verdict.columns(), **pooled.context.columns()})
             return
@@ -340,8 +345,14 @@ class Scanner:
                 pass
             if self._in_a_group(values, track.path):
                 # Its group decides with it once the run has analysed every file (_vote_in_context).
-                self.record.save(track.path, {**values, **TrackRow.changes(status="pending")}, track.segments,
-                                 report=False)
+                # A file whose genre the user gave back with undo keeps that mark in the index
+                # meanwhile (a killed run must not lose it); the pass decides it all the same.
+                existing = self.index.track_by_path(track.path)
+                undone = existing is not None and existing.status == "undone" and not self.options.overwrite
+                track_id = self.record.save(track.path, {**values, **TrackRow.changes(
+                    status="undone" if undone else "pending")}, track.segments, report=False)
+                if undone:
+                    self._awaiting.add(track_id)
                 return
         # No group (or --context none): decided now, so a long run writes as it goes.
         self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
