@@ -197,6 +197,7 @@ def scan(
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Write nothing below this voted confidence.")] = DEFAULT_MIN_CONFIDENCE,
     context: Annotated[str, typer.Option(help="Pool each verdict with the other tracks of its album (else its artist), its artist, or none (each track alone).")] = "album",
     folder_as_album: Annotated[bool, typer.Option(help="A track without an album tag takes its folder as its album (for --context album).")] = False,
+    second_genre: Annotated[bool, typer.Option("--second-genre", help="Also write the runner-up as a second genre value when it is close (runner-up >= 0.5 x the first, the pair >= --min-confidence).")] = False,
     max_segments: Annotated[int, typer.Option(min=1, help="30-s segments analysed per track, spread over it.")] = DEFAULT_MAX_SEGMENTS,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: all cores, fewer when memory is short).")] = 0,
     backend: Annotated[str, typer.Option(help="loky (this machine) or dask (a cluster, with --scheduler).")] = "loky",
@@ -229,7 +230,8 @@ def scan(
         dry_run=dry_run, overwrite=overwrite, min_confidence=min_confidence,
         max_segments=max_segments, jobs=jobs, backend=backend, scheduler=scheduler, rescan=rescan,
         include_hidden=include_hidden, preserve_mtime=preserve_mtime, wait=wait, music_check=music_check,
-        context=context, folder_as_album=folder_as_album, progress=not quiet and sys.stderr.isatty())
+        context=context, folder_as_album=folder_as_album, second_genre=second_genre,
+        progress=not quiet and sys.stderr.isatty())
     write_log = _open_log(log)
     _end_like_ctrl_c()
     summary = _run_scan(options, write_log)
@@ -308,10 +310,12 @@ def _print_scan_report(summary: "ScanSummary", counts: str, *, report: str, quie
     rows = sorted((r.as_dict() for r in summary.reports), key=lambda r: r["path"])
     if report == "table":
         shown = [r | {"context": context_note(r, short=True)} for r in rows if r["status"] != "unchanged"]
+        # The second_genre column only when a row has one (--second-genre chose the runner-up too).
+        second = ("second_genre",) if any(r["second_genre"] for r in shown) else ()
         if shown:
             typer.echo(render(shown, fmt="table", columns=(
-                "path", "status", "genre", "confidence", "context", "runner_up", "previous_genre", "error",
-                "reason")), nl=False)
+                "path", "status", "genre", *second, "confidence", "context", "runner_up", "previous_genre",
+                "error", "reason")), nl=False)
     else:
         typer.echo(render(rows, fmt=report), nl=False)
     # The table's closing line is part of that report; beside JSON/CSV it is chatter on stderr.

@@ -40,9 +40,32 @@ from libtagger.tags import storage as tags
 
 @dataclass(frozen=True)
 class WriteGenre:
-    """Set the genre to ``genre`` (display spelling) with libtagger's marker (``scan``)."""
+    """Set the genre to ``genres`` (display spellings, one or two) with libtagger's marker (``scan``).
 
-    genre: str
+    Two genres are written as a real multi-valued tag (see :func:`libtagger.tags.storage.write_genre`).
+    One genre may be given as a plain string.
+
+    >>> WriteGenre("Jazz").genres, WriteGenre(("Rock", "Metal")).genre
+    (('Jazz',), 'Rock')
+    """
+
+    genres: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.genres, str):
+            object.__setattr__(self, "genres", (self.genres,))  # frozen: the one normalisation
+        else:
+            object.__setattr__(self, "genres", tuple(self.genres))
+
+    @property
+    def genre(self) -> str:
+        """The first genre (the verdict's)."""
+        return self.genres[0]
+
+    @property
+    def journal_text(self) -> str:
+        """The journal's ``genre`` column: the genres ``"; "``-joined, as ``previous_genre`` is."""
+        return "; ".join(self.genres)
 
 
 @dataclass(frozen=True)
@@ -114,7 +137,7 @@ def journaled_write(index: Index, *, run_id: int, track_id: int | None, path: st
         A file error is returned, not raised: the caller records it on the track.
     """
     if isinstance(action, WriteGenre):
-        kind, genre = "write", action.genre
+        kind, genre = "write", action.journal_text
     else:
         kind, genre = "undo", None
     try:
@@ -134,7 +157,7 @@ def journaled_write(index: Index, *, run_id: int, track_id: int | None, path: st
 
     try:
         if isinstance(action, WriteGenre):
-            result = tags.write_genre(path, action.genre, preserve_mtime=preserve_mtime,
+            result = tags.write_genre(path, action.genres, preserve_mtime=preserve_mtime,
                                       watch=journal_bytes)
         else:
             result = tags.restore(path, action.snapshot, preserve_mtime=preserve_mtime,

@@ -167,11 +167,12 @@ def _pooled(row: TrackRow, probs: np.ndarray, n_others: int, chosen: int, keys: 
 def _person_label(row: TrackRow, label_of: Callable[[str | None], str | None], labels: Sequence[str]) -> int:
     """Index of the first of the row's person genres that is one of ``labels``; -1 when none is.
 
-    A genre equal to the row's ``written_genre`` is libtagger's own, written by another program
-    from its verdict (beets: :func:`libtagger.verdict_api.note_rewritten`), not a person's.
+    A genre equal to the row's ``written_genre`` (or its ``second_genre``, the runner-up
+    ``--second-genre`` wrote beside it) is libtagger's own, written by another program from its
+    verdict (beets: :func:`libtagger.verdict_api.note_rewritten`), not a person's.
     """
     for genre in json.loads(row.person_genres) if row.person_genres else []:
-        if genre == row.written_genre:
+        if genre in (row.written_genre, row.second_genre):
             continue
         label = label_of(genre)
         if label is not None:

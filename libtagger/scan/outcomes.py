@@ -50,6 +50,8 @@ class FileReport:
     own_confidence: float | None = None
     context_level: str | None = None
     context_size: int | None = None
+    #: The runner-up written (or to be written) as a second genre value (``--second-genre``).
+    second_genre: str | None = None
 
     @classmethod
     def of(cls, row: TrackRow, *, path: str | None = None, status: str | None = None,
@@ -60,7 +62,7 @@ class FileReport:
                    runner_up_confidence=row.runner_up_confidence, previous_genre=row.previous_genre,
                    error=row.error, segments=segments, reason=row.reason, own_genre=row.own_genre,
                    own_confidence=row.own_confidence, context_level=row.context_level,
-                   context_size=row.context_size)
+                   context_size=row.context_size, second_genre=row.second_genre)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

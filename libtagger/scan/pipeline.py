@@ -44,7 +44,7 @@ from libtagger.classify.vote import vote
 from libtagger.store.run_context import locked_index
 from libtagger.parallel import WorkerCrash, map_unordered
 from libtagger.scan.progress import FilesBar
-from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide
+from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, Decision, decide, genres_to_write
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS
 
 __all__ = ["BATCH_TRACKS", "FileReport", "ScanOptions", "ScanSummary", "Scanner", "run_classifier", "scan"]
@@ -77,6 +77,8 @@ class ScanOptions:
     context: str = DEFAULT_CONTEXT
     #: A track without an album tag takes its folder as its album (see libtagger.classify.groups).
     folder_as_album: bool = False
+    #: Write the runner-up as a second genre value when it is close (policy.genres_to_write).
+    second_genre: bool = False
 
 
 def model_meta(name: str) -> dict[str, Any]:
@@ -404,7 +406,11 @@ class Scanner:
             return
         current, ours = state.genres, state.ours
         values |= library_columns(state.fields) | TrackRow.changes(previous_genre="; ".join(current) or None)
-        decision = decide(genre_label=label, written=values["genre"], confidence=values["confidence"], current=current,
+        wanted, tested = genres_to_write(values["genre"], values["confidence"], values.get("runner_up"),
+                                         values.get("runner_up_confidence"), second_genre=opts.second_genre,
+                                         min_confidence=opts.min_confidence)
+        values |= TrackRow.changes(second_genre=wanted[1] if len(wanted) > 1 else None)
+        decision = decide(genre_label=label, written=wanted, confidence=tested, current=current,
                           ours=ours, min_confidence=opts.min_confidence, overwrite=opts.overwrite,
                           dry_run=opts.dry_run)
         existing = self.index.track_by_path(path)
@@ -414,7 +420,7 @@ class Scanner:
             decision = Decision("undone", False)
         if not decision.write:
             self.record.save(path, {**values, **TrackRow.changes(
-                status=decision.status, written=int(ours and current == [values["genre"]]))}, segments,
+                status=decision.status, written=int(ours and current == list(wanted)))}, segments,
                 n_segments=n_segments)
             return
         changed = _changed_since(path, values)
@@ -430,7 +436,7 @@ class Scanner:
                                     report=False)
         self._remove_stale_temporaries(path)
         outcome = journaled_write(self.index, run_id=self.run_id, track_id=track_id, path=path,
-                                  action=WriteGenre(values["genre"]), preserve_mtime=opts.preserve_mtime)
+                                  action=WriteGenre(wanted), preserve_mtime=opts.preserve_mtime)
         if isinstance(outcome, NotWritten):
             self.record.save(path, {**values, **TrackRow.changes(status="error", error=outcome.reason)}, None,
                              n_segments=n_segments)

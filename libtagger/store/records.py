@@ -147,6 +147,8 @@ class TrackRow:
     context_key: str | None = None  # the group (libtagger.classify.groups keys)
     context_size: int | None = None  # other tracks of the group that pooled with this one
     context_probabilities: str | None = None  # JSON list, the pooled probabilities
+    #: the runner-up written as a second genre value (scan --second-genre; None: one genre)
+    second_genre: str | None = None
 
     @property
     def verdict(self) -> Verdict:

@@ -16,6 +16,30 @@ if TYPE_CHECKING:
     from libtagger.tags.storage.snapshots import Snapshot
 
 
+#: Between the values of a multi-valued marker in :attr:`Snapshot.marker` (genres never hold a NUL;
+#: in the file each value is a value of its own: ID3 text list, repeated key, MP4 list).
+MARKER_SEP = "\x00"
+
+
+def marker_text(values: Any) -> str | None:
+    """A marker tag's values (strings) as one :attr:`Snapshot.marker` text; None when there are none.
+
+    >>> marker_text(["Rock", "Metal"]) == "Rock" + MARKER_SEP + "Metal", marker_text(["Jazz"]), marker_text([])
+    (True, 'Jazz', None)
+    """
+    values = [str(v) for v in values or []]
+    return MARKER_SEP.join(values) if values else None
+
+
+def marker_values(marker: str | None) -> list[str]:
+    """The values a :attr:`Snapshot.marker` text stands for (inverse of :func:`marker_text`).
+
+    >>> marker_values("Jazz"), marker_values(None)
+    (['Jazz'], [])
+    """
+    return [] if marker is None else marker.split(MARKER_SEP)
+
+
 def digest(value: Any) -> str:
     """A short stable fingerprint of a tag value (covers can be megabytes)."""
     return hashlib.sha1(repr(value).encode("utf-8", "surrogatepass")).hexdigest()
@@ -109,18 +133,20 @@ class Storage:
         raise NotImplementedError
 
     def marker(self, f: Any) -> str | None:
+        """libtagger's marker as one text (several values joined by :data:`MARKER_SEP`), or None."""
         raise NotImplementedError
 
     def is_ours(self, f: Any) -> bool:
-        """The genre is the one libtagger wrote: it equals the marker."""
+        """The genre is the one libtagger wrote: its values equal the marker's, in order."""
         mark = self.marker(f)
-        return mark is not None and self.raw(f) == [mark]
+        return mark is not None and self.raw(f) == marker_values(mark)
 
-    def write_target(self, current: Snapshot, genre: str) -> Snapshot:
-        """The state a write of ``genre`` gives a file now in state ``current``."""
-        return replace(current, genres=[genre], marker=genre, mp4_gnre=None, has_tags=True)
+    def write_target(self, current: Snapshot, genres: tuple[str, ...]) -> Snapshot:
+        """The state a write of ``genres`` (one value or several) gives a file now in state ``current``."""
+        return replace(current, genres=list(genres), marker=marker_text(genres), mp4_gnre=None, has_tags=True)
 
     def set_marker(self, f: Any, value: str | None) -> None:
+        """Set the marker to ``value`` (a :func:`marker_text`: each value a value of its own), or remove it."""
         raise NotImplementedError
 
     def others(self, f: Any) -> dict[str, str]:

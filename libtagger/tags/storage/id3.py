@@ -21,7 +21,7 @@ from mutagen.apev2 import APENoHeaderError, APEv2, TEXT as APE_TEXT, error as AP
 from mutagen.id3 import TCON, TXXX
 from mutagen.mp3 import MP3
 
-from libtagger.tags.storage.base import Storage, digest
+from libtagger.tags.storage.base import Storage, digest, marker_text, marker_values
 from libtagger.tags.storage.snapshots import Snapshot
 
 
@@ -63,12 +63,12 @@ class ID3Storage(Storage):
 
     def marker(self, f: Any) -> str | None:
         frame = f.tags.get("TXXX:" + self.MARKER) if f.tags is not None else None
-        return str(frame.text[0]) if frame is not None and frame.text else None
+        return marker_text(frame.text) if frame is not None else None
 
     def set_marker(self, f: Any, value: str | None) -> None:
         f.tags.delall("TXXX:" + self.MARKER)
         if value is not None:
-            f.tags.add(TXXX(encoding=3, desc=self.MARKER, text=[value]))
+            f.tags.add(TXXX(encoding=3, desc=self.MARKER, text=marker_values(value)))
 
     def others(self, f: Any) -> dict[str, str]:
         if f.tags is None:
@@ -78,6 +78,14 @@ class ID3Storage(Storage):
 
     def extra_state(self, f: Any, path: Path) -> dict[str, Any]:
         return {"id3_version": list(f.tags.version) if f.tags is not None else None}
+
+    def write_target(self, current: Snapshot, genres: tuple[str, ...]) -> Snapshot:
+        # ID3v2.3 has no multi-value text: the null separator is v2.4's, and v2.3 readers (Windows,
+        # older iTunes and players) show only the first value or a run-together one, while a "/"
+        # joined "Rock/Metal" reads as one genre of that name. A v2.3 tag (v2.2 is saved as v2.3)
+        # keeps its version and gets the first genre only; a v2.4 or new tag gets every value.
+        version = tuple((current.id3_version or [2, 4])[:2]) if current.has_tags else (2, 4)
+        return super().write_target(current, genres if version == (2, 4) else genres[:1])
 
     def save(self, f: Any, snap_version: list[int] | None = None) -> None:
         version = list(f.tags.version) if snap_version is None else snap_version
@@ -179,9 +187,10 @@ class MP3Storage(ID3Storage):
     def extra_state(self, f: Any, path: Path) -> dict[str, Any]:
         return dict(super().extra_state(f, path), ape_genre=_ape_genre(f.libtagger_ape))
 
-    def write_target(self, current: Snapshot, genre: str) -> Snapshot:
-        ape = [genre] if current.ape_genre is not None else None
-        return replace(super().write_target(current, genre), ape_genre=ape)
+    def write_target(self, current: Snapshot, genres: tuple[str, ...]) -> Snapshot:
+        target = super().write_target(current, genres)
+        ape = list(target.genres) if current.ape_genre is not None else None  # APEv2 items are multi-valued
+        return replace(target, ape_genre=ape)
 
     def set_extra_state(self, f: Any, snap: Snapshot) -> None:
         f.libtagger_ape_target = snap.ape_genre

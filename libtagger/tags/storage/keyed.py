@@ -14,6 +14,9 @@ other tags checked as  the comments in order, and       the attributes, sorted
                        FLAC's pictures
 =====================  ===============================  ===================================
 
+Several genres are several values of the one key (``GENRE=Rock``, ``GENRE=Metal``; several
+``WM/Genre`` attributes), and so is the marker.
+
 An empty or blank ``GENRE=`` (some rippers write one) is no genre: the file gets libtagger's,
 and undo puts the empty value back (the snapshot keeps raw values).
 """
@@ -31,7 +34,7 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggspeex import OggSpeex
 from mutagen.oggvorbis import OggVorbis
 
-from libtagger.tags.storage.base import Storage, digest
+from libtagger.tags.storage.base import Storage, digest, marker_text, marker_values
 
 #: ``others(f, skip)``: fingerprints of every tag item but those named in ``skip``.
 OthersFingerprint = Callable[[Any, set[str]], dict[str, str]]
@@ -85,11 +88,11 @@ class KeyedStorage(Storage):
         self._set(f, self.genre_key, list(values) if values else None)
 
     def marker(self, f: Any) -> str | None:
-        vals = f.tags.get(self.marker_key, []) if f.tags is not None else []
-        return str(vals[0]) if vals else None
+        # str(): ASF values are attribute objects. Several values: several genres written (repeated key).
+        return marker_text(f.tags.get(self.marker_key, [])) if f.tags is not None else None
 
     def set_marker(self, f: Any, value: str | None) -> None:
-        self._set(f, self.marker_key, None if value is None else [value])
+        self._set(f, self.marker_key, None if value is None else marker_values(value))
 
     @staticmethod
     def _set(f: Any, key: str, values: list[str] | None) -> None:

@@ -1,5 +1,8 @@
 """MP4 (AAC, ALAC): the genre in ``©gen``, the marker in ``----:org.libtagger:genre``.
 
+Several genres are several ``data`` values of the one ``©gen`` atom (as iTunes-style taggers
+and mutagen read them), and so is the marker.
+
 The old numeric ``gnre`` atom (an ID3v1 genre code) is read as a genre too (mutagen turns a
 valid one into ``©gen`` text). Writing ``©gen`` removes it so the two cannot disagree; the
 snapshot keeps its raw codes (``mp4_gnre``), read here by a small atom walk, and restore puts
@@ -16,7 +19,7 @@ import mutagen
 from mutagen.id3 import TCON
 from mutagen.mp4 import MP4, Atoms, AtomDataType, MP4FreeForm
 
-from libtagger.tags.storage.base import Storage, digest
+from libtagger.tags.storage.base import Storage, digest, marker_text, marker_values
 from libtagger.tags.storage.snapshots import Snapshot
 
 
@@ -43,12 +46,13 @@ class MP4Storage(Storage):
 
     def marker(self, f: Any) -> str | None:
         vals = f.tags.get(self.MARKER, []) if f.tags is not None else []
-        return bytes(vals[0]).decode("utf-8", "replace") if vals else None
+        return marker_text(bytes(v).decode("utf-8", "replace") for v in vals) if vals else None
 
     def set_marker(self, f: Any, value: str | None) -> None:
         f.tags.pop(self.MARKER, None)
         if value is not None:
-            f.tags[self.MARKER] = [MP4FreeForm(value.encode("utf-8"), dataformat=AtomDataType.UTF8)]
+            f.tags[self.MARKER] = [MP4FreeForm(v.encode("utf-8"), dataformat=AtomDataType.UTF8)
+                                   for v in marker_values(value)]
 
     def others(self, f: Any) -> dict[str, str]:
         if f.tags is None:

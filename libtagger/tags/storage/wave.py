@@ -17,7 +17,7 @@ from typing import Any
 from mutagen.wave import WAVE
 
 from libtagger.tags import riff_info
-from libtagger.tags.storage.base import digest
+from libtagger.tags.storage.base import digest, marker_values
 from libtagger.tags.storage.id3 import ID3Storage
 from libtagger.tags.storage.snapshots import Snapshot
 
@@ -49,8 +49,8 @@ class WaveStorage(ID3Storage):
 
     def genres(self, f: Any) -> list[str]:
         id3, ignr = super().genres(f), self._ignr(f)
-        if ignr is None or id3 == [ignr]:
-            return id3
+        if ignr is None or id3 == [ignr] or (super().is_ours(f) and id3[:1] == [ignr]):
+            return id3  # IGNR holds one value: libtagger's first of several genres agrees with them
         if not id3:
             return [ignr]  # a genre set in INFO only (Windows, a DAW): a person's genre like any other
         # Both, and they differ. When the ID3 genre is libtagger's own, the INFO one was changed
@@ -60,11 +60,12 @@ class WaveStorage(ID3Storage):
         return [ignr] if super().is_ours(f) else id3
 
     def is_ours(self, f: Any) -> bool:
-        # Ours only when every genre the file holds (ID3 and INFO) is the marker's value.
-        mark = self.marker(f)
+        # Ours only when every genre the file holds is the marker's: its values in the ID3 chunk,
+        # its first in INFO (IGNR holds one value).
+        marks = marker_values(self.marker(f))
         ignr = self._ignr(f)
-        held = [v for v in (self.raw(f), [ignr] if ignr else []) if v]
-        return mark is not None and bool(held) and all(v == [mark] for v in held)
+        held = [(v, want) for v, want in ((self.raw(f), marks), ([ignr] if ignr else [], marks[:1])) if v]
+        return bool(marks) and bool(held) and all(v == want for v, want in held)
 
     def others(self, f: Any) -> dict[str, str]:
         out = super().others(f)
@@ -84,9 +85,10 @@ class WaveStorage(ID3Storage):
         info = riff_info.read_info(path)
         return {"artist": info.get("IART") or None, "album": info.get("IPRD") or None}
 
-    def write_target(self, current: Snapshot, genre: str) -> Snapshot:
-        body = riff_info.with_field(current.riff_info, "IGNR", genre)
-        return replace(super().write_target(current, genre), riff_info=body)
+    def write_target(self, current: Snapshot, genres: tuple[str, ...]) -> Snapshot:
+        # IGNR holds one genre: the first (the one ffprobe and Windows show).
+        body = riff_info.with_field(current.riff_info, "IGNR", genres[0])
+        return replace(super().write_target(current, genres), riff_info=body)
 
     def set_extra_state(self, f: Any, snap: Snapshot) -> None:
         f.libtagger_info_target = snap.riff_info

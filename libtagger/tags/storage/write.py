@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from libtagger.errors import ReadError, WriteError
@@ -124,16 +125,37 @@ def _apply_bytes(p: Path, recipe: exact.ByteRecipe, *, preserve_mtime: bool,
     return atomic_update(p, edit, preserve_mtime=preserve_mtime, original_times_ns=times)
 
 
-def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: bool = False,
+def _genre_values(genre: str | Sequence[str]) -> tuple[str, ...]:
+    """``genre`` (one value, or several in order) as a checked tuple of distinct genres.
+
+    >>> _genre_values("Rock"), _genre_values(("Rock", "Metal"))
+    (('Rock',), ('Rock', 'Metal'))
+    """
+    values = (genre,) if isinstance(genre, str) else tuple(genre)
+    for value in values:
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:
+            raise ValueError(f"a genre must be a non-empty string without NUL characters, got {value!r}")
+    if not values or len(set(values)) != len(values):
+        raise ValueError(f"genres must be one or more distinct values, got {values!r}")
+    return values
+
+
+def write_genre(path: str | os.PathLike[str], genre: str | Sequence[str], *, preserve_mtime: bool = False,
                 watch: EditWatcher | None = None) -> WriteResult:
-    """Set the genre to ``genre`` (one value) and mark it as written by libtagger.
+    """Set the genre to ``genre`` (one value, or several) and mark it as written by libtagger.
+
+    Several genres are written as real multi-valued tags: ID3v2.4 ``TCON`` null-separated,
+    Vorbis ``GENRE`` repeated, MP4 ``©gen`` and ASF ``WM/Genre`` with several values, an MP3's
+    APEv2 ``Genre`` (when there) with several values. Where one value fits, the first is
+    written: a WAV's RIFF INFO ``IGNR``, and an ID3v2.3 tag (which keeps its version; v2.3 has
+    no multi-value text, see :meth:`~libtagger.tags.storage.id3.ID3Storage.write_target`).
 
     Parameters
     ----------
     path
         An audio file with an extension in :data:`TAGGABLE_EXTENSIONS`.
     genre
-        The display spelling, e.g. ``"Hip-Hop"``.
+        The display spelling, e.g. ``"Hip-Hop"``, or several in order, e.g. ``("Rock", "Metal")``.
     preserve_mtime
         Keep the file's modification time (default: it becomes now).
     watch
@@ -145,8 +167,7 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: boo
         Nothing was changed; ``reason`` says why (read-only, disk full, ...).
     """
     p = Path(path)
-    if not isinstance(genre, str) or not genre.strip() or "\x00" in genre:
-        raise ValueError(f"genre must be a non-empty string without NUL characters, got {genre!r}")
+    genres = _genre_values(genre)
     storage = storage_for(p)
     if storage is None:
         if not p.exists():
@@ -155,7 +176,7 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, preserve_mtime: boo
     times = _times(p)
     current = read_state(storage, open_tags(storage, p, WriteError), p)
     try:
-        target = storage.write_target(current, genre)
+        target = storage.write_target(current, genres)
     except riff_info.RiffError as exc:  # a damaged INFO chunk: refused before anything is written
         raise WriteError(p, str(exc)) from exc
     if current == target:
