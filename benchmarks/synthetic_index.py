@@ -178,8 +178,18 @@ def track_rows(n: int, rng: np.random.Generator, *, paths: Sequence[str], model_
             "person_genres": json.dumps([previous]) if previous else None,
             "artist": artist, "albumartist": artist, "album": album, "tags_read_at": stamp,
             "compilation": 0,  # read with the others: a NULL would make the next scan read the tags again
+            # the own verdict a current scan keeps beside the pooled one (here: the same; NULL would
+            # make the next scan fill it in from the segments)
+            "own_genre": verdict, "own_confidence": None if verdict is None else round(float(conf[i]), 4),
+            "own_probabilities": None if verdict is None else _own_probabilities(str(genre[i]), float(conf[i])),
         })
     return rows
+
+
+def _own_probabilities(label: str, confidence: float) -> str:
+    """JSON of a probability vector over the ten genres with ``confidence`` on ``label``."""
+    rest = (1.0 - confidence) / (len(GENRES) - 1)
+    return json.dumps([round(confidence if g == label else rest, 6) for g in GENRES])
 
 
 def build_synthetic_index(path: str | os.PathLike, n_tracks: int, *, seed: int = 0,
@@ -249,7 +259,7 @@ def build_synthetic_index(path: str | os.PathLike, n_tracks: int, *, seed: int =
                 "id": r, "kind": "scan", "started_at": day.isoformat(timespec="seconds"),
                 "finished_at": (day + timedelta(hours=2)).isoformat(timespec="seconds"),
                 "outcome": "finished", "pid": 1000 + r, "host": "synthetic",
-                "arguments": json.dumps({"roots": [root], "synthetic": True}), "model_id": model_id,
+                "arguments": json.dumps({"roots": [root], "synthetic": True, "context": "album"}), "model_id": model_id,
                 "dry_run": 0, "counts": json.dumps({"tagged": int((run_ids == r).sum())}),
             })
         rows = track_rows(n_tracks, rng, paths=paths, model_id=model_id, detector_id=detector_id,

@@ -170,7 +170,8 @@ class Scanner:
         previous = self.index.previous_scan_arguments(self.run_id)
         # A scan of an older libtagger judged every track alone: as --context none.
         switched = previous is not None and previous.get("context", "none") != opts.context
-        if opts.context != "none" or switched:
+        # A run that saved no track (nothing new, changed or re-decided) has no group to re-vote.
+        if switched or (opts.context != "none" and self.index.run_saved_tracks(self.run_id)):
             self._vote_in_context(everything=switched)
 
     def _vote_in_context(self, *, everything: bool = False) -> None:

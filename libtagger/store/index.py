@@ -742,6 +742,10 @@ class Index:
             "select * from tracks where missing = 0 and own_probabilities is not null and model_id = ? "
             "and status not in ('rejected', 'error') order by id", [model_id])]
 
+    def run_saved_tracks(self, run_id: int) -> bool:
+        """Whether any track row was saved by run ``run_id`` (a no-op run saves none)."""
+        return self.db.execute("select 1 from tracks where run_id = ? limit 1", [run_id]).fetchone() is not None
+
     def tracks_without_own_verdict(self, model_id: str) -> list[int]:
         """Ids of present tracks judged by ``model_id`` that lack the own-verdict columns (rows an
         older libtagger made): their segment rows still hold what the own verdict is made of."""
