@@ -179,9 +179,14 @@ def time_commands(db: Path, sample_path: str, repeat: int) -> list[list[object]]
 
     runner = CliRunner()
     rows = []
-    with sqlite3.connect(db) as con:
+    # Closed, not only committed (``with`` does not close): an open connection of this process
+    # made the in-process commands' read-only open fail with "disk I/O error".
+    con = sqlite3.connect(db)
+    try:
         plans = {label: " | ".join(r[3] for r in con.execute(f"explain query plan {sql}"))
                  for label, _, sql in command_cases(sample_path) if sql}
+    finally:
+        con.close()
     for label, args, _ in command_cases(sample_path):
         argv = [*args, "--index", str(db)]
         fresh, fresh_cpu, inproc, inproc_cpu = [], [], [], []
