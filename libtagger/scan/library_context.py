@@ -34,6 +34,7 @@ import numpy as np
 from libtagger.classify import context as rule
 from libtagger.classify.groups import GroupKeys, group_keys
 from libtagger.classify.vote import Vote
+from libtagger.store.index import GroupFields
 from libtagger.store.records import ContextVerdict, TrackRow, Verdict
 
 #: What ``scan --context`` accepts.
@@ -57,7 +58,7 @@ class Pooled:
         old = self.row
         return (old.status == "pending" or old.genre != self.verdict.genre
                 or old.runner_up != self.verdict.runner_up
-                or not np.isclose(old.confidence or 0.0, self.verdict.confidence or 0.0, atol=1e-4)
+                or abs((old.confidence or 0.0) - (self.verdict.confidence or 0.0)) > 1e-4
                 or (old.context_level, old.context_size) != (self.context.context_level, self.context.context_size))
 
 
@@ -67,7 +68,7 @@ def own_context(vote: Vote, spellings: Sequence[str], labels: Sequence[str]) -> 
                           own_probabilities=json.dumps([round(p, 6) for p in vote.probabilities]))
 
 
-def keys_of(row: TrackRow, *, folder_as_album: bool = False) -> GroupKeys:
+def keys_of(row: TrackRow | GroupFields, *, folder_as_album: bool = False) -> GroupKeys:
     """The album and artist keys of an indexed track (see :func:`libtagger.classify.groups.group_keys`)."""
     return group_keys(row.artist, row.albumartist, row.album, row.compilation, row.real_path,
                       folder_as_album=folder_as_album)
@@ -146,6 +147,22 @@ def to_decide(pooled: Sequence[Pooled], run_id: int, *, folder_as_album: bool = 
     return [p for p in pooled if p.changed and (
         p.row.run_id == run_id or any(k in touched for k in keys_of(p.row, folder_as_album=folder_as_album)
                                       if k is not None))]
+
+
+def touched_members(rows: Sequence[TrackRow | GroupFields], run_id: int, *,
+                    folder_as_album: bool = False) -> list[int]:
+    """Ids of the rows in a group (album or artist) that a row of run ``run_id`` belongs to, and the
+    run's own rows: every track whose pooled verdict the run can change.
+
+    ``rows`` need only the group fields (:meth:`~libtagger.store.index.Index.voting_group_fields`).
+    The set is closed: a member's album and artist groups are wholly inside it (an album's
+    tracks share its artist key), so pooling these rows alone gives the same verdicts as
+    pooling the whole library.
+    """
+    keys = [keys_of(r, folder_as_album=folder_as_album) for r in rows]
+    touched = {k for r, ks in zip(rows, keys) if r.run_id == run_id for k in ks if k is not None}
+    return [r.id for r, ks in zip(rows, keys)
+            if r.id is not None and (r.run_id == run_id or any(k in touched for k in ks if k is not None))]
 
 
 def _pooled(row: TrackRow, probs: np.ndarray, n_others: int, chosen: int, keys: GroupKeys,

@@ -204,10 +204,15 @@ class Scanner:
 
     def _pooled_to_decide(self, everything: bool) -> list[Pooled]:
         opts = self.options
+        if everything:
+            rows = self.index.voting_rows(self.model_id)
+        else:  # only the groups this run touched: a new album costs its own tracks, not the library
+            members = library_context.touched_members(self.index.voting_group_fields(self.model_id), self.run_id,
+                                                      folder_as_album=opts.folder_as_album)
+            rows = self.index.voting_rows(self.model_id, ids=members)
         pooled = library_context.pool(
-            self.index.voting_rows(self.model_id), level=opts.context, labels=self.classifier.labels,
-            spellings=self.classifier.spellings, label_of=self.classifier.label_of,
-            folder_as_album=opts.folder_as_album)
+            rows, level=opts.context, labels=self.classifier.labels, spellings=self.classifier.spellings,
+            label_of=self.classifier.label_of, folder_as_album=opts.folder_as_album)
         chosen = library_context.to_decide(pooled, self.run_id, folder_as_album=opts.folder_as_album,
                                            everything=everything)
         decided = {p.row.id for p in chosen}

@@ -244,6 +244,24 @@ class LearningRow:
     status: str | None = None  # the track's scan status (``rejected``: the music detector's no)
 
 
+class GroupFields(NamedTuple):
+    """The fields of a track that place it in an album and an artist group (and its run)."""
+
+    id: int
+    path: str
+    path_bytes: bytes | None
+    run_id: int | None
+    artist: str | None
+    albumartist: str | None
+    album: str | None
+    compilation: int | None
+
+    @property
+    def real_path(self) -> str:
+        """The file-system path (as :attr:`TrackRow.real_path <libtagger.store.records.TrackRow.real_path>`)."""
+        return os.fsdecode(self.path_bytes) if self.path_bytes else self.path
+
+
 class IndexCounts(NamedTuple):
     """Totals for ``libtagger stats`` (present tracks only, except ``missing``)."""
 
@@ -732,14 +750,31 @@ class Index:
             yield LearningRow(row["id"], real_path(row), genres, row["artist"], row["albumartist"],
                               row["album"], features, taggrams, row["status"])
 
-    def voting_rows(self, model_id: str) -> list[TrackRow]:
+    def voting_rows(self, model_id: str, *, ids: Iterable[int] | None = None) -> list[TrackRow]:
         """Present tracks with an own verdict of model ``model_id`` that can lend it to their group.
 
         Rejected and failed tracks lend nothing (no own verdict, or audio that is not what the
         verdict was about); ordered by id. What :mod:`libtagger.scan.library_context` pools.
+        ``ids``: only those tracks (read in chunks).
         """
-        return [TrackRow.from_row(row) for row in self.db.query(
-            "select * from tracks where missing = 0 and own_probabilities is not null and model_id = ? "
+        where = ("missing = 0 and own_probabilities is not null and model_id = ? "
+                 "and status not in ('rejected', 'error')")
+        if ids is None:
+            return [TrackRow.from_row(row) for row in self.db.query(
+                f"select * from tracks where {where} order by id", [model_id])]
+        rows: list[TrackRow] = []
+        for chunk in _chunks(sorted(set(ids)), 500):
+            rows += [TrackRow.from_row(row) for row in self.db.query(
+                f"select * from tracks where {where} and id in ({', '.join('?' * len(chunk))})",
+                [model_id, *chunk])]
+        return sorted(rows, key=lambda r: r.id or 0)
+
+    def voting_group_fields(self, model_id: str) -> list[GroupFields]:
+        """The voting rows of :meth:`voting_rows`, only the fields that place them in a group:
+        plain tuples, cheap enough for 100,000 tracks."""
+        return [GroupFields(*row) for row in self.db.execute(
+            "select id, path, path_bytes, run_id, artist, albumartist, album, compilation from tracks "
+            "where missing = 0 and own_probabilities is not null and model_id = ? "
             "and status not in ('rejected', 'error') order by id", [model_id])]
 
     def run_saved_tracks(self, run_id: int) -> bool:
