@@ -340,7 +340,7 @@ class Scanner:
             except FileError:
                 pass  # a tag block mutagen cannot parse: the rejection stands, no fields
             self.record.save(track.path, {**values, **TrackRow.changes(
-                status="rejected", reason=track.rejection.reason), **Verdict.CLEARED.columns(),
+                status="rejected", reason=track.rejection.reason, second_genre=None), **Verdict.CLEARED.columns(),
                 **ContextVerdict.CLEARED.columns()}, track.segments)
             return
         values |= library_context.own_context(verdict, self.classifier.spellings, self.classifier.labels).columns()
@@ -435,7 +435,8 @@ class Scanner:
         if changed:
             # the verdict is about audio that is gone: not kept as this file's genre
             self.record.save(path, {**values, **TrackRow.changes(status="error", error=changed),
-                                    **Verdict.CLEARED.columns(), **ContextVerdict.CLEARED.columns()}, segments,
+                                    **Verdict.CLEARED.columns(), **ContextVerdict.CLEARED.columns(),
+                                    **TrackRow.changes(second_genre=None)}, segments,
                              n_segments=n_segments)
             return
         track_id = self.record.save(path, {**values, **TrackRow.changes(status="would-tag")}, segments,
