@@ -10,7 +10,11 @@
    (:mod:`libtagger.scan.classification`);
 4. apply the write policy (:mod:`libtagger.scan.policy`), write the new genre through
    :mod:`libtagger.scan.journaled_write` (old tags journaled first), and save the track
-   in one transaction (:mod:`libtagger.store.index`).
+   in one transaction (:mod:`libtagger.store.index`). A track with an album or artist is
+   saved ``pending`` instead, with its own verdict;
+5. the library context (:mod:`libtagger.scan.library_context`): once every file is analysed,
+   the run's tracks and the other tracks of their albums and artists are pooled from the
+   stored rows, and each changed or pending verdict goes through step 4.
 
 This module drives the run: options, workers and progress, policy, writes, reports and
 the summary. Each file is committed as soon as it is done, so a killed run loses at most
