@@ -36,12 +36,14 @@ def import_tensorflow_quietly() -> None:
         # on file descriptor 2 are captured. A sys.stderr that is not file descriptor 2 (a
         # test runner's buffer, a log) is left alone: the capture never touches it.
         swapped = saved is not None and _is_fd2(real_stderr)
-        if saved is not None:
-            os.dup2(captured.fileno(), 2)
+        # sys.stderr is swapped before descriptor 2 is captured (and given back after it is
+        # restored), so a line the main thread prints meanwhile never lands in the capture.
         if swapped:
             sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1,
                                    encoding=getattr(real_stderr, "encoding", None) or "utf-8",
                                    errors="backslashreplace")
+        if saved is not None:
+            os.dup2(captured.fileno(), 2)
         try:
             import tensorflow as tf
 
@@ -51,15 +53,15 @@ def import_tensorflow_quietly() -> None:
             failed = True
             raise
         finally:
-            if swapped:
-                sys.stderr.flush()
-                sys.stderr = real_stderr
             if saved is not None:
                 os.dup2(saved, 2)
                 os.close(saved)
-                if failed:
-                    captured.seek(0)
-                    sys.stderr.write(captured.read().decode(errors="replace"))
+            if swapped:
+                sys.stderr.flush()
+                sys.stderr = real_stderr
+            if saved is not None and failed:
+                captured.seek(0)
+                sys.stderr.write(captured.read().decode(errors="replace"))
     _tensorflow_ready = True
 
 
