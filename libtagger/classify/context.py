@@ -154,11 +154,7 @@ def combine(own_log_probs: np.ndarray, groups: np.ndarray, *, weight: float = WE
     (n, k) probabilities (rows sum to 1).
     """
     own = np.maximum(np.asarray(own_log_probs, dtype=np.float64), _LOG_FLOOR)
-    evidence = own.copy()
-    if person_labels is not None:
-        person = np.asarray(person_labels, dtype=np.int64)
-        known = person >= 0
-        evidence[known] = person_log_probs(person[known], own.shape[1], person_confidence)
+    evidence = _lent_evidence(own, person_labels, person_confidence)
     others_mean, n_others = leave_one_out_mean(evidence, groups)
     return blend(own, others_mean, n_others, weight=weight, min_others=min_others, size_prior=size_prior,
                  temperature=temperature)
@@ -181,11 +177,7 @@ def combine_tiers(own_log_probs: np.ndarray, album_groups: np.ndarray | None, ar
     tier : (n,) 0 alone, 1 artist, 2 album.
     """
     own = np.maximum(np.asarray(own_log_probs, dtype=np.float64), _LOG_FLOOR)
-    evidence = own.copy()
-    if person_labels is not None:
-        person = np.asarray(person_labels, dtype=np.int64)
-        known = person >= 0
-        evidence[known] = person_log_probs(person[known], own.shape[1], person_confidence)
+    evidence = _lent_evidence(own, person_labels, person_confidence)
     mean, n_others = leave_one_out_mean(evidence, artist_groups)
     tier = np.where(n_others >= MIN_OTHERS, 1, 0)
     if album_groups is not None:
@@ -195,6 +187,17 @@ def combine_tiers(own_log_probs: np.ndarray, album_groups: np.ndarray | None, ar
         n_others = np.where(on_album, album_n, n_others)
         tier = np.where(on_album, 2, tier)
     return blend(own, mean, n_others), n_others, tier
+
+
+def _lent_evidence(own: np.ndarray, person_labels: np.ndarray | None, person_confidence: float) -> np.ndarray:
+    """(n, k) what each track lends its group: its own log-probabilities, or a person's genre where
+    ``person_labels`` (n,) names one (>= 0)."""
+    evidence = own.copy()
+    if person_labels is not None:
+        person = np.asarray(person_labels, dtype=np.int64)
+        known = person >= 0
+        evidence[known] = person_log_probs(person[known], own.shape[1], person_confidence)
+    return evidence
 
 
 def majority_vote(own_probs: np.ndarray, groups: np.ndarray, *, min_others: int = 1) -> np.ndarray:
