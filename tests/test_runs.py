@@ -156,3 +156,19 @@ def test_asking_whether_the_lock_is_held_never_makes_a_run_fail_to_start(tmp_pat
         release.join()
         os.close(fd)
     assert not run_lock_held(index)
+
+
+def test_a_transaction_an_interrupt_left_open_does_not_swallow_the_run_row(tmp_path):
+    """Ctrl-C or a hang-up between ``BEGIN`` and the ``try`` of ``atomic()`` leaves a transaction
+    nobody ends. ``finish_run`` (called from a ``finally``) must still record the run, and the
+    half-done work stays undone."""
+    path = tmp_path / "index.db"
+    index = Index(path)
+    run_id = index.start_run(kind="scan", arguments={})
+    index.db.conn.execute("BEGIN")  # what the interrupt left: an open transaction, half done
+    index.db.execute("update runs set arguments = 'half done' where id = ?", [run_id])
+    index.finish_run(run_id, outcome="interrupted", counts={})
+    index.close()
+    [run] = rows(path, "select outcome, finished_at, arguments from runs")
+    assert run["outcome"] == "interrupted" and run["finished_at"]
+    assert run["arguments"] == "{}"

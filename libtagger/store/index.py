@@ -587,6 +587,16 @@ class Index:
         return int(table.last_pk)
 
     def finish_run(self, run_id: int, *, outcome: str, counts: dict[str, int]) -> None:
+        """Record how a run ended, in a transaction of its own.
+
+        Called from a ``finally``: when Ctrl-C, SIGTERM or SIGHUP struck between ``BEGIN`` and
+        the ``try`` of ``atomic()``, that transaction is still open and nobody will end it. The
+        run row written inside it would be rolled back when the connection closes, leaving the
+        run ``running`` (seen once in CI). Its half-done work is rolled back here first, as
+        closing would have done.
+        """
+        if self.db.conn.in_transaction:
+            self.db.conn.rollback()
         with self.db.atomic():
             self.db["runs"].update(run_id, {"finished_at": now(), "outcome": outcome,
                                             "counts": json.dumps(counts)})
