@@ -97,12 +97,34 @@ def scan_realdev() -> None:
     subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
 
 
+def current_model_id() -> str:
+    """The model id of the default genre model the scan would use (its meta.json)."""
+    from libtagger.classify.classifier import DEFAULT_MODEL, locate_model, read_meta
+
+    return str(read_meta(locate_model(DEFAULT_MODEL).folder, check_features=False)["model_id"])
+
+
+def cached_model_ids() -> set[str]:
+    """The model ids of the verdicts in the realdev cache."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(f"file:{CACHE}?mode=ro", uri=True)) as con:
+        return {row[0] for row in con.execute("select distinct model_id from tracks where model_id is not null")}
+
+
 def realdev_tracks() -> list[Track]:
     """Every analysed realdev recording of the cached scan, with the detector's verdict."""
     from libtagger.audio.features import FEATURE_NAMES
     from libtagger.classify.openset import REASONS, openset_verdict
     from libtagger.store.index import Index, unpack_array
 
+    if CACHE.exists() and cached_model_ids() != {current_model_id()}:
+        # made by another model (retrained or replaced): its figures would not be today's
+        print(f"{CACHE.name} holds verdicts of {sorted(cached_model_ids())}, not of {current_model_id()}: "
+              "scanning again", file=sys.stderr)
+        for stale in CACHE.parent.glob(CACHE.name + "*"):
+            stale.unlink()
     if not CACHE.exists():
         scan_realdev()
     index = Index(CACHE, read_only=True)
