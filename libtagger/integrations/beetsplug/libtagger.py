@@ -15,8 +15,16 @@ stands behind, empty when unsure or rejected), ``libtagger_confidence``,
 ``libtagger_model``, ``libtagger_status`` (``tagged``, ``kept``, ``unsure``, ``rejected``,
 ``error``) and ``libtagger_reason``; and each index column added since those
 (a field of :class:`libtagger.store.records.TrackRow` not in :data:`COLUMNS_SEEN_BEFORE`) as
-``libtagger_<column>``, with no edit here. A genre a person set (one that is not the
-``libtagger_genre`` recorded earlier) is kept unless ``--force``.
+``libtagger_<column>``, with no edit here (except ``second_genre``: ``libtagger_second_genre`` is
+the second value the plugin set, see below). A genre a person set (one that is not the
+``libtagger_genre`` recorded earlier, with its ``libtagger_second_genre`` when there is one) is
+kept unless ``--force``.
+
+The second genre (config ``second_genre``, ``beet libtagger --second-genre``; off by default, as
+``libtagger scan --second-genre``): when the verdict's runner-up is close by the scan's own rule
+(:func:`libtagger.scan.policy.genres_to_write`), the item's ``genres`` are the two, and
+``libtagger_second_genre`` records the second beside ``libtagger_genre``, so a later run knows the
+pair for libtagger's own and replaces it when the verdict changes.
 
 The album genre (config ``context``: ``album``, the default, or ``artist``; ``none`` judges
 every item alone): the items of one beets album are pooled as that album, whatever their
@@ -25,6 +33,8 @@ judged items (not rejected, not failed) name one genre at or above ``min_confide
 (:func:`album_genre`), that genre is set on every judged item of the album whose genre no
 person set, and on the beets Album (stored without inheritance, so no person's genre on an
 item is overwritten), unless the Album holds a genre a person or another plugin set.
+The album genre is one genre: the Album never gets a pair, and an item under it gets its own
+runner-up beside it only when its own verdict names the album genre first.
 Otherwise each item keeps its own verdict and the Album is left alone. The Album records
 ``libtagger_album_genre`` (the album genre libtagger set on it) and ``libtagger_album_reason``
 (what was decided last, and why).
@@ -49,7 +59,7 @@ from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
 
 from libtagger.scan.library_context import CONTEXT_LEVELS, DEFAULT_CONTEXT
-from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE
+from libtagger.scan.policy import DEFAULT_MIN_CONFIDENCE, genres_to_write
 from libtagger.store.records import TrackRow, column_types
 
 #: The index columns that existed when the plugin's attributes began to follow the record
@@ -62,6 +72,11 @@ COLUMNS_SEEN_BEFORE = frozenset({
     "previous_genre", "written", "written_genre", "model_id", "missing", "analysed_at", "updated_at",
     "run_id", "content_check", "reason", "detector_id", "person_genres", "artist", "albumartist",
     "album", "tags_read_at"})
+
+#: Index columns added since :data:`COLUMNS_SEEN_BEFORE` that the plugin sets its own way instead of
+#: copying the verdict's: ``second_genre`` is the second value the plugin set on the item (an album
+#: genre, a person's genre kept or the option off decide it, not the verdict alone).
+COLUMNS_SET_BY_THE_PLUGIN = frozenset({"second_genre"})
 
 #: beets' type of a column's values (a bytes column is not shown in beets).
 _BEETS_TYPES: dict[type, types.Type] = {str: types.STRING, int: types.INTEGER, float: types.Float(3)}
@@ -142,6 +157,7 @@ class LibtaggerPlugin(BeetsPlugin):
             "force": False,         # replace a genre a person set
             "jobs": 0,              # worker processes; 0: every core
             "context": DEFAULT_CONTEXT,  # album | artist | none: pool an item's verdict with its album's
+            "second_genre": False,  # also set the runner-up when it is close (as scan --second-genre)
         })
         #: Items judged by the import stage, per task, waiting for beets to put their files in place.
         self._pending: dict[Any, list[Judged]] = {}
@@ -173,15 +189,16 @@ class LibtaggerPlugin(BeetsPlugin):
 
     # -- judging --------------------------------------------------------------------------
 
-    def judge(self, items: list[Item], *, force: bool, min_confidence: float,
-              album: Album | None = None) -> tuple[list[Judged], JudgedAlbum | None]:
+    def judge(self, items: list[Item], *, force: bool, min_confidence: float, album: Album | None = None,
+              second_genre: bool = False) -> tuple[list[Judged], JudgedAlbum | None]:
         """Classify ``items`` and set their fields in memory (nothing stored, nothing written).
 
         ``album``: the beets Album the items belong to (None: singletons, judged with the
         index's context as a scan judges them). Every item of the album is classified and
         pooled as that album (an item the query left out is evidence, and is not changed);
         the album genre (:func:`album_genre`) is set on ``items``, and on the Album when
-        ``items`` are all of its items. Returns the items judged, and the Album's (None
+        ``items`` are all of its items. ``second_genre``: an item whose verdict has a close
+        runner-up gets both (:func:`_apply`). Returns the items judged, and the Album's (None
         without an album, with ``context: none``, or when only a part of the album was asked).
         Raises libtagger's errors (index locked, model missing) to the caller.
         """
@@ -197,7 +214,7 @@ class LibtaggerPlugin(BeetsPlugin):
                    if album is not None and context != "none" else None)
         judged = [Judged(item, _source(item),
                          *_apply(item, verdicts[_source(item)], force=force, min_confidence=min_confidence,
-                                 album_verdict=decided))
+                                 album_verdict=decided, second_genre=second_genre))
                   for item in items]
         judged_album = (_apply_album(album, decided, force=force)
                         if album is not None and decided is not None and whole else None)
@@ -248,7 +265,7 @@ class LibtaggerPlugin(BeetsPlugin):
         try:
             judged, judged_album = self.judge(items, force=self.config["force"].get(bool),
                                               min_confidence=self.config["min_confidence"].as_number(),
-                                              album=album)
+                                              album=album, second_genre=self.config["second_genre"].get(bool))
         except UserError:
             raise  # a wrong setting: the user must hear it
         except Exception as exc:  # noqa: BLE001 - a genre is not worth losing the user's import
@@ -284,6 +301,9 @@ class LibtaggerPlugin(BeetsPlugin):
                               help="also replace a genre a person set")
         cmd.parser.add_option("--min-confidence", type="float", default=None,
                               help=f"set no genre below this confidence (default {DEFAULT_MIN_CONFIDENCE})")
+        cmd.parser.add_option("--second-genre", action="store_true", default=None,
+                              help="also set the runner-up as a second genre when it is close "
+                                   "(runner-up >= 0.5 x the first, the pair >= the minimum confidence)")
         cmd.func = self._command
         return [cmd]
 
@@ -291,6 +311,7 @@ class LibtaggerPlugin(BeetsPlugin):
         from libtagger.errors import LibtaggerError
 
         force = self.config["force"].get(bool) if opts.force is None else opts.force
+        second_genre = self.config["second_genre"].get(bool) if opts.second_genre is None else opts.second_genre
         min_confidence = (self.config["min_confidence"].as_number() if opts.min_confidence is None
                           else opts.min_confidence)
         if not 0.0 <= min_confidence <= 1.0:
@@ -298,7 +319,8 @@ class LibtaggerPlugin(BeetsPlugin):
         write = ui.should_write()
         for album, items in _by_album(lib, list(lib.items(args))):
             try:
-                judged, judged_album = self.judge(items, force=force, min_confidence=min_confidence, album=album)
+                judged, judged_album = self.judge(items, force=force, min_confidence=min_confidence, album=album,
+                                                  second_genre=second_genre)
             except LibtaggerError as exc:
                 raise UserError(f"libtagger: {exc}") from exc
             for j in judged:
@@ -407,50 +429,72 @@ def _set_or_drop(item: Item, name: str, value: Any) -> None:
         del item[name]
 
 
+def _ours(item: Item) -> list[str]:
+    """The genre values libtagger set on ``item`` last time (empty: none, or unsure then)."""
+    first = item.get("libtagger_genre") or None
+    second = item.get("libtagger_second_genre") or None
+    return [g for g in (first, second) if g is not None] if first is not None else []
+
+
 def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float,
-           album_verdict: AlbumVerdict | None = None) -> tuple[str, bool]:
+           album_verdict: AlbumVerdict | None = None, second_genre: bool = False) -> tuple[str, bool]:
     """Set ``item``'s libtagger fields (and its genres when the verdict allows); (status, changed).
 
     ``verdict``: the file's row, from :func:`libtagger.verdict_api.classify_paths`;
     ``album_verdict``: its album's, when the item was judged with its album (its genre, when
-    there is one, is the item's unless the item was rejected or failed). Only the item in
-    memory changes.
+    there is one, is the item's unless the item was rejected or failed). ``second_genre``: the
+    verdict's runner-up goes beside its genre when :func:`~libtagger.scan.policy.genres_to_write`
+    says it is close, and the pair's confidence is then the one tested against ``min_confidence``
+    (as the scan tests it); under an album genre, only when the item's own verdict names the album
+    genre first. Only the item in memory changes.
     """
-    ours_before = item.get("libtagger_genre") or None
-    genre, reason = "", ""
+    ours_before = _ours(item)
+    wanted: tuple[str, ...] = ()
+    reason = ""
     if verdict.status == "rejected":
         status, reason = "rejected", verdict.reason or ""
     elif verdict.genre is None or verdict.confidence is None:
         status, reason = "error", verdict.error or "no verdict"
     elif album_verdict is not None and album_verdict.genre is not None:
-        genre, status = album_verdict.genre, "tagged"
-        if verdict.genre != genre or verdict.confidence < min_confidence:
+        status = "tagged"
+        # The album rule names one genre; the item's runner-up goes beside it only when the pair is
+        # about that genre (its verdict's first), else the second value would belong to another verdict.
+        wanted, _ = genres_to_write(album_verdict.genre, verdict.confidence, verdict.runner_up,
+                                    verdict.runner_up_confidence, min_confidence=min_confidence,
+                                    second_genre=second_genre and verdict.genre == album_verdict.genre)
+        if verdict.genre != album_verdict.genre or verdict.confidence < min_confidence:
             # the album's genre, not the one the item's own verdict would have set: say so
             reason = f"album genre {album_verdict.reason}; its verdict {verdict.genre} {verdict.confidence:.3f}"
-    elif verdict.confidence < min_confidence:
-        status, reason = "unsure", f"below {min_confidence:g} (best guess {verdict.genre})"
     else:
-        genre = verdict.genre
-        status = "tagged"
-    item["libtagger_genre"] = genre
+        wanted, tested = genres_to_write(verdict.genre, verdict.confidence, verdict.runner_up,
+                                         verdict.runner_up_confidence, second_genre=second_genre,
+                                         min_confidence=min_confidence)
+        if tested < min_confidence:
+            status, reason, wanted = "unsure", f"below {min_confidence:g} (best guess {verdict.genre})", ()
+        else:
+            status = "tagged"
+    item["libtagger_genre"] = wanted[0] if wanted else ""
     item["libtagger_status"] = status
     item["libtagger_reason"] = reason
     item["libtagger_model"] = verdict.model_id or ""
     _set_or_drop(item, "libtagger_confidence",
                  None if verdict.confidence is None else round(float(verdict.confidence), 3))
-    for column in COLUMN_FIELDS:
+    for column in COLUMN_FIELDS.keys() - COLUMNS_SET_BY_THE_PLUGIN:
         _set_or_drop(item, f"libtagger_{column}", getattr(verdict, column))
+    # Recorded even when a person's genre is kept, as libtagger_genre is: what libtagger stands behind.
+    _set_or_drop(item, "libtagger_second_genre", wanted[1] if len(wanted) > 1 else None)
     if status != "tagged":
         return status, False
     current = list(item.get("genres") or [])
-    person_set = bool(current) and current != [ours_before]
+    # libtagger's own genres from an earlier run, one value or the pair, are replaced, not kept
+    person_set = bool(current) and current != ours_before
     if person_set and not force:
         item["libtagger_status"] = "kept"
         item["libtagger_reason"] = "a genre a person set: " + "; ".join(current)
         return "kept", False
-    if current == [genre]:
+    if current == list(wanted):
         return "tagged", False
-    item.genres = [genre]
+    item.genres = list(wanted)
     return "tagged", True
 
 
@@ -460,9 +504,9 @@ def _line(judged: Judged, pretend: bool = False) -> str:
     status = "would-tag" if pretend and judged.changed else judged.status
     confidence = item.get("libtagger_confidence")
     if judged.status == "tagged":
-        detail = item["libtagger_genre"]
+        detail = "; ".join(_ours(item))
     elif judged.status == "kept":
-        detail = f"{'; '.join(item.get('genres') or [])} (libtagger: {item['libtagger_genre']})"
+        detail = f"{'; '.join(item.get('genres') or [])} (libtagger: {'; '.join(_ours(item))})"
     else:
         detail = item["libtagger_reason"]
     shown = f"{confidence:.3f}" if confidence is not None else "-"
