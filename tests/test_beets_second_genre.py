@@ -96,12 +96,10 @@ def library(gtzan, tmp_path_factory) -> Beets:
     home = tmp_path_factory.mktemp("beets-second")
     _make_albums(gtzan, home / "incoming", ALBUMS)
     beets = Beets(home, write=True)
-    # Imports run beets' pipeline in one thread: threaded, the import stage of one album can open
-    # libtagger's index while the previous album's files are noted in it, and lose that album's
-    # genres to "database is locked" (Index._create_tables upgrades a read transaction to a write;
-    # on main too: one import of these three albums in eight). Not what this test is about.
-    # The libtagger section is the config's last.
-    beets.config.write_text("threaded: no\n" + beets.config.read_text() + f"  min_confidence: {MIN_CONFIDENCE}\n")
+    # beets' threaded import (its default): one album's import stage opens libtagger's index while
+    # the previous album's files are noted in it; the index waits instead of failing
+    # (tests/test_index_concurrency.py). The libtagger section is the config's last.
+    beets.config.write_text(beets.config.read_text() + f"  min_confidence: {MIN_CONFIDENCE}\n")
     beets.beet("import", "-A", "-q", str(home / "incoming"))
     print(f"$ beet ls -f '{FIELDS}'\n" + beets.beet("ls", "-f", FIELDS))
     return beets
