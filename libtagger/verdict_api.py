@@ -121,7 +121,8 @@ def _cached(fresh: TrackClassifier) -> TrackClassifier:
 
 
 def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.PathLike,
-                   new_path: str | bytes | os.PathLike | None = None, *, genre: str | None = None) -> bool:
+                   new_path: str | bytes | os.PathLike | None = None, *, genre: str | None = None,
+                   second_genre: str | None = None) -> bool:
     """Tell the index that another program rewrote the tags of an analysed file (and maybe moved it).
 
     The audio is the one analysed, so the track keeps its verdict under the file's new
@@ -132,7 +133,9 @@ def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.Pat
 
     ``genre``: the genre the caller wrote from libtagger's verdict. The file carries no
     libtagger marker then, so it is recorded as libtagger's written genre: the library
-    context never takes it for a genre a person set.
+    context never takes it for a genre a person set. ``second_genre``: the second value written
+    beside it (a close runner-up), recorded the same way; with ``genre`` and no second value,
+    the file holds one value and any second one recorded earlier is forgotten.
     """
     target = new_path if new_path is not None else old_path
     try:
@@ -148,7 +151,7 @@ def note_rewritten(index_path: str | os.PathLike, old_path: str | bytes | os.Pat
             return False
         absolute = os.path.abspath(os.fsdecode(target))
         if genre is not None:
-            index.update_track(row.id, TrackRow.changes(written_genre=genre))
+            index.update_track(row.id, TrackRow.changes(written_genre=genre, second_genre=second_genre))
         if path_key(absolute)[0] == row.path:
             index.update_track(row.id, TrackRow.changes(size=st.st_size, mtime_ns=st.st_mtime_ns))
         elif index.track_by_path(absolute) is None:

@@ -144,6 +144,14 @@ def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_i
         # beets writes ID3v2.4: one TCON frame holding two values, not "Classical; Jazz" as one
         assert _tags(files[title]) == (list(wanted), list(wanted))
     assert any("; " in items[t]["genres"] for t in ("Torn", "Clear")), items
+    # libtagger's index knows both written values for its own (the library context never takes
+    # the second for a person's genre when it reads the file again).
+    with sqlite3.connect(library.index) as con:
+        index_rows = {path: (first, second) for path, first, second in
+                      con.execute("select path, written_genre, second_genre from tracks")}
+    for title in (t for t in ("Torn", "Clear") if rule[t]):
+        wanted = rule[title]
+        assert index_rows[str(files[title])] == (wanted[0], wanted[1] if len(wanted) == 2 else None)
     # A person's genre is kept; libtagger's verdict, the pair too, is recorded beside it.
     assert items["Kept"]["genres"] == "Delta Blues" and items["Kept"]["libtagger_status"] == "kept", items["Kept"]
     assert items["Kept"]["libtagger_second_genre"] == (rule["Kept"][1] if len(rule["Kept"]) == 2 else "")

@@ -239,10 +239,13 @@ class LibtaggerPlugin(BeetsPlugin):
         # way). A False answer is final (no such track, file gone): no retry for it.
         for attempt in range(3):
             try:
-                # The genre beets wrote from libtagger's verdict: libtagger's own, not a person's
-                # (beets writes no libtagger marker), so it never counts as a person's evidence.
+                # The genres beets wrote from libtagger's verdict (one, or the pair): libtagger's own,
+                # not a person's (beets writes no libtagger marker), so they never count as a
+                # person's evidence.
+                written = _ours(judged.item) if judged.changed else []
                 note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path),
-                               genre=(judged.item.get("libtagger_genre") or None) if judged.changed else None)
+                               genre=written[0] if written else None,
+                               second_genre=written[1] if len(written) > 1 else None)
                 return
             except Exception as exc:  # noqa: BLE001
                 self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
