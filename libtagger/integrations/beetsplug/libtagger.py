@@ -86,6 +86,10 @@ COLUMN_FIELDS: dict[str, types.Type] = {
     column: _BEETS_TYPES[kind] for column, kind in column_types().items()
     if column not in COLUMNS_SEEN_BEFORE and kind in _BEETS_TYPES}
 
+#: The flexible attribute holding the genres the plugin set on the item (see :func:`_written`).
+WRITTEN = "libtagger_written_genres"
+assert WRITTEN.removeprefix("libtagger_") not in COLUMN_FIELDS, "an index column took the plugin's own field name"
+
 #: Flexible attributes this plugin sets on items, and their types (so range queries compare numbers).
 FIELDS: dict[str, types.Type] = {
     "libtagger_genre": types.STRING,
@@ -93,6 +97,9 @@ FIELDS: dict[str, types.Type] = {
     "libtagger_model": types.STRING,
     "libtagger_status": types.STRING,
     "libtagger_reason": types.STRING,
+    # What the plugin last set in the item's genres (beets' own type of ``genres``, a list), while they are
+    # still that; empty when they are a person's. Distinct from libtagger_genre (emptied when unsure).
+    WRITTEN: types.MULTI_VALUE_DSV,
     **{f"libtagger_{column}": kind for column, kind in COLUMN_FIELDS.items()},
 }
 
@@ -409,13 +416,22 @@ def _judged(verdict: TrackRow) -> bool:
 
 
 def _apply_album(album: Album, decided: AlbumVerdict, *, force: bool) -> JudgedAlbum:
-    """Set ``album``'s genre to the album genre when it has none a person set (or ``force``); in memory."""
+    """Set ``album``'s genre to the album genre when it has none a person set (or ``force``); in memory.
+
+    ``libtagger_album_genre`` is libtagger's own genre on the Album while the Album's genres are
+    still that one genre (a run with no album genre leaves it, and the Album, alone); once a person
+    or another plugin changed them it is dropped, and the Album's genre is theirs (kept unless
+    ``force``), even when it is the album genre libtagger would set.
+    """
     album["libtagger_album_reason"] = decided.reason
-    if decided.genre is None:
-        return JudgedAlbum(album, decided, "none", False)
     current = list(album.get("genres") or [])
     ours_before = album.get("libtagger_album_genre") or None
-    if current and current != [ours_before] and current != [decided.genre] and not force:
+    if ours_before is not None and current != [ours_before]:
+        del album["libtagger_album_genre"]  # changed since libtagger set it: no longer libtagger's
+        ours_before = None
+    if decided.genre is None:
+        return JudgedAlbum(album, decided, "none", False)
+    if current and current != [ours_before] and not force:
         return JudgedAlbum(album, decided, "kept", False)
     album["libtagger_album_genre"] = decided.genre
     if current == [decided.genre]:
@@ -433,10 +449,23 @@ def _set_or_drop(item: Item, name: str, value: Any) -> None:
 
 
 def _ours(item: Item) -> list[str]:
-    """The genre values libtagger set on ``item`` last time (empty: none, or unsure then)."""
+    """The genre values libtagger stands behind on ``item`` (empty: none, or unsure), as last judged."""
     first = item.get("libtagger_genre") or None
     second = item.get("libtagger_second_genre") or None
     return [g for g in (first, second) if g is not None] if first is not None else []
+
+
+def _written(item: Item) -> list[str]:
+    """The genres libtagger set in ``item``'s ``genres``, as long as they are still there (empty: none).
+
+    Unlike :func:`_ours` this outlives an unsure, rejected or failed verdict: the genres libtagger
+    set earlier stay libtagger's own, replaced by its next confident verdict, never kept as a
+    person's. An item judged before the field existed has no :data:`WRITTEN`: its genres are
+    libtagger's when it was ``tagged`` (then they were its libtagger_genre and second genre).
+    """
+    if WRITTEN in item:
+        return list(item.get(WRITTEN) or [])
+    return _ours(item) if item.get("libtagger_status") == "tagged" else []
 
 
 def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float,
@@ -451,7 +480,7 @@ def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float,
     (as the scan tests it); under an album genre, only when the item's own verdict names the album
     genre first. Only the item in memory changes.
     """
-    ours_before = _ours(item)
+    ours_before = _written(item)
     wanted: tuple[str, ...] = ()
     reason = ""
     if verdict.status == "rejected":
@@ -486,15 +515,20 @@ def _apply(item: Item, verdict: TrackRow, *, force: bool, min_confidence: float,
         _set_or_drop(item, f"libtagger_{column}", getattr(verdict, column))
     # Recorded even when a person's genre is kept, as libtagger_genre is: what libtagger stands behind.
     _set_or_drop(item, "libtagger_second_genre", wanted[1] if len(wanted) > 1 else None)
-    if status != "tagged":
-        return status, False
     current = list(item.get("genres") or [])
+    if status != "tagged":
+        # The genres stay; they stay libtagger's own while they are what it set (an unsure verdict
+        # does not make them a person's), and are a person's once they are not.
+        item[WRITTEN] = ours_before if current == ours_before else []
+        return status, False
     # libtagger's own genres from an earlier run, one value or the pair, are replaced, not kept
     person_set = bool(current) and current != ours_before
     if person_set and not force:
         item["libtagger_status"] = "kept"
         item["libtagger_reason"] = "a genre a person set: " + "; ".join(current)
+        item[WRITTEN] = []
         return "kept", False
+    item[WRITTEN] = list(wanted)
     if current == list(wanted):
         return "tagged", False
     item.genres = list(wanted)
