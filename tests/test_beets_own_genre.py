@@ -139,3 +139,60 @@ def test_libtaggers_genres_stay_its_own_after_an_unsure_run_and_a_persons_stay_t
     lines = _run(library)
     assert lines["Changed"].startswith("kept") and lines["Changed Album"].startswith("kept"), lines
     assert _file_genres(files["Changed"]) == ["Delta Blues"]
+
+
+# -- the rule on items in memory (no beet, no audio): the cases the run above does not reach --------------
+
+
+def _plugin():
+    return pytest.importorskip("beetsplug.libtagger")
+
+
+def _verdict(genre: str | None = "Jazz", confidence: float = 0.8, status: str = "would-tag"):
+    from libtagger.store.records import TrackRow
+
+    return TrackRow(path="x.mp3", status=status, genre=genre, confidence=confidence, model_id="m")
+
+
+def test_an_item_tagged_before_the_field_existed_keeps_its_genres_as_libtaggers():
+    plugin = _plugin()
+    from beets.library import Item
+
+    old = Item(genres=["Blues"], libtagger_genre="Blues", libtagger_status="tagged")  # no written genres
+    assert plugin._apply(old, _verdict(), force=False, min_confidence=0.6) == ("tagged", True)
+    assert old.genres == ["Jazz"] and old[plugin.WRITTEN] == ["Jazz"]
+    # before the field, a kept genre was a person's, and stays one
+    kept = Item(genres=["Blues"], libtagger_genre="Jazz", libtagger_status="kept")
+    assert plugin._apply(kept, _verdict(), force=False, min_confidence=0.6) == ("kept", False)
+    assert kept.genres == ["Blues"] and kept[plugin.WRITTEN] == []
+
+
+def test_a_rejected_or_failed_verdict_leaves_libtaggers_genres_its_own_and_a_persons_theirs():
+    plugin = _plugin()
+    from beets.library import Item
+
+    for verdict in (_verdict(None, 0.0, status="rejected"), _verdict(None, 0.0, status="error")):
+        ours = Item(genres=["Blues"], libtagger_genre="Blues", libtagger_status="tagged", libtagger_written_genres=["Blues"])
+        assert plugin._apply(ours, verdict, force=False, min_confidence=0.6)[1] is False
+        assert ours.genres == ["Blues"] and ours[plugin.WRITTEN] == ["Blues"] and ours["libtagger_genre"] == ""
+        changed = Item(genres=["Delta Blues"], libtagger_genre="Blues", libtagger_written_genres=["Blues"])
+        plugin._apply(changed, verdict, force=False, min_confidence=0.6)
+        assert changed.genres == ["Delta Blues"] and changed[plugin.WRITTEN] == []
+        # ...and the next confident verdict keeps the person's genre
+        assert plugin._apply(changed, _verdict(), force=False, min_confidence=0.6) == ("kept", False)
+
+
+def test_a_persons_genre_equal_to_the_verdict_is_not_taken_for_libtaggers():
+    plugin = _plugin()
+    from beets.library import Album, Item
+
+    item = Item(genres=["Jazz"])
+    assert plugin._apply(item, _verdict(), force=False, min_confidence=0.6) == ("kept", False)
+    assert plugin._apply(item, _verdict("Rock"), force=False, min_confidence=0.6) == ("kept", False)
+    assert item.genres == ["Jazz"]
+    album = Album(genres=["Blues"])
+    decided = plugin.AlbumVerdict("Blues", "Blues (2 of 2 tracks)")
+    assert plugin._apply_album(album, decided, force=False).status == "kept"
+    assert "libtagger_album_genre" not in album
+    assert plugin._apply_album(album, decided, force=True).status == "tagged"
+    assert album["libtagger_album_genre"] == "Blues"
