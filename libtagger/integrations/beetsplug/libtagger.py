@@ -16,9 +16,14 @@ stands behind, empty when unsure or rejected), ``libtagger_confidence``,
 ``error``) and ``libtagger_reason``; and each index column added since those
 (a field of :class:`libtagger.store.records.TrackRow` not in :data:`COLUMNS_SEEN_BEFORE`) as
 ``libtagger_<column>``, with no edit here (except ``second_genre``: ``libtagger_second_genre`` is
-the second value the plugin set, see below). A genre a person set (one that is not the
-``libtagger_genre`` recorded earlier, with its ``libtagger_second_genre`` when there is one) is
-kept unless ``--force``.
+the second value the plugin set, see below). ``libtagger_written_genres`` is what the plugin last
+set in the item's ``genres`` (one genre or the pair), kept while the genres are still that, so an
+unsure, rejected or failed run leaves them libtagger's own: its next confident verdict replaces
+them. It is empty when the genres are a person's: a person changed them, or they were not
+libtagger's when it judged the item. A genre a person set (one that is not the
+``libtagger_written_genres``) is kept unless ``--force``; an item judged before that field existed
+counts its genres as libtagger's when it was ``tagged`` and they are its ``libtagger_genre`` (with
+its ``libtagger_second_genre``).
 
 The second genre (config ``second_genre``, ``beet libtagger --second-genre``; off by default, as
 ``libtagger scan --second-genre``): when the verdict's runner-up is close by the scan's own rule
@@ -36,8 +41,9 @@ item is overwritten), unless the Album holds a genre a person or another plugin 
 The album genre is one genre: the Album never gets a pair, and an item under it gets its own
 runner-up beside it only when its own verdict names the album genre first.
 Otherwise each item keeps its own verdict and the Album is left alone. The Album records
-``libtagger_album_genre`` (the album genre libtagger set on it) and ``libtagger_album_reason``
-(what was decided last, and why).
+``libtagger_album_genre`` (the album genre libtagger set on it, while the Album's genre is still
+that: dropped once a person changed it) and ``libtagger_album_reason`` (what was decided last,
+and why).
 
 Only this plugin imports beets; libtagger's core never does (tests/test_beets_plugin.py).
 """
@@ -106,7 +112,7 @@ FIELDS: dict[str, types.Type] = {
 
 #: Flexible attributes this plugin sets on albums.
 ALBUM_FIELDS: dict[str, types.Type] = {
-    "libtagger_album_genre": types.STRING,   # the album genre libtagger set on the Album (kept until replaced)
+    "libtagger_album_genre": types.STRING,   # the album genre libtagger set on the Album, while it still is
     "libtagger_album_reason": types.STRING,  # the last decision and why, e.g. "Blues (5 of 6 tracks)"
 }
 
