@@ -172,7 +172,8 @@ def test_a_rejected_or_failed_verdict_leaves_libtaggers_genres_its_own_and_a_per
     from beets.library import Item
 
     for verdict in (_verdict(None, 0.0, status="rejected"), _verdict(None, 0.0, status="error")):
-        ours = Item(genres=["Blues"], libtagger_genre="Blues", libtagger_status="tagged", libtagger_written_genres=["Blues"])
+        ours = Item(genres=["Blues"], libtagger_genre="Blues", libtagger_status="tagged",
+                    libtagger_written_genres=["Blues"])
         assert plugin._apply(ours, verdict, force=False, min_confidence=0.6)[1] is False
         assert ours.genres == ["Blues"] and ours[plugin.WRITTEN] == ["Blues"] and ours["libtagger_genre"] == ""
         changed = Item(genres=["Delta Blues"], libtagger_genre="Blues", libtagger_written_genres=["Blues"])
