@@ -69,13 +69,15 @@ def _albums(beets: Beets) -> dict[str, dict[str, str]]:
                 "libtagger_album_reason": r.removeprefix("$libtagger_album_reason")} for a, g, lg, r in rows}
 
 
-def _imported(gtzan: Path, home: Path, albums: dict, *, context: str | None = None) -> Beets:
+def _imported(gtzan: Path, home: Path, albums: dict, **options: object) -> Beets:
+    """``albums`` made from GTZAN clips and imported by a real ``beet import`` (beets' default: threaded),
+    with these libtagger plugin options (e.g. ``context="artist"``, ``min_confidence=0.5``; None: unset)."""
     if not BEET.exists():
         pytest.skip(f"beets is not installed in this environment ({BEET}): pip install 'libtagger[beets]'")
     _make_albums(gtzan, home / "incoming", albums)
     beets = Beets(home, write=True)
-    if context is not None:  # the libtagger section is the config's last
-        beets.config.write_text(beets.config.read_text() + f"  context: {context}\n")
+    set_options = "".join(f"  {name}: {value}\n" for name, value in options.items() if value is not None)
+    beets.config.write_text(beets.config.read_text() + set_options)  # the libtagger section is the config's last
     done = subprocess.run([str(BEET), "-c", str(beets.config), "-v", "import", "-A", "-q", str(home / "incoming")],
                           env=beets.env, cwd=home, capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_beets_album import _make_albums
-from test_beets_plugin import BEET, Beets, _file_genres
+from test_beets_album import _imported
+from test_beets_plugin import Beets, _file_genres
 from test_beets_second_genre import _rule
 
 MIN_CONFIDENCE = 0.5  # test_beets_second_genre._rule's threshold too
@@ -64,15 +64,7 @@ def _run(beets: Beets, *args: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def library(gtzan, tmp_path_factory) -> Beets:
-    if not BEET.exists():
-        pytest.skip(f"beets is not installed in this environment ({BEET}): pip install 'libtagger[beets]'")
-    home = tmp_path_factory.mktemp("beets-own")
-    _make_albums(gtzan, home / "incoming", ALBUMS)
-    beets = Beets(home, write=True)
-    beets.config.write_text(beets.config.read_text() + f"  min_confidence: {MIN_CONFIDENCE}\n")
-    beets.beet("import", "-A", "-q", str(home / "incoming"))
-    print(f"$ beet ls -f '{FIELDS}'\n" + beets.beet("ls", "-f", FIELDS))
-    return beets
+    return _imported(gtzan, tmp_path_factory.mktemp("beets-own"), ALBUMS, min_confidence=MIN_CONFIDENCE)
 
 
 def test_libtaggers_genres_stay_its_own_after_an_unsure_run_and_a_persons_stay_theirs(library):

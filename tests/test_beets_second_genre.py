@@ -32,7 +32,7 @@ import mutagen
 import pytest
 
 from libtagger.scan.policy import genres_to_write
-from test_beets_album import _make_albums
+from test_beets_album import _imported, _make_albums
 from test_beets_plugin import BEET, Beets, _file_genres
 
 #: beets' own tag reader (a beets dependency; the test is skipped without beets).
@@ -91,18 +91,10 @@ def _run(beets: Beets, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def library(gtzan, tmp_path_factory) -> Beets:
-    if not BEET.exists():
-        pytest.skip(f"beets is not installed in this environment ({BEET}): pip install 'libtagger[beets]'")
-    home = tmp_path_factory.mktemp("beets-second")
-    _make_albums(gtzan, home / "incoming", ALBUMS)
-    beets = Beets(home, write=True)
     # beets' threaded import (its default): one album's import stage opens libtagger's index while
     # the previous album's files are noted in it; the index waits instead of failing
-    # (tests/test_index_concurrency.py). The libtagger section is the config's last.
-    beets.config.write_text(beets.config.read_text() + f"  min_confidence: {MIN_CONFIDENCE}\n")
-    beets.beet("import", "-A", "-q", str(home / "incoming"))
-    print(f"$ beet ls -f '{FIELDS}'\n" + beets.beet("ls", "-f", FIELDS))
-    return beets
+    # (tests/test_index_concurrency.py).
+    return _imported(gtzan, tmp_path_factory.mktemp("beets-second"), ALBUMS, min_confidence=MIN_CONFIDENCE)
 
 
 def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_is_its_own(library):
