@@ -119,10 +119,10 @@ def realdev_tracks() -> list[Track]:
     from libtagger.classify.openset import REASONS, openset_verdict
     from libtagger.store.index import Index, unpack_array
 
-    if CACHE.exists() and cached_model_ids() != {current_model_id()}:
+    if CACHE.exists() and (cached := cached_model_ids()) != {current := current_model_id()}:
         # made by another model (retrained or replaced): its figures would not be today's
-        print(f"{CACHE.name} holds verdicts of {sorted(cached_model_ids())}, not of {current_model_id()}: "
-              "scanning again", file=sys.stderr)
+        print(f"{CACHE.name} holds verdicts of {sorted(cached)}, not of {current}: scanning again",
+              file=sys.stderr)
         for stale in CACHE.parent.glob(CACHE.name + "*"):
             stale.unlink()
     if not CACHE.exists():
@@ -190,23 +190,18 @@ def nested_weight(head: np.ndarray, ev: np.ndarray, y: np.ndarray, fold: np.ndar
     return out, chosen
 
 
-def tempered(p: np.ndarray, t: float) -> np.ndarray:
-    """softmax(log p / t), row-wise."""
-    z = np.log(p.clip(min=1e-12)) / t
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def nested_temperature(p: np.ndarray, y: np.ndarray, fold: np.ndarray) -> tuple[np.ndarray, float]:
-    """Each outer fold tempered by the T (0.6..1.2) of least log-loss on the other folds; and the T
-    of least log-loss on all clips (the one a shipped model would carry, used on realdev)."""
-    grid = np.round(np.arange(0.6, 1.21, 0.02), 2)
+    """Each outer fold tempered by the T fitted on the other folds, as the head's own nested CV fits
+    it (:func:`libtagger.training.head_cv.fit_temperature`); and the T fitted on all clips (the one a
+    shipped model would carry, used on realdev)."""
+    from libtagger.classify.head import apply_temperature
+    from libtagger.training.head_cv import fit_temperature
+
     out = np.zeros_like(p)
     for k in np.unique(fold):
         rest = fold != k
-        t = grid[int(np.argmin([log_loss(tempered(p[rest], t), y[rest]) for t in grid]))]
-        out[fold == k] = tempered(p[fold == k], float(t))
-    return out, float(grid[int(np.argmin([log_loss(tempered(p, t), y) for t in grid]))])
+        out[fold == k] = apply_temperature(p[fold == k], fit_temperature(p[rest], y[rest]))
+    return out, fit_temperature(p, y)
 
 
 def loo_weight(head: np.ndarray, ev: np.ndarray, y: np.ndarray) -> tuple[int, list]:
@@ -269,12 +264,14 @@ def print_yardsticks(g: dict, tracks: list[Track]) -> dict[str, np.ndarray]:
         rows[f"blend w={w:g}"] = (msd_tags.blend(g["head"], gev, w, 1.0), msd_tags.blend(rhead, rev, w, 1.0))
     # Candidate for the next default (not shipped): the head averaged with the LR baseline. The
     # review's held-out test had the LR ahead of the head (0.834 vs 0.821); realdev agrees.
-    rlr = rows["LR baseline"][1]
-    rows["candidate: mean(head, LR)"] = ((g["head"] + g["lr"]) / 2, (rhead + rlr) / 2)
-    mixed, mixed_T = nested_temperature((g["head"] + g["lr"]) / 2, y, fold)
-    rows["candidate: mean(head, LR), T nested"] = (mixed, tempered((rhead + rlr) / 2, mixed_T))
-    rows["candidate: mean(head, LR) + tags w=0.25"] = (
-        msd_tags.blend((g["head"] + g["lr"]) / 2, gev, 0.25, 1.0), msd_tags.blend((rhead + rlr) / 2, rev, 0.25, 1.0))
+    from libtagger.classify.head import apply_temperature
+
+    g_mean, r_mean = (g["head"] + g["lr"]) / 2, (rhead + rows["LR baseline"][1]) / 2
+    rows["candidate: mean(head, LR)"] = (g_mean, r_mean)
+    g_tempered, t_all = nested_temperature(g_mean, y, fold)
+    rows["candidate: mean(head, LR), T nested"] = (g_tempered, apply_temperature(r_mean, t_all))
+    rows["candidate: mean(head, LR) + tags w=0.25"] = (msd_tags.blend(g_mean, gev, 0.25, 1.0),
+                                                      msd_tags.blend(r_mean, rev, 0.25, 1.0))
     nested, chosen = nested_weight(g["head"], gev, y, fold)
     rows[f"chosen: w={msd_tags.BLEND_WEIGHT:g}, T={msd_tags.BLEND_TEMPERATURE:g}"] = (
         msd_tags.blend(g["head"], gev), msd_tags.blend(rhead, rev))
