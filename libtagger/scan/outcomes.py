@@ -19,7 +19,7 @@ from libtagger.errors import FileError
 from libtagger.audio.analysis import AnalysisFailure
 from libtagger.scan.inventory import index_key
 from libtagger.store.index import Index, now
-from libtagger.store.records import ContextVerdict, TrackChanges, TrackRow, Verdict
+from libtagger.store.records import TrackChanges, TrackRow, no_verdict
 from libtagger.tags.storage import LibraryFields, read_library_fields
 
 
@@ -107,9 +107,7 @@ class RunRecorder:
 
     def save_failure(self, failure: AnalysisFailure) -> None:
         """An error row for a file that could not be analysed (any earlier verdict is dropped)."""
-        values = TrackRow.changes(status="error", error=failure.reason, run_id=self.run_id,
-                                  second_genre=None, **Verdict.CLEARED.columns(),
-                                  **ContextVerdict.CLEARED.columns())
+        values = TrackRow.changes(status="error", error=failure.reason, run_id=self.run_id) | no_verdict()
         if failure.size is not None:
             values |= {"size": failure.size, "mtime_ns": failure.mtime_ns}
             try:  # audio that cannot be analysed may still carry tags worth indexing

@@ -41,7 +41,7 @@ from libtagger.scan.outcomes import FileReport, RunRecorder, ScanSummary, librar
 from libtagger.errors import FileError
 from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
 from libtagger.store.index import Index
-from libtagger.store.records import ContextVerdict, TrackChanges, TrackRow, Verdict
+from libtagger.store.records import TrackChanges, TrackRow, Verdict, no_verdict
 from libtagger.scan import library_context
 from libtagger.scan.library_context import DEFAULT_CONTEXT, Pooled
 from libtagger.classify.vote import vote
@@ -344,8 +344,7 @@ class Scanner:
             except FileError:
                 pass  # a tag block mutagen cannot parse: the rejection stands, no fields
             self.record.save(track.path, {**values, **TrackRow.changes(
-                status="rejected", reason=track.rejection.reason, second_genre=None), **Verdict.CLEARED.columns(),
-                **ContextVerdict.CLEARED.columns()}, track.segments)
+                status="rejected", reason=track.rejection.reason), **no_verdict()}, track.segments)
             return
         values |= library_context.own_context(verdict, self.classifier.spellings, self.classifier.labels).columns()
         if self.options.context != "none":
@@ -438,10 +437,8 @@ class Scanner:
             return  # the stored verdict is about other bytes: this run analyses the file itself
         if changed:
             # the verdict is about audio that is gone: not kept as this file's genre
-            self.record.save(path, {**values, **TrackRow.changes(status="error", error=changed),
-                                    **Verdict.CLEARED.columns(), **ContextVerdict.CLEARED.columns(),
-                                    **TrackRow.changes(second_genre=None)}, segments,
-                             n_segments=n_segments)
+            self.record.save(path, {**values, **TrackRow.changes(status="error", error=changed), **no_verdict()},
+                             segments, n_segments=n_segments)
             return
         track_id = self.record.save(path, {**values, **TrackRow.changes(status="would-tag")}, segments,
                                     report=False)

@@ -196,6 +196,16 @@ class TrackRow:
         return replace(self, **columns)
 
 
+def no_verdict() -> TrackChanges:
+    """The columns of a track that keeps no verdict (rejected, failed, or changed under it): its
+    verdict, the second genre written beside it, its own and pooled verdicts, all None.
+
+    >>> sorted(no_verdict())[:3]
+    ['confidence', 'context_key', 'context_level']
+    """
+    return TrackRow.changes(second_genre=None, **Verdict.CLEARED.columns(), **ContextVerdict.CLEARED.columns())
+
+
 @cache
 def column_names() -> tuple[str, ...]:
     """The ``tracks`` columns, in the order of a new index."""
