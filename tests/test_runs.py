@@ -8,15 +8,18 @@ the index; the next scan (or undo), holding the lock, records it so in the index
 from __future__ import annotations
 
 import fcntl
+import inspect
 import json
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import pytest
 
 from conftest import complete_old_index, make_audio
 from libtagger.store.index import Index
@@ -172,3 +175,38 @@ def test_a_transaction_an_interrupt_left_open_does_not_swallow_the_run_row(tmp_p
     [run] = rows(path, "select outcome, finished_at, arguments from runs")
     assert run["outcome"] == "interrupted" and run["finished_at"]
     assert run["arguments"] == "{}"
+
+
+def test_an_interrupt_right_after_begin_leaves_no_transaction_open(tmp_path):
+    """The index's ``atomic()`` rolls back a KeyboardInterrupt that lands on the very next line after
+    its ``BEGIN`` (where sqlite-utils' own ``atomic()`` has its gap). The interrupt is raised there
+    by a trace function: fault injection from outside, no hook in the library."""
+    index = Index(tmp_path / "index.db")
+    atomic = inspect.unwrap(type(index.db).atomic)
+    lines, first = inspect.getsourcelines(atomic)
+    begin = first + next(i for i, line in enumerate(lines) if "BEGIN" in line)
+    seen_begin = False
+
+    def in_atomic(frame, event, arg):
+        nonlocal seen_begin
+        if event == "line":
+            if seen_begin:
+                sys.settrace(None)
+                frame.f_trace = None
+                raise KeyboardInterrupt
+            seen_begin = frame.f_lineno == begin
+        return in_atomic
+
+    def tracer(frame, event, arg):
+        return in_atomic if frame.f_code is atomic.__code__ else None
+
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with index.db.atomic():
+                index.db.execute("update runs set outcome = 'never'")
+    finally:
+        sys.settrace(None)
+    assert seen_begin, "the trace never reached BEGIN: the test did not run what it claims"
+    assert not index.db.conn.in_transaction
+    index.close()

@@ -273,6 +273,10 @@ class _Database(sqlite_utils.Database):
     album's verdicts noted while the next album opens the index) lost an album's genres so.
     ``BEGIN IMMEDIATE`` takes the write lock first, waiting up to the busy timeout. Nested
     blocks are savepoints, as in sqlite-utils.
+
+    ``BEGIN`` runs inside the ``try`` (sqlite-utils runs it just before): Ctrl-C, SIGTERM or
+    SIGHUP landing right after it is rolled back here instead of leaving a transaction nobody
+    ends, inside which the run's last row would be written and then lost on close.
     """
 
     @contextlib.contextmanager
@@ -281,8 +285,8 @@ class _Database(sqlite_utils.Database):
             with super().atomic() as db:
                 yield db
             return
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self.conn.execute("BEGIN IMMEDIATE")
             yield self
         except BaseException:
             self.conn.rollback()  # a no-op when the error already ended the transaction
@@ -622,9 +626,8 @@ class Index:
     def finish_run(self, run_id: int, *, outcome: str, counts: dict[str, int]) -> None:
         """Record how a run ended, in a transaction of its own.
 
-        Called from a ``finally``: when Ctrl-C, SIGTERM or SIGHUP struck between ``BEGIN`` and
-        the ``try`` of ``atomic()``, that transaction is still open and nobody will end it. The
-        run row written inside it would be rolled back when the connection closes, leaving the
+        Called from a ``finally``: a transaction an interrupt left open (``atomic()`` closes its
+        own gap; this guards any other) would hold the run row and lose it on close, leaving the
         run ``running`` (seen once in CI). Its half-done work is rolled back here first, as
         closing would have done.
         """
