@@ -94,9 +94,7 @@ def pool(rows: Sequence[TrackRow], *, level: str, labels: Sequence[str], spellin
         raise ValueError(f"level must be one of {', '.join(CONTEXT_LEVELS)}, got {level!r}")
     if not rows:
         return []
-    own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in rows]), 1e-12))
-    if own.shape != (len(rows), len(labels)):
-        raise ValueError(f"own probabilities must be ({len(rows)}, {len(labels)}), got {own.shape}")
+    own = _own_log_probs(rows, labels)
     keys = [keys_of(r, folder_as_album=folder_as_album) for r in rows]
     if level == "none":  # every track alone: its own verdict (a scan that turned the context off)
         n_others = chosen = np.zeros(len(rows), dtype=np.int64)
@@ -121,7 +119,7 @@ def pool_as_album(rows: Sequence[TrackRow], *, key: str, labels: Sequence[str], 
     voting = [r for r in rows if r.own_probabilities and r.status not in ("rejected", "error")]
     if not voting:
         return []
-    own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in voting]), 1e-12))
+    own = _own_log_probs(voting, labels)
     person = np.array([_person_label(r, label_of, labels) for r in voting])
     probs = rule.combine(own, np.zeros(len(voting), dtype=np.int64), person_labels=person)
     chosen = 2 if len(voting) > rule.MIN_OTHERS else 0
@@ -163,6 +161,15 @@ def touched_members(rows: Sequence[TrackRow | GroupFields], run_id: int, *,
     touched = {k for r, ks in zip(rows, keys) if r.run_id == run_id for k in ks if k is not None}
     return [r.id for r, ks in zip(rows, keys)
             if r.id is not None and (r.run_id == run_id or any(k in touched for k in ks if k is not None))]
+
+
+def _own_log_probs(rows: Sequence[TrackRow], labels: Sequence[str]) -> np.ndarray:
+    """The rows' stored own verdicts as log-probabilities, shape (len(rows), len(labels)); ValueError
+    when a row's ``own_probabilities`` is missing or has another length (another model's row)."""
+    own = np.log(np.maximum(np.array([json.loads(r.own_probabilities or "[]") for r in rows]), 1e-12))
+    if own.shape != (len(rows), len(labels)):
+        raise ValueError(f"own probabilities must be ({len(rows)}, {len(labels)}), got {own.shape}")
+    return own
 
 
 def _pooled(row: TrackRow, probs: np.ndarray, n_others: int, chosen: int, keys: GroupKeys,
