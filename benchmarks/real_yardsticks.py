@@ -105,11 +105,15 @@ def current_model_id() -> str:
 
 
 def cached_model_ids() -> set[str]:
-    """The model ids of the verdicts in the realdev cache."""
+    """The model ids of the verdicts in the realdev cache; empty when its segments lack the pulse
+    the music detector reads (a cache made before it was stored)."""
     import sqlite3
     from contextlib import closing
 
     with closing(sqlite3.connect(f"file:{CACHE}?mode=ro", uri=True)) as con:
+        if "pulse" not in {r[1] for r in con.execute("pragma table_info(segments)")} or \
+                con.execute("select count(*) from segments where pulse is null").fetchone()[0]:
+            return set()
         return {row[0] for row in con.execute("select distinct model_id from tracks where model_id is not null")}
 
 
@@ -120,7 +124,7 @@ def realdev_tracks() -> list[Track]:
     from libtagger.store.index import Index, unpack_array
 
     if CACHE.exists() and (cached := cached_model_ids()) != {current := current_model_id()}:
-        # made by another model (retrained or replaced): its figures would not be today's
+        # made by another model (retrained or replaced) or before the pulse: its figures would not be today's
         print(f"{CACHE.name} holds verdicts of {sorted(cached)}, not of {current}: scanning again",
               file=sys.stderr)
         for stale in CACHE.parent.glob(CACHE.name + "*"):
@@ -136,7 +140,7 @@ def realdev_tracks() -> list[Track]:
         taggrams = [unpack_array(s["taggram"], "float16", 50).astype(np.float64) for s in segs]
         feats = np.vstack([unpack_array(s["features"], "float32", len(FEATURE_NAMES)) for s in segs])
         head = np.mean([json.loads(s["probabilities"]) for s in segs], axis=0)
-        verdict = openset_verdict(feats, taggrams)
+        verdict = openset_verdict(feats, taggrams, pulse=[s["pulse"] for s in segs])
         name = Path(row.path).stem
         truth = name.split("__")[0].replace("hiphop", "hiphop")
         out.append(Track(name, truth, head / head.sum(), taggrams, feats,

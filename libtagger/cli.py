@@ -417,8 +417,9 @@ def show(
             shown = "; ".join(value) if isinstance(value, list) else "" if value is None else value
             typer.echo(f"{key:>21}: {shown}")
     typer.echo("")
-    typer.echo(render([{"start": s["start"], "end": s["end"], "genre": s["genre"],
-                        "confidence": s["confidence"]} for s in track["segments"]], fmt="table"), nl=False)
+    typer.echo(render([{"start": s["start"], "end": s["end"], "genre": s["genre"], "confidence": s["confidence"],
+                        "pulse": None if s["pulse"] is None else round(s["pulse"], 3)}
+                       for s in track["segments"]], fmt="table"), nl=False)
 
 
 @app.command()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import complete_old_index
 
+from libtagger.scan.classification import stored_pulse
 from libtagger.store.index import (FileState, Index, IndexCounts, JournalEntry, TrackFilter, pack_array, path_key,
                                    real_path, unpack_array)
 
@@ -193,5 +194,9 @@ def test_an_old_index_gains_the_track_columns_in_place(tmp_path):
         row = index.track(3)
         assert (row.path, row.genre, row.reason, row.detector_id) == ("/m/a.mp3", "Jazz", None, None)
         assert index.file_states()["/m/a.mp3"].detector_id is None
+        # its segment rows gain the pulse column empty: the music detector then skips its beat check
+        assert "pulse" in index.db["segments"].columns_dict
+        assert stored_pulse([{"pulse": None}, {"pulse": 0.4}]) is None
+        assert stored_pulse([{"pulse": 0.1}, {"pulse": 0.4}]) == [0.1, 0.4]
     finally:
         index.close()

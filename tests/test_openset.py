@@ -1,9 +1,11 @@
 """The music detector (libtagger.classify.openset) on audio the tests generate with espeak-ng,
-flite and sox, run through the scan's own analysis and MSD_musicnn front-end, and on the shared
-GTZAN hip-hop clips, which must stay music (also louder, quieter and MP3-encoded)."""
+flite and sox, run through the scan's own analysis and MSD_musicnn front-end (the pulse clarity
+of each segment too), and on the shared GTZAN hip-hop clips, which must stay music (also louder,
+quieter and MP3-encoded)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from libtagger.audio.analysis import AnalysisJob, TrackAnalysis, analyze_file
 from libtagger.classify import openset
 from libtagger.errors import ModelError
 from libtagger.training.music_detector import analyse_file, fit, music_tracks, write_detector
@@ -29,14 +32,16 @@ def _need(kind: str) -> None:
         pytest.skip(f"{', '.join(missing)} not installed (apt-get install -y espeak-ng flite sox ffmpeg)")
 
 
-def _analyse(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
-    result = analyse_file(path)
-    assert not isinstance(result, str), f"{path.name}: analysis failed: {result}"
+def _analyse(path: Path) -> TrackAnalysis:
+    result = analyze_file(AnalysisJob(str(path)))
+    assert isinstance(result, TrackAnalysis), f"{path.name}: analysis failed: {result}"
     return result
 
 
-def _verdict(path: Path) -> openset.OpenSetVerdict:
-    return openset.openset_verdict(*_analyse(path))
+def _verdict(path: Path, params: openset.DetectorParams | None = None) -> openset.OpenSetVerdict:
+    """The detector's verdict as the scan reaches it: features, taggrams and pulse of each segment."""
+    a = _analyse(path)
+    return openset.openset_verdict(a.features, a.taggrams, params, a.pulse)
 
 
 #: (case, kind, overrides) -> the reason the detector must give.
@@ -75,7 +80,43 @@ def test_generated_non_music_is_rejected_with_its_reason(tmp_path, case, kind, o
     verdict = _verdict(item.path)
     assert verdict.reason == reason, f"{case}: {verdict}"
     assert verdict.p_music < 0.5
-    assert set(verdict.scores) == set(openset.CLASSES) | {"unlike"}
+    assert set(verdict.scores) == set(openset.CLASSES) | {"unlike", "pulse"}
+
+
+def test_a_crackle_the_classifier_takes_for_music_is_refused_for_keeping_no_beat(tmp_path):
+    # Like the real fireplace and typewriter recordings that were tagged Hip-Hop (issue 20): the
+    # classifier alone finds it music (P(music) above t_music), but it is ambiguous (below even
+    # odds) and its onsets repeat at no beat period.
+    _need("impulsive")
+    [item] = make_items("impulsive", 1, tmp_path, seconds=32, seed=12, overrides={"gen": "crackle", "rate": 14.0})
+    params = openset.load_detector()
+    alone = _verdict(item.path, dataclasses.replace(params, pulse_gate=None, t_pulse=None))
+    assert alone.reason is None and params.t_music <= alone.p_music < params.pulse_gate, alone
+    verdict = _verdict(item.path, params)
+    assert verdict.reason == "not music: speech", verdict   # the likeliest class after music
+    assert verdict.scores["pulse"] < params.t_pulse
+
+
+def _ruled(monkeypatch, p_music: float, pulse: list[float] | None,
+           params: openset.DetectorParams | None = None) -> openset.OpenSetVerdict:
+    """The verdict on a one-segment track with this P(music) (the rest: speech) and pulse."""
+    row = np.array([[p_music, 1 - p_music, 0.0, 0.0, 0.0]])
+    monkeypatch.setattr(openset, "music_probabilities", lambda features, taggrams, params: row)
+    return openset.openset_verdict(np.zeros((1, 57)), [np.full((4, 50), 0.02)], params or openset.load_detector(),
+                                   pulse)
+
+
+def test_the_pulse_rule_refuses_only_ambiguous_tracks_without_a_beat(monkeypatch):
+    params = openset.load_detector()
+    assert (params.pulse_gate, params.t_pulse) == (openset.PULSE_GATE, openset.T_PULSE)
+    assert _ruled(monkeypatch, 0.3, [0.05]).reason == "not music: speech"   # a read poem
+    assert _ruled(monkeypatch, 0.3, [0.7]).reason is None                   # rap the classifier doubts
+    assert _ruled(monkeypatch, 0.9, [0.05]).reason is None                  # rubato piano: sure it is music
+    assert _ruled(monkeypatch, 0.3, None).reason is None                    # stored before the pulse was
+    old = dataclasses.replace(params, pulse_gate=None, t_pulse=None)        # a params.json without the rule
+    assert _ruled(monkeypatch, 0.3, [0.05], old).reason is None
+    with pytest.raises(ModelError, match="one pulse value per segment, got 2 for 1"):
+        _ruled(monkeypatch, 0.3, [0.05, 0.05])
 
 
 def _segments_verdict(monkeypatch, music_per_segment: list[float]) -> openset.OpenSetVerdict:
@@ -152,13 +193,14 @@ def test_a_detector_written_by_the_trainer_loads_back_and_a_changed_params_file_
     from libtagger.training.music_detector import Track
 
     music = music_tracks(GTZAN)[::20]
-    tones = [Track(i.path.name, "tone", *_analyse(i.path), group=i.path.name)
+    tones = [Track(i.path.name, "tone", *analyse_file(i.path), group=i.path.name)
              for i in make_items("tone", 3, tmp_path / "audio", seconds=6)]
     params = fit(music + tones, 0.3, tuple(FEATURE_NAMES), tuple(TAGS))
     folder = tmp_path / "models" / "my-detector"
     meta = write_detector(folder, params, recipe={"test": True}, metrics={})
     loaded = openset.load_detector(str(folder))
     assert loaded.model_id == meta["model_id"] and meta["model_id"].startswith("my-detector-")
+    assert (loaded.pulse_gate, loaded.t_pulse) == (openset.PULSE_GATE, openset.T_PULSE)  # the trainer writes the rule
     probe = music[0]
     np.testing.assert_allclose(openset.music_probabilities(probe.features, probe.taggrams, loaded),
                                openset.music_probabilities(probe.features, probe.taggrams, params))

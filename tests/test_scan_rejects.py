@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import GTZAN
+from libtagger.classify import openset
 from libtagger.cli import app
 from libtagger.store.index import Index
 from libtagger.training.nonmusic_corpus import make_items, missing_tools
@@ -36,6 +38,9 @@ NON_MUSIC = {
     "pink noise": ("noise", {"color": "pink"}, "not music: noise"),
     "tone": ("tone", {"gen": "sine", "f": 440}, "not music: tone"),
     "clicks": ("silence", {"rate": 2, "hiss_db": -80}, "not music: silence"),
+    # crackle the detector's classifier alone takes for music (P(music) 0.19): refused because
+    # its onsets keep no beat (the pulse rule, issue 20)
+    "crackle": ("impulsive", {"gen": "crackle", "rate": 14.0}, "not music: silence"),
 }
 
 
@@ -87,13 +92,17 @@ def test_a_writing_scan_rejects_what_is_not_music_and_writes_no_genre(library, t
     stored = {Path(r.path).stem: r for r in db.tracks_matching()}
     assert {s for s, r in stored.items() if r.status == "rejected"} == set(NON_MUSIC)
     assert all(stored[s].detector_id.startswith("music-detector-") for s in NON_MUSIC)
+    # every analysed segment keeps its pulse clarity, for re-deciding from the stored rows
+    assert all(0.0 <= seg["pulse"] < openset.T_PULSE for s in NON_MUSIC for seg in db.segments(stored[s].id))
+    if "rap" in made:
+        assert all(seg["pulse"] > openset.T_PULSE for seg in db.segments(stored["rap"].id))
     query = runner.invoke(app, ["query", "--status", "rejected", "--reason", "speech", "-f", "json",
                                 "--index", str(index)])
     assert query.exit_code == 0, query.output
     assert {Path(r["path"]).stem for r in json.loads(query.stdout)} == {"audiobook", "lesung", "noisy talk"}
     stats = runner.invoke(app, ["stats", "--json", "--index", str(index)])
     assert json.loads(stats.stdout)["rejected_by_reason"] == {
-        "not music: speech": 3, "not music: noise": 1, "not music: silence": 1, "not music: tone": 1}
+        "not music: speech": 3, "not music: noise": 1, "not music: silence": 2, "not music: tone": 1}
 
     # The next run leaves them alone.
     again = {Path(r["path"]).stem: r["status"] for r in _scan(str(root), "--index", str(index))}
@@ -105,6 +114,10 @@ def test_a_writing_scan_rejects_what_is_not_music_and_writes_no_genre(library, t
     assert all(off[s]["status"] == "would-tag" and off[s]["genre"] for s in NON_MUSIC), off
     assert all(_genre_in_file(made[s]) == [] for s in NON_MUSIC)  # a dry run writes nothing
 
+    # And on again: decided from the stored rows once more, the stored pulse included.
+    on = {Path(r["path"]).stem: r for r in _scan(str(root), "--index", str(index), "--dry-run")}
+    assert all((on[s]["status"], on[s]["reason"]) == ("rejected", reason) for s, (_, _, reason) in NON_MUSIC.items()), on
+
 
 def test_the_check_is_on_by_default(library, tmp_path, monkeypatch):
     root, made = library
@@ -114,3 +127,27 @@ def test_the_check_is_on_by_default(library, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.stdout)
     assert (row["status"], row["reason"]) == ("rejected", "not music: tone")
+
+
+def test_an_index_made_before_the_pulse_analyses_again_only_the_tracks_the_detector_doubts(library, tmp_path):
+    """An older libtagger stored no pulse, under another detector id: the next scan decides every
+    track again from its stored rows, except an ambiguous one (P(music) below the pulse gate),
+    which is decoded again so that the pulse rule can judge it."""
+    root, made = library
+    index = tmp_path / "index.db"
+    _scan(str(root), "--index", str(index), "--dry-run")
+    with sqlite3.connect(index) as con:  # what an index of the previous release holds
+        con.execute("update segments set pulse = null")
+        con.execute("update tracks set detector_id = 'music-detector-aefac238'")
+    con.close()
+    rows = {Path(r["path"]).stem: r for r in _scan(str(root), "--index", str(index), "--dry-run")}
+    assert (rows["crackle"]["status"], rows["crackle"]["reason"]) == ("rejected", "not music: silence")
+    db = Index(index)
+    stored = {Path(r.path).stem: r for r in db.tracks_matching()}
+    pulse = {stem: [seg["pulse"] for seg in db.segments(row.id)] for stem, row in stored.items()}
+    db.close()
+    assert all(p is not None and p < openset.T_PULSE for p in pulse["crackle"])   # decoded again
+    assert all(p is None for p in pulse["tone"])                                   # sure it is not music
+    if "rap" in made:                                                              # sure it is music
+        assert all(p is None for p in pulse["rap"]) and rows["rap"]["status"] != "rejected"
+    assert all(stored[s].detector_id == openset.load_detector().model_id for s in stored)

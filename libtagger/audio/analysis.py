@@ -66,6 +66,9 @@ class TrackAnalysis:
     features: np.ndarray
     taggrams: list[np.ndarray] | None = None
     seconds: float = 0.0
+    #: Shape (n_segments,): each segment's :func:`~libtagger.audio.pulse.pulse_clarity` (the
+    #: music detector's beat check); None from an analysis made without it.
+    pulse: np.ndarray | None = None
     #: :func:`content_check` of the file, taken before its audio was decoded.
     content_check: str | None = None
 
@@ -155,6 +158,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
     from libtagger.audio import features
     from libtagger.audio import fingerprint
     from libtagger.audio import musicnn
+    from libtagger.audio.pulse import pulse_clarity
 
     info = decode.probe(job.path)
     if not info.duration >= MIN_SECONDS:
@@ -166,6 +170,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         raise FileError(job.path, _os_reason(exc)) from exc
     windows = plan_segments(info.duration, max_segments=job.max_segments)
     rows: list[np.ndarray] = []
+    pulse: list[float] = []
     segments: list[np.ndarray] = []
     peak = 0.0
     for start, end in windows:
@@ -176,6 +181,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
             y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
         peak = max(peak, float(np.max(np.abs(y))))
         rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
+        pulse.append(pulse_clarity(y, sr=features.SAMPLE_RATE))
         segments.append(y)
     if peak < SILENCE_PEAK:
         raise FileError(job.path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
@@ -194,7 +200,7 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
         duration=float(info.duration), samplerate=int(info.samplerate), channels=int(info.channels),
         windows=windows, features=np.vstack(rows).astype(np.float32), taggrams=taggrams,
-        content_check=check)
+        content_check=check, pulse=np.array(pulse, dtype=np.float32))
 
 
 def content_check(path: str | os.PathLike[str]) -> str:

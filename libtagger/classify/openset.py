@@ -9,6 +9,11 @@ MSD_musicnn taggram of each segment) and says when a track should not get a genr
   inputs per segment (:func:`segment_inputs`); the track's class probabilities are the mean over
   its segments; rejected when P(music) < ``t_music`` or when more than half of its segments
   have P(music) < ``t_music``, with the likeliest non-music class;
+* the same reasons for a track the classifier finds ambiguous (P(music) < ``pulse_gate``) whose
+  onsets keep no beat (mean :func:`~libtagger.audio.pulse.pulse_clarity` of its segments below
+  ``t_pulse``): a read poem or a typewriter, which the classifier can take for rap (rap keeps a
+  beat). Without the pulse (rows an older libtagger stored) the rule is skipped; a scan
+  analyses such a track again when the rule could change its verdict (:func:`pulse_could_matter`);
 * ``unlike the ten genres``: the taggram mass on tags of genres outside the ten (electronic,
   electro, House, electronica, ambient, experimental) dominates the mass on tags the ten carry
   (:func:`oot_score` > ``t_oot``). Weak evidence: the threshold sits above every GTZAN clip,
@@ -53,13 +58,23 @@ OOT_TAGS = ("electronic", "electro", "House", "electronica", "ambient", "experim
 IN_TAGS = ("rock", "pop", "jazz", "metal", "blues", "country", "Hip-Hop", "classic rock", "hard rock",
            "heavy metal", "instrumental", "soul", "funk", "rnb", "punk", "oldies", "folk", "dance",
            "alternative rock", "indie rock", "Progressive rock", "easy listening")
+#: The pulse rule (issue 20): below PULSE_GATE (even odds) the classifier is unsure a track is
+#: music; a mean pulse clarity below T_PULSE then says it keeps no beat. Set by hand, not fitted,
+#: between the groups benchmarks/pulse.py shows (realdev in view, so that is not an unbiased
+#: check): the real music recordings below the gate pulse at 0.60 or more (ambient, cumbia, dub),
+#: the real non-music ones at 0.17 or less; T_PULSE sits below every hip-hop clip (0.24 or more)
+#: because rap is what the classifier confuses with speech. The 100 GTZAN .wav clips never fall
+#: below 0.58 P(music); those that keep no beat (two jazz, two classical clips, 0.04-0.17) have
+#: P(music) 0.95 or more.
+PULSE_GATE = 0.5
+T_PULSE = 0.2
 
 
 @dataclass(frozen=True)
 class OpenSetVerdict:
     """``reason`` is None for music, else one of :data:`REASONS`' values; ``p_music`` is the
-    track's mean P(music); ``scores`` holds each class's mean probability and ``unlike`` (the
-    :func:`oot_score`)."""
+    track's mean P(music); ``scores`` holds each class's mean probability, ``unlike`` (the
+    :func:`oot_score`) and, when measured, ``pulse`` (the segments' mean pulse clarity)."""
 
     reason: str | None
     p_music: float
@@ -69,7 +84,8 @@ class OpenSetVerdict:
 @dataclass(frozen=True)
 class DetectorParams:
     """The fitted detector: ``feature_names`` (57) and ``tag_names`` (50) in input order, scaler
-    ``mean``/``scale`` (152,), ``coef`` (5, 152), ``intercept`` (5,), thresholds, ``model_id``."""
+    ``mean``/``scale`` (152,), ``coef`` (5, 152), ``intercept`` (5,), thresholds, ``model_id``;
+    ``pulse_gate``/``t_pulse`` None (a params.json without them): no pulse rule."""
 
     feature_names: tuple[str, ...]
     tag_names: tuple[str, ...]
@@ -80,6 +96,8 @@ class DetectorParams:
     t_music: float
     t_oot: float
     model_id: str = ""
+    pulse_gate: float | None = PULSE_GATE
+    t_pulse: float | None = T_PULSE
 
     @classmethod
     def from_json(cls, obj: dict[str, Any], model_id: str = "") -> DetectorParams:
@@ -89,7 +107,9 @@ class DetectorParams:
                     np.asarray(obj["scaler"]["mean"], dtype=np.float64),
                     np.asarray(obj["scaler"]["scale"], dtype=np.float64),
                     np.asarray(obj["coef"], dtype=np.float64), np.asarray(obj["intercept"], dtype=np.float64),
-                    float(obj["thresholds"]["t_music"]), float(obj["thresholds"]["t_oot"]), model_id)
+                    float(obj["thresholds"]["t_music"]), float(obj["thresholds"]["t_oot"]), model_id,
+                    _optional_float(obj["thresholds"].get("pulse_gate")),
+                    _optional_float(obj["thresholds"].get("t_pulse")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"music-detector parameters are incomplete ({type(exc).__name__}: {exc})") from None
         n = len(input_names(p.feature_names, p.tag_names))
@@ -104,8 +124,14 @@ class DetectorParams:
                 "inputs": input_names(self.feature_names, self.tag_names),
                 "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
                 "coef": self.coef.tolist(), "intercept": self.intercept.tolist(),
-                "thresholds": {"t_music": self.t_music, "t_oot": self.t_oot},
+                "thresholds": {"t_music": self.t_music, "t_oot": self.t_oot,
+                               **({"pulse_gate": self.pulse_gate, "t_pulse": self.t_pulse}
+                                  if self.pulse_gate is not None and self.t_pulse is not None else {})},
                 "oot_tags": list(OOT_TAGS), "in_tags": list(IN_TAGS)}
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def input_names(feature_names: Sequence[str], tag_names: Sequence[str]) -> list[str]:
@@ -176,7 +202,7 @@ def oot_score(taggrams: Sequence[np.ndarray], tag_names: Sequence[str]) -> float
 
 
 def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
-                    params: DetectorParams | None = None) -> OpenSetVerdict:
+                    params: DetectorParams | None = None, pulse: Sequence[float] | None = None) -> OpenSetVerdict:
     """Whether a track is music the ten genres describe; see the module docstring.
 
     Parameters
@@ -184,6 +210,8 @@ def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
     features : (n_seg, 57) raw features of the track's segments, ``FEATURE_NAMES`` order.
     taggrams : n_seg arrays of shape (n_patches_i, 50): each segment's MSD_musicnn taggram.
     params : default the shipped detector (:func:`load_detector`).
+    pulse : n_seg values of :func:`libtagger.audio.pulse.pulse_clarity`, or None (not measured:
+        the pulse rule is skipped).
 
     Returns
     -------
@@ -198,12 +226,32 @@ def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
     # most segments not music: a talk with one lively stretch (laughter, a jingle) is still a talk,
     # while a song with one spoken segment of three (an intro, a skit) stays music
     mostly_not_music = 2 * int(np.sum(per_segment[:, 0] < params.t_music)) > len(per_segment)
-    if p_music < params.t_music or mostly_not_music:
+    if pulse is not None:
+        if len(pulse) != len(per_segment):
+            raise ModelError(f"music detector needs one pulse value per segment, got {len(pulse)} "
+                             f"for {len(per_segment)} segments")
+        scores["pulse"] = float(np.mean(pulse))
+    # ambiguous and without a beat: a read poem, a typewriter (rap, which it can resemble, keeps one)
+    no_beat = (params.pulse_gate is not None and params.t_pulse is not None and "pulse" in scores
+               and p_music < params.pulse_gate and scores["pulse"] < params.t_pulse)
+    if p_music < params.t_music or mostly_not_music or no_beat:
         likeliest = CLASSES[1 + int(np.argmax(mean[1:]))]
         return OpenSetVerdict(REASONS[likeliest], p_music, scores)
     if scores["unlike"] > params.t_oot:
         return OpenSetVerdict(REASONS["unlike"], p_music, scores)
     return OpenSetVerdict(None, p_music, scores)
+
+
+def pulse_could_matter(features: np.ndarray, taggrams: Sequence[np.ndarray],
+                       params: DetectorParams | None = None) -> bool:
+    """Whether the pulse rule could change this track's verdict: the classifier alone does not
+    refuse it as not music, but its P(music) is below ``pulse_gate`` (False when ``params`` has
+    no pulse rule). Shapes as for :func:`openset_verdict`."""
+    params = params or load_detector()
+    if params.pulse_gate is None or params.t_pulse is None:
+        return False
+    alone = openset_verdict(features, taggrams, params)
+    return alone.p_music < params.pulse_gate and alone.reason in (None, REASONS["unlike"])
 
 
 def params_model_id(name: str, params_file: Path) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from libtagger.classify.classifier import Classifier, kind_class, label_spellings
-from libtagger.classify.openset import DetectorParams, OpenSetVerdict, openset_verdict
+from libtagger.classify.openset import DetectorParams, OpenSetVerdict, openset_verdict, pulse_could_matter
 from libtagger.classify.vote import Vote, vote
 from libtagger.genres import GENRES, display_name, parse_genre
 from libtagger.audio.analysis import TrackAnalysis
@@ -142,13 +142,15 @@ class TrackClassifier:
                 "idx": i, "start": start, "end": end, **segment_verdict(p, self.spellings),
                 "features": pack_array(analysis.features[i], "float32"),
                 "taggram": pack_array(taggrams[t][i] if taggrams is not None else None, "float16"),
+                "pulse": float(analysis.pulse[i]) if analysis.pulse is not None else None,
             } for i, ((start, end), p) in enumerate(zip(analysis.windows, probs))]
             values = TrackRow.changes(
                 size=analysis.size, mtime_ns=analysis.mtime_ns, fingerprint=analysis.fingerprint,
                 format=analysis.format, duration=analysis.duration, samplerate=analysis.samplerate,
                 channels=analysis.channels, analysed_at=now())
             out.append(Classified(analysis.path, values, segments, vote(probs, labels=self.labels),
-                                  self._rejection(analysis.features, taggrams[t] if taggrams else None)))
+                                  self._rejection(analysis.features, taggrams[t] if taggrams else None,
+                                                  analysis.pulse)))
         return out
 
     def spell(self, label: str) -> str:
@@ -165,9 +167,21 @@ class TrackClassifier:
     # -- tracks classified by another model -----------------------------------------------
 
     def has_stored_inputs(self, segments: Sequence[dict[str, Any]]) -> bool:
-        """Whether the stored segment rows hold everything this model reads (else: analyse again)."""
-        return bool(segments) and segments[0]["features"] is not None and (
-            not self.needs_taggrams or segments[0]["taggram"] is not None)
+        """Whether the stored segment rows hold everything this model and the music detector read
+        (else: analyse again).
+
+        Rows stored before the pulse was lack it. Only a track whose verdict the pulse could
+        change needs it (:func:`~libtagger.classify.openset.pulse_could_matter`: the detector
+        doubts it is music but does not refuse it), so only such a track is analysed again: an
+        upgrade decodes the few doubtful tracks of a library, not all of it.
+        """
+        if not (segments and segments[0]["features"] is not None
+                and (not self.needs_taggrams or segments[0]["taggram"] is not None)):
+            return False
+        if self.detector is None or stored_pulse(segments) is not None:
+            return True
+        features, taggrams = self._stored_inputs(segments)  # a detector makes the scan store taggrams
+        return taggrams is None or not pulse_could_matter(features, taggrams, self.detector)
 
     def stored(self, tracks: Sequence[StoredTrack]) -> Iterator[Classified]:
         """Classify tracks from their stored rows, :data:`BATCH_TRACKS` per network call.
@@ -175,22 +189,30 @@ class TrackClassifier:
         Lazy: a chunk is classified when the previous one has been consumed, so the caller
         saves each track before the next call (a killed run keeps what was done).
         """
-        # The width of a stored feature row is what analysis computes (imported here: librosa).
-        from libtagger.audio.features import FEATURE_NAMES
-
         for start in range(0, len(tracks), BATCH_TRACKS):
             chunk = tracks[start:start + BATCH_TRACKS]
-            features = [np.vstack([unpack_array(s["features"], "float32", len(FEATURE_NAMES)) for s in segs])
-                        for _, segs in chunk]
-            taggrams = ([[unpack_array(s["taggram"], "float16", self.n_tags).astype(np.float32) for s in segs]
-                         for _, segs in chunk] if self.needs_taggrams else None)
+            inputs = [self._stored_inputs(segs) for _, segs in chunk]
+            features = [f for f, _ in inputs]
+            taggrams = [t for _, t in inputs] if self.needs_taggrams else None
             per_track = self._probabilities(features, taggrams)
             for t, ((row, segs), probs) in enumerate(zip(chunk, per_track)):
                 segments = [{k: v for k, v in s.items() if k != "track_id"} | segment_verdict(p, self.spellings)
                             for s, p in zip(segs, probs)]
                 yield Classified(row.real_path, TrackRow.changes(size=row.size, mtime_ns=row.mtime_ns),
                                  segments, vote(probs, labels=self.labels),
-                                 self._rejection(features[t], taggrams[t] if taggrams is not None else None))
+                                 self._rejection(features[t], taggrams[t] if taggrams is not None else None,
+                                                 stored_pulse(segs)))
+
+    def _stored_inputs(self, segments: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """A track's stored features (n_segments, 57) and taggrams (n_patches_i, 50) per segment,
+        or None when this run reads no taggrams."""
+        # The width of a stored feature row is what analysis computes (imported here: librosa).
+        from libtagger.audio.features import FEATURE_NAMES
+
+        features = np.vstack([unpack_array(s["features"], "float32", len(FEATURE_NAMES)) for s in segments])
+        taggrams = ([unpack_array(s["taggram"], "float16", self.n_tags).astype(np.float32) for s in segments]
+                    if self.needs_taggrams else None)
+        return features, taggrams
 
     # -- both -----------------------------------------------------------------------------
 
@@ -208,11 +230,20 @@ class TrackClassifier:
         return np.split(probs, np.cumsum(counts)[:-1])
 
 
-    def _rejection(self, features: np.ndarray, taggrams: list[np.ndarray] | None) -> OpenSetVerdict | None:
-        """The music detector's verdict on one track: features (n_segments, 57), one taggram per segment."""
+    def _rejection(self, features: np.ndarray, taggrams: list[np.ndarray] | None,
+                   pulse: Sequence[float] | None) -> OpenSetVerdict | None:
+        """The music detector's verdict on one track: features (n_segments, 57), one taggram and
+        one pulse clarity per segment (None: not measured)."""
         if self.detector is None or taggrams is None:
             return None
-        return openset_verdict(features, taggrams, self.detector)
+        return openset_verdict(features, taggrams, self.detector, pulse)
+
+
+def stored_pulse(segments: Sequence[dict[str, Any]]) -> list[float] | None:
+    """The segments' stored pulse clarity, or None when a segment was stored without it (an
+    index an older libtagger filled: the detector then skips its pulse rule)."""
+    values = [s.get("pulse") for s in segments]
+    return None if any(v is None for v in values) else [float(v) for v in values]
 
 
 def segment_verdict(probs: np.ndarray,

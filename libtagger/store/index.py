@@ -76,11 +76,13 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: rebuild). runs ``pid``/``host``: the process that ran it. journal ``after`` (JSON snapshot of
 #: the state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`:
 #: hashes, sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
-#: The ``tracks`` columns come from :class:`~libtagger.store.records.TrackRow` (see
+#: segments ``pulse``: the segment's pulse clarity (the music detector's beat check; NULL in rows
+#: analysed before it). The ``tracks`` columns come from :class:`~libtagger.store.records.TrackRow` (see
 #: :func:`tracks_schema`).
 ADDED_COLUMNS: dict[str, dict[str, type]] = {
     "runs": {"pid": int, "host": str},
-    "journal": {"after": str, "exact": str, "exact_bytes": bytes}}
+    "journal": {"after": str, "exact": str, "exact_bytes": bytes},
+    "segments": {"pulse": float}}
 
 #: The last ``tracks`` column of a new index's CREATE statement (history, never edited): every
 #: later field of TrackRow is added with ALTER TABLE, on a new index too, as it always was.

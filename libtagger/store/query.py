@@ -139,6 +139,7 @@ def show_track(index: Index, path: str | os.PathLike) -> dict[str, Any]:
     track["segments"] = [{
         "start": s["start"], "end": s["end"], "genre": s["genre"], "confidence": s["confidence"],
         "probabilities": _named(json.loads(s["probabilities"])) if s["probabilities"] else None,
+        "pulse": s["pulse"],  # the music detector's beat check (None: analysed before it was stored)
     } for s in index.segments(row.id)]
     return track
 

@@ -349,10 +349,18 @@ def train_music_detector(out_dir: Path, *, gtzan_dir: Path, seed: int = 0, scale
                       "seed": seed, "scale": scale, "beds": f"{len(beds)} clips of {gtzan_dir.name}/audio"},
         "weights": "music rows together = all non-music rows; the four non-music classes equal",
         "C_grid": list(C_GRID), "C": chosen["C"], "t_music": chosen["t_music"], "t_oot": final.t_oot,
+        "pulse_rule": PULSE_RULE_NOTE,
         "command": "libtagger train --kind music-detector --out models/music-detector",
     }
     write_detector(Path(out_dir), final, recipe=recipe, metrics=metrics)
     return metrics
+
+
+#: How the pulse rule's two thresholds (openset.PULSE_GATE, openset.T_PULSE) came about; they are
+#: set by hand, not fitted: the GTZAN train clips exist here as table rows, not audio.
+PULSE_RULE_NOTE = ("reject also when P(music) < pulse_gate and the mean pulse clarity of the segments "
+                   "(libtagger.audio.pulse) < t_pulse; both set by hand from benchmarks/pulse.py "
+                   "(100 GTZAN .wav clips and ../shared/realdev, with realdev in view), not fitted")
 
 
 def _table_feature_names(gtzan_dir: Path) -> tuple[str, ...]:
