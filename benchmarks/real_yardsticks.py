@@ -4,7 +4,8 @@ Rows: the logistic-regression baseline, MSD_musicnn's own tags zero-shot
 (:mod:`libtagger.classify.msd_tags`), today's ``musicnn-head``, the blend of the head with the tags
 at a few weights, two candidates that average the head with the LR baseline (not shipped: the
 next default to weigh), and the chosen rule (weight chosen nested on GTZAN; realdev's own
-leave-one-out choice printed beside it). A second table measures naming genres beyond the ten.
+leave-one-out choice printed beside it). A second table measures naming genres beyond the ten,
+and a last line the ceiling of any rule that reads only the tags' evidence for them.
 
 GTZAN: the 443 train clips' out-of-fold probabilities of the nested artist-grouped CV
 (``models/musicnn-head/cv_oof.json``, temperature fitted on the inner folds) and their taggrams
@@ -293,7 +294,7 @@ def print_yardsticks(g: dict, tracks: list[Track]) -> dict[str, np.ndarray]:
     right, loo = loo_weight(rhead[ten], rev[ten], np.array([GENRES.index(tracks[i].truth) for i in ten]))
     print(f"{'realdev leave-one-out weight':40s} | {'':29s} | top-1 {right}/{len(ten)}, "
           f"weights chosen {sorted(set(loo))}")
-    print(f"\nrealdev without the music check, non-music given a genre: "
+    print("\nrealdev without the music check, non-music given a genre: "
           + ", ".join(f"{k} {realdev_cells(v, tracks, check=False).split()[-1]}" for k, v in real_probs.items()
                       if k.startswith(("musicnn", "chosen"))))
     return real_probs
@@ -346,6 +347,20 @@ def print_beyond(g: dict, tracks: list[Track], probs: np.ndarray) -> None:
         for replace in (False, True):
             print(f"{floor:5.1f} {'beyond rule' if replace else 'rejected':>12s} | {named:3d}/443 | "
                   f"{realdev_beyond_cells(tracks, probs, floor, replace)}")
+    print_tag_ceiling(tracks)
+
+
+def print_tag_ceiling(tracks: list[Track]) -> None:
+    """What any rule reading only the tags' evidence could name: of the other-genre recordings whose
+    genre has tags (latin and world have none), those whose own label's evidence is the strongest
+    of all 13 tagged labels (the ten's seven and the six beyond), and what is strongest instead."""
+    labels = tuple(g for g in GENRES if msd_tags.GENRE_TAGS.get(g)) + tuple(msd_tags.BEYOND_TEN)
+    taggable = [t for t in tracks if t.group == "other" and OTHER_LABELS[t.truth] is not None]
+    top = {t.name: labels[int(np.nanargmax(msd_tags.genre_evidence(t.taggrams, labels)))] for t in taggable}
+    right = [t for t in taggable if top[t.name] == OTHER_LABELS[t.truth]]
+    print(f"\nthe tags' ceiling: {len(right)}/{len(taggable)} other-genre recordings with a tagged label have their "
+          f"label's evidence strongest of the 13 ({', '.join(t.truth for t in right)}); the others' strongest: "
+          + ", ".join(f"{t.truth}->{top[t.name]}" for t in taggable if t not in right))
 
 
 def print_detail(tracks: list[Track], probs: np.ndarray) -> None:

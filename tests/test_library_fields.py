@@ -9,7 +9,6 @@ the previous release gaining the columns in place.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 

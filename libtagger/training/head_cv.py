@@ -31,11 +31,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from libtagger.classify.head import apply_temperature
+from libtagger.classify.head import apply_temperature, predict_members
 from libtagger.genres import GENRES
 from libtagger.training.evaluate import expected_calibration_error
 from libtagger.training.head_training import (ClipSet, HeadConfig, build_head, fit_head, fit_linear, linear_inputs,
-                                              predict_members, tag_stats)
+                                              tag_stats)
 
 OUTER_FOLDS, OUTER_SEED = 5, 1000
 INNER_FOLDS, INNER_SEED = 3, 2000

@@ -25,8 +25,7 @@ import numpy as np
 
 from libtagger.classify.classifier import Classifier, load_classifier, write_meta, write_model_folder
 from libtagger.audio.level_invariant import level_invariant_names, transform_by_name
-from libtagger.classify.head import (FRONTEND, KIND, N_TAGS, LinearBranch, network_inputs, pooled_taggram,
-                                     predict_members)
+from libtagger.classify.head import FRONTEND, KIND, N_TAGS, LinearBranch, network_inputs, pooled_taggram
 from libtagger.classify.scaler import Scaler
 from libtagger.errors import ModelError
 from libtagger.genres import GENRES

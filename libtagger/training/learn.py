@@ -28,19 +28,19 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from libtagger.classify.head import FRONTEND, KIND, apply_temperature
+from libtagger.classify.head import FRONTEND, KIND, apply_temperature, predict_members
 from libtagger.errors import LibtaggerError, ModelError
 from libtagger.genres import GENRES
 from libtagger.training.evaluate import expected_calibration_error, PlotUnavailable, plot_confusion, score_predictions
 from libtagger.training.head_training import (ClipSet, HeadConfig, ensemble_model, fit_linear, fit_members,
-                                              linear_inputs, predict_members)
+                                              linear_inputs)
 from libtagger.training.labels import label_key, mapping_targets, read_mapping, spellings, track_label
 
 #: Training samples (segments) one fit sees in all, over its epochs: the shipped recipe sees 443 clips x
