@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import require_ffmpeg
-from test_beets_plugin import BEET, Beets, _file_genres
+from beets_harness import ALBUM_FIELDS, ITEM_FIELDS, Beets, file_genres, import_albums
 
 #: {folder: (artist, album, [(title, GTZAN clip, a genre a person set or None)])}; beets takes
 #: the Album's fields from the first file (by name), so "Persons"' first file gives it its genre.
@@ -41,19 +38,6 @@ ALBUMS = {
     "persons": ("John Lee Hooker", "Persons", [("Ground Hog", "blues.00007.wav", "Blues Rock"),
                                                ("Shake It", "blues.00008.wav", None)]),
 }
-ITEM_FIELDS = "$title|$genres|$libtagger_genre|$libtagger_status|$libtagger_reason"
-ALBUM_FIELDS = "$album|$genres|$libtagger_album_genre|$libtagger_album_reason"
-
-
-def _make_albums(gtzan: Path, incoming: Path, albums: dict) -> None:
-    for folder, (artist, album, clips) in albums.items():
-        (incoming / folder).mkdir(parents=True)
-        for track, (title, clip, genre) in enumerate(clips, 1):
-            tags = ["-metadata", f"artist={artist}", "-metadata", f"album={album}", "-metadata", f"title={title}",
-                    "-metadata", f"track={track}"] + (["-metadata", f"genre={genre}"] if genre else [])
-            out = incoming / folder / f"{track:02d}.mp3"
-            subprocess.run([require_ffmpeg(), "-v", "error", "-y", "-i", str(gtzan / "audio" / clip),
-                            "-c:a", "libmp3lame", "-b:a", "128k", *tags, str(out)], check=True)
 
 
 def _items(beets: Beets) -> dict[str, dict[str, str]]:
@@ -69,28 +53,9 @@ def _albums(beets: Beets) -> dict[str, dict[str, str]]:
                 "libtagger_album_reason": r.removeprefix("$libtagger_album_reason")} for a, g, lg, r in rows}
 
 
-def _imported(gtzan: Path, home: Path, albums: dict, **options: object) -> Beets:
-    """``albums`` made from GTZAN clips and imported by a real ``beet import`` (beets' default: threaded),
-    with these libtagger plugin options (e.g. ``context="artist"``, ``min_confidence=0.5``; None: unset)."""
-    if not BEET.exists():
-        pytest.skip(f"beets is not installed in this environment ({BEET}): pip install 'libtagger[beets]'")
-    _make_albums(gtzan, home / "incoming", albums)
-    beets = Beets(home, write=True)
-    set_options = "".join(f"  {name}: {value}\n" for name, value in options.items() if value is not None)
-    beets.config.write_text(beets.config.read_text() + set_options)  # the libtagger section is the config's last
-    done = subprocess.run([str(BEET), "-c", str(beets.config), "-v", "import", "-A", "-q", str(home / "incoming")],
-                          env=beets.env, cwd=home, capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr[-3000:]
-    print("\n".join(line for line in done.stderr.splitlines() if line.startswith("libtagger:")))
-    print(f"$ beet ls -f '{ITEM_FIELDS}'\n" + beets.beet("ls", "-f", ITEM_FIELDS))
-    print(f"$ beet ls -a -f '{ALBUM_FIELDS}'\n" + beets.beet("ls", "-a", "-f", ALBUM_FIELDS))
-    return beets
-
-
 @pytest.fixture(scope="module")
 def imported(gtzan, tmp_path_factory) -> Beets:
-    return _imported(gtzan, tmp_path_factory.mktemp("beets-album"), ALBUMS)
+    return import_albums(gtzan, tmp_path_factory.mktemp("beets-album"), ALBUMS)
 
 
 def test_an_album_import_gets_one_album_genre_on_the_album_and_every_item(imported):
@@ -101,7 +66,7 @@ def test_an_album_import_gets_one_album_genre_on_the_album_and_every_item(import
     for title in (t for t in ripped if t and t != "Sugar Mama"):
         assert items[title]["genres"] == items[title]["libtagger_genre"] == "Blues", items[title]
         assert items[title]["libtagger_status"] == "tagged", items[title]
-        assert _file_genres(files[title]) == ["Blues"]  # beets wrote the file
+        assert file_genres(files[title]) == ["Blues"]  # beets wrote the file
     # blues.00003 alone is Jazz, unsure; with its album it is Blues (its pooled verdict is)
     assert items["Jesse James"]["libtagger_reason"] == "", items["Jesse James"]
 
@@ -110,7 +75,7 @@ def test_an_item_with_a_genre_a_person_set_keeps_it(imported):
     sugar = _items(imported)["Sugar Mama"]
     assert sugar["genres"] == "Chicago Blues" and sugar["libtagger_status"] == "kept", sugar
     assert sugar["libtagger_genre"] == "Blues"  # the album genre is recorded beside the kept genre
-    assert _file_genres(imported.files()["Sugar Mama"]) == ["Chicago Blues"]
+    assert file_genres(imported.files()["Sugar Mama"]) == ["Chicago Blues"]
 
 
 def test_an_album_whose_items_disagree_gets_no_album_genre(imported):
@@ -156,7 +121,7 @@ def test_the_command_pools_each_album_and_force_replaces_a_persons_album_genre(i
 
 def test_context_none_judges_each_item_alone(gtzan, tmp_path):
     albums = {"ripped": ("John Lee Hooker", "Ripped", ALBUMS["ripped"][2][2:4])}  # blues.00003, blues.00002
-    beets = _imported(gtzan, tmp_path, albums, context="none")
+    beets = import_albums(gtzan, tmp_path, albums, context="none")
     items = _items(beets)
     assert items["Jesse James"]["libtagger_status"] == "unsure" and items["Jesse James"]["genres"] == ""
     assert items["Think Twice"]["genres"] == "Blues"

@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_beets_album import _imported
-from test_beets_plugin import Beets, _file_genres
-from test_beets_second_genre import _rule
+from beets_harness import MIN_CONFIDENCE, Beets, file_genres, genres_by_rule, import_albums
 
-MIN_CONFIDENCE = 0.5  # test_beets_second_genre._rule's threshold too
 ALBUMS = {
     "own": ("Own Artist", "Own Album", [("Own", "blues.00000.wav", None)]),
     "torn": ("Torn Artist", "Torn Album", [("Torn", "jazz.00000.wav", None)]),
@@ -64,12 +61,12 @@ def _run(beets: Beets, *args: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def library(gtzan, tmp_path_factory) -> Beets:
-    return _imported(gtzan, tmp_path_factory.mktemp("beets-own"), ALBUMS, min_confidence=MIN_CONFIDENCE)
+    return import_albums(gtzan, tmp_path_factory.mktemp("beets-own"), ALBUMS, min_confidence=MIN_CONFIDENCE)
 
 
 def test_libtaggers_genres_stay_its_own_after_an_unsure_run_and_a_persons_stay_theirs(library):
     files = library.files()
-    rule, one = _rule(library), _rule(library, second_genre=False)
+    rule, one = genres_by_rule(library), genres_by_rule(library, second_genre=False)
     print("the rule on the stored verdicts:", rule, "without the option:", one)
     assert all(len(one[title]) == 1 for title in ("Own", "Torn", "Changed")), one  # all sure at 0.5
     assert len(rule["Torn"]) == 2, f"the torn clip has no close runner-up any more: {rule}"
@@ -81,7 +78,7 @@ def test_libtaggers_genres_stay_its_own_after_an_unsure_run_and_a_persons_stay_t
     for title, wanted in tagged.items():
         assert items[title]["libtagger_status"] == "tagged", items[title]
         assert items[title]["genres"] == items[title]["libtagger_written_genres"] == "; ".join(wanted), items[title]
-        assert _file_genres(files[title]) == list(wanted)
+        assert file_genres(files[title]) == list(wanted)
     assert _albums(library)["Own Album"] == {"genres": one["Own"][0], "libtagger_album_genre": one["Own"][0]}
 
     # Run 2: nothing is sure at 0.99: unsure, nothing set or written, libtagger_genre (what libtagger
@@ -112,14 +109,14 @@ def test_libtaggers_genres_stay_its_own_after_an_unsure_run_and_a_persons_stay_t
         assert items[title]["genres"] == items[title]["libtagger_genre"] == one[title][0], items[title]
         assert items[title]["libtagger_written_genres"] == one[title][0], items[title]
         assert items[title]["libtagger_second_genre"] == "", items[title]
-        assert _file_genres(files[title]) == list(one[title])
+        assert file_genres(files[title]) == list(one[title])
     assert lines["Own Album"].startswith("tagged"), lines
     assert albums["Own Album"] == {"genres": one["Own"][0], "libtagger_album_genre": one["Own"][0]}
     changed = items["Changed"]
     assert lines["Changed"].startswith("kept"), lines
     assert changed["libtagger_status"] == "kept" and changed["genres"] == "Delta Blues", changed
     assert changed["libtagger_genre"] == one["Changed"][0] and changed["libtagger_written_genres"] == "", changed
-    assert _file_genres(files["Changed"]) == ["Delta Blues"]
+    assert file_genres(files["Changed"]) == ["Delta Blues"]
     assert lines["Changed Album"].startswith("kept"), lines
     # the Album's genre is the person's now: libtagger's record of its own is gone
     assert albums["Changed Album"] == {"genres": "Delta Blues", "libtagger_album_genre": ""}, albums
@@ -130,7 +127,7 @@ def test_libtaggers_genres_stay_its_own_after_an_unsure_run_and_a_persons_stay_t
         assert _items(library)["Changed"]["genres"] == "Delta Blues"
     lines = _run(library)
     assert lines["Changed"].startswith("kept") and lines["Changed Album"].startswith("kept"), lines
-    assert _file_genres(files["Changed"]) == ["Delta Blues"]
+    assert file_genres(files["Changed"]) == ["Delta Blues"]
 
 
 # -- the rule on items in memory (no beet, no audio): the cases the run above does not reach --------------

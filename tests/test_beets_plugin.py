@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import mutagen
 import pytest
 
+from beets_harness import BEET, Beets, file_genres
 from conftest import require_ffmpeg
 
 ROOT = Path(__file__).resolve().parent.parent
-BEET = Path(sys.executable).parent / "beet"
 #: The clips: (title, GTZAN clip, file name, a genre a person set or None). blues.00003 is a
 #: clip the default model is unsure about (0.45 < 0.6), so the unsure path is exercised too:
 #: it is an album of its own ("Solo"), since pooled with blues.00000 on one album it becomes
@@ -39,7 +37,6 @@ CLIPS = [("One", "blues.00000.wav", "a/one.mp3", None),
          ("Two", "blues.00003.wav", "c/two.mp3", None),
          ("Three", "blues.00002.wav", "b/three.flac", "Delta Blues"),
          ("Four", "tone", "b/four.mp3", None)]  # 32 s of 440 Hz: not music, rejected
-FIELDS = "$title|$genres|$libtagger_genre|$libtagger_confidence|$libtagger_status|$libtagger_reason"
 
 
 def _encode(gtzan: Path, clip: str, out: Path, title: str, track: int, genre: str | None) -> None:
@@ -50,55 +47,6 @@ def _encode(gtzan: Path, clip: str, out: Path, title: str, track: int, genre: st
             "-metadata", f"track={track}"] + (["-metadata", f"genre={genre}"] if genre else [])
     codec = ["-c:a", "libmp3lame", "-b:a", "128k"] if out.suffix == ".mp3" else ["-c:a", "flac"]
     subprocess.run([require_ffmpeg(), "-v", "error", "-y", *source, *codec, *tags, str(out)], check=True)
-
-
-class Beets:
-    """A throwaway beets set-up: config, library, libtagger index; runs ``beet`` in it."""
-
-    def __init__(self, home: Path, *, write: bool) -> None:
-        self.home = home
-        self.library_dir = home / "library"
-        self.db = home / "beetsdir" / "library.db"
-        self.index = home / "libtagger-index.db"
-        self.config = home / "beetsdir" / "config.yaml"
-        self.config.parent.mkdir(parents=True)
-        self.config.write_text(
-            f"directory: {self.library_dir}\nlibrary: {self.db}\nplugins: libtagger\n"
-            f"import:\n  copy: yes\n  write: {'yes' if write else 'no'}\n"
-            f"libtagger:\n  auto: yes\n  index: {self.index}\n")
-        self.env = {**os.environ, "BEETSDIR": str(self.config.parent), "XDG_DATA_HOME": str(home / "xdg"),
-                    # the index named in the config wins; this one must stay untouched
-                    "LIBTAGGER_INDEX": str(home / "env-index.db"),
-                    # the default: speech, noise and tones are rejected (GTZAN clips are music)
-                    "LIBTAGGER_MUSIC_CHECK": "1"}
-
-    def beet(self, *args: str) -> str:
-        done = subprocess.run([str(BEET), "-c", str(self.config), *args], env=self.env, cwd=self.home,
-                              capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, f"beet {' '.join(args)}:\n{done.stdout}\n{done.stderr[-3000:]}"
-        return done.stdout
-
-    def items(self) -> dict[str, dict[str, str]]:
-        """{title: {genres, libtagger_genre, libtagger_confidence, libtagger_status}} from ``beet ls``."""
-        rows = {}
-        for line in self.beet("ls", "-f", FIELDS).splitlines():
-            title, genres, genre, confidence, status, reason = line.split("|")
-            rows[title] = {"genres": genres, "libtagger_genre": genre, "libtagger_confidence": confidence,
-                           "libtagger_status": status, "libtagger_reason": reason}
-        return rows
-
-    def files(self) -> dict[str, Path]:
-        """{title: the library file}, from beets' database."""
-        out = self.beet("ls", "-f", "$title|$path")
-        return {t: Path(p) for t, p in (line.split("|", 1) for line in out.splitlines())}
-
-    def database_dump(self) -> list[str]:
-        with sqlite3.connect(self.db) as con:
-            return list(con.iterdump())
-
-
-def _file_genres(path: Path) -> list[str]:
-    return list(mutagen.File(path, easy=True).get("genre") or [])
 
 
 def _make_clips(gtzan: Path, folder: Path, clips=CLIPS) -> None:
@@ -127,7 +75,7 @@ def test_import_sets_confident_genres_in_database_and_file_and_keeps_a_persons_g
     # Not music: no genre, no confidence (the field is unset: beets prints the template), a reason.
     assert tone == {"genres": "", "libtagger_genre": "", "libtagger_confidence": "$libtagger_confidence",
                     "libtagger_status": "rejected", "libtagger_reason": "not music: tone"}
-    assert _file_genres(files["Four"]) == []
+    assert file_genres(files["Four"]) == []
     for title, row in items.items():
         assert files[title].is_relative_to(imported.library_dir), files[title]  # copied in
         assert row["libtagger_status"] in ("tagged", "kept", "unsure"), row
@@ -135,19 +83,19 @@ def test_import_sets_confident_genres_in_database_and_file_and_keeps_a_persons_g
         assert 0.0 < confidence <= 1.0
         if row["libtagger_status"] == "unsure":
             assert confidence < 0.6 and row["libtagger_genre"] == "" and row["genres"] == "", row
-            assert _file_genres(files[title]) == []
+            assert file_genres(files[title]) == []
     person = items["Three"]
     assert person["libtagger_status"] == "kept" and person["genres"] == "Delta Blues", person
     assert person["libtagger_genre"] != "", person  # the verdict is recorded beside the kept genre
-    assert _file_genres(files["Three"]) == ["Delta Blues"]
+    assert file_genres(files["Three"]) == ["Delta Blues"]
     tagged = [t for t, row in items.items() if row["libtagger_status"] == "tagged"]
     assert tagged, f"no clip was tagged: {items}"
     for title in tagged:
         genre = items[title]["libtagger_genre"]
         assert genre and items[title]["genres"] == genre, items[title]
-        assert _file_genres(files[title]) == [genre]  # beets wrote the file: database and file agree
+        assert file_genres(files[title]) == [genre]  # beets wrote the file: database and file agree
     # The clips outside the library were copied, never written.
-    assert [_file_genres(imported.home / "incoming" / name) for _, _, name, _ in CLIPS] == [[], [], ["Delta Blues"], []]
+    assert [file_genres(imported.home / "incoming" / name) for _, _, name, _ in CLIPS] == [[], [], ["Delta Blues"], []]
 
 
 def test_confidence_is_a_number_beets_can_query(imported):
@@ -189,7 +137,7 @@ def test_command_reuses_the_index_pretend_changes_nothing_and_force_replaces_a_p
     print("$ beet libtagger --force title:Three\n" + forced)
     three = imported.items()["Three"]
     assert three["libtagger_status"] == "tagged" and three["genres"] == three["libtagger_genre"] != "Delta Blues"
-    assert _file_genres(files["Three"]) == [three["libtagger_genre"]]
+    assert file_genres(files["Three"]) == [three["libtagger_genre"]]
     # The file changed (its tags), its audio did not: the index still reuses the verdict.
     with sqlite3.connect(imported.index) as con:
         size, mtime_ns = con.execute("select size, mtime_ns from tracks where path = ?",
@@ -207,7 +155,7 @@ def test_import_write_off_sets_the_database_only(gtzan, tmp_path):
     row, = beets.items().values()
     path, = beets.files().values()
     assert row["libtagger_status"] == "tagged" and row["genres"] == row["libtagger_genre"] != "", row
-    assert _file_genres(path) == []  # import.write: no
+    assert file_genres(path) == []  # import.write: no
 
 
 # -- the core never imports beets ---------------------------------------------------------------

@@ -31,14 +31,12 @@ from pathlib import Path
 import mutagen
 import pytest
 
-from libtagger.scan.policy import genres_to_write
-from test_beets_album import _imported, _make_albums
-from test_beets_plugin import BEET, Beets, _file_genres
+from beets_harness import (BEET, MIN_CONFIDENCE, Beets, file_genres, genres_by_rule, import_albums,
+                           make_albums)
 
 #: beets' own tag reader (a beets dependency; the test is skipped without beets).
 MediaFile = pytest.importorskip("mediafile").MediaFile
 
-MIN_CONFIDENCE = 0.5
 #: {folder: (artist, album, [(title, GTZAN clip, a genre a person set or None)])}
 ALBUMS = {
     "torn": ("Torn Artist", "Torn Album", [("Torn", "jazz.00000.wav", None)]),
@@ -59,25 +57,6 @@ def _album_genres(beets: Beets) -> dict[str, str]:
     return dict(line.split("|") for line in beets.beet("ls", "-a", "-f", "$album|$genres").splitlines())
 
 
-def _rule(beets: Beets, *, second_genre: bool = True) -> dict[str, tuple[str, ...]]:
-    """{title: the genres the scan's rule writes for the verdict libtagger's index holds on its file}.
-
-    Empty when the verdict is unsure (its confidence, or the pair's, below ``MIN_CONFIDENCE``).
-    """
-    files = beets.files()
-    with sqlite3.connect(beets.index) as con:
-        con.row_factory = sqlite3.Row
-        rows = {r["path"]: r for r in con.execute("select * from tracks")}
-    out = {}
-    for title, path in files.items():
-        row = rows[str(path)]
-        genres, tested = genres_to_write(row["genre"], row["confidence"], row["runner_up"],
-                                         row["runner_up_confidence"], second_genre=second_genre,
-                                         min_confidence=MIN_CONFIDENCE)
-        out[title] = genres if tested >= MIN_CONFIDENCE else ()
-    return out
-
-
 def _tags(path: Path) -> tuple[list[str], list[str]]:
     """The file's genres as beets' MediaFile reads them, and the ID3 TCON frame's own text list."""
     return list(MediaFile(path).genres or []), list(mutagen.File(path).tags["TCON"].text)
@@ -94,11 +73,11 @@ def library(gtzan, tmp_path_factory) -> Beets:
     # beets' threaded import (its default): one album's import stage opens libtagger's index while
     # the previous album's files are noted in it; the index waits instead of failing
     # (tests/test_index_concurrency.py).
-    return _imported(gtzan, tmp_path_factory.mktemp("beets-second"), ALBUMS, min_confidence=MIN_CONFIDENCE)
+    return import_albums(gtzan, tmp_path_factory.mktemp("beets-second"), ALBUMS, min_confidence=MIN_CONFIDENCE)
 
 
 def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_is_its_own(library):
-    rule, one, files = _rule(library), _rule(library, second_genre=False), library.files()
+    rule, one, files = genres_by_rule(library), genres_by_rule(library, second_genre=False), library.files()
     print("the rule on the stored verdicts:", rule, "without the option:", one)
     assert any(len(genres) == 2 for genres in rule.values()), f"no verdict has a close runner-up: {rule}"
     assert rule["Clear"] == one["Clear"] and len(one["Clear"]) == 1, rule
@@ -109,7 +88,7 @@ def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_i
         assert items[title]["libtagger_status"] == ("tagged" if one[title] else "unsure"), items[title]
         assert items[title]["genres"] == items[title]["libtagger_genre"] == "".join(one[title]), items[title]
         assert items[title]["libtagger_second_genre"] == "", items[title]
-        assert _file_genres(files[title]) == list(one[title])
+        assert file_genres(files[title]) == list(one[title])
     assert items["Kept"]["genres"] == "Delta Blues", items["Kept"]
 
     # --pretend says what the option would do and changes nothing.
@@ -147,7 +126,7 @@ def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_i
     # A person's genre is kept; libtagger's verdict, the pair too, is recorded beside it.
     assert items["Kept"]["genres"] == "Delta Blues" and items["Kept"]["libtagger_status"] == "kept", items["Kept"]
     assert items["Kept"]["libtagger_second_genre"] == (rule["Kept"][1] if len(rule["Kept"]) == 2 else "")
-    assert _file_genres(files["Kept"]) == ["Delta Blues"]
+    assert file_genres(files["Kept"]) == ["Delta Blues"]
     # The Album keeps one genre (the album genre, when its track is sure enough to name one).
     assert all("; " not in genres for genres in _album_genres(library).values()), _album_genres(library)
 
@@ -173,7 +152,7 @@ def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_i
     kept = _items(library)["Kept"]
     if rule["Kept"]:
         assert kept["libtagger_status"] == "tagged" and kept["genres"] == "; ".join(rule["Kept"]), kept
-        assert _file_genres(files["Kept"]) == list(rule["Kept"])
+        assert file_genres(files["Kept"]) == list(rule["Kept"])
     else:  # unsure even as a pair: nothing to force
         assert kept["libtagger_status"] == "unsure" and kept["genres"] == "Delta Blues", kept
 
@@ -181,14 +160,14 @@ def test_second_genre_in_database_and_file_only_when_asked_and_libtaggers_pair_i
 def test_the_config_option_sets_the_pair_on_import(library, gtzan):
     # The same torn clip again, as another album by another artist, imported with the option on.
     incoming = library.home / "incoming-on"
-    _make_albums(gtzan, incoming, {"again": ("Again Artist", "Again Album", [("Again", "jazz.00000.wav", None)])})
+    make_albums(gtzan, incoming, {"again": ("Again Artist", "Again Album", [("Again", "jazz.00000.wav", None)])})
     library.config.write_text(library.config.read_text() + "  second_genre: yes\n")
     done = subprocess.run([str(BEET), "-c", str(library.config), "-v", "import", "-A", "-q", str(incoming)],
                           env=library.env, cwd=library.home, capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     print("\n".join(line for line in done.stderr.splitlines() if line.startswith("libtagger:")))
-    wanted = _rule(library)["Again"]
+    wanted = genres_by_rule(library)["Again"]
     assert len(wanted) == 2, f"the torn clip again, but its verdict has no close runner-up: {wanted}"
     again = _items(library)["Again"]
     assert again["libtagger_status"] == "tagged" and again["genres"] == "; ".join(wanted), again

@@ -51,7 +51,6 @@ Only this plugin imports beets; libtagger's core never does (tests/test_beets_pl
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -244,27 +243,30 @@ class LibtaggerPlugin(BeetsPlugin):
                               context=context, album=album)
 
     def _note_written(self, judged: Judged) -> None:
-        """Let libtagger's index follow the file beets wrote, copied or moved (same audio)."""
+        """Let libtagger's index follow the file beets wrote, copied or moved (same audio).
+
+        Tried once. The import judges its next album in another thread meanwhile, writing the same
+        index; the index's transactions take the write lock first (``BEGIN IMMEDIATE``), so these
+        wait, up to its 30-s busy timeout, for the other's short ones (a file's rows, the opening
+        of the index) instead of failing with "database is locked" (tests/test_index_concurrency.py).
+        What still fails (a damaged index, a full disk) would fail again; the genre is set either
+        way, only the verdict's reuse is lost. A False answer (no such track, file gone) is final
+        and not reported.
+        """
         from libtagger.verdict_api import note_rewritten
 
-        # The import judges its next album in another thread meanwhile: an error (a busy index)
-        # is worth another try before the verdict's reuse is given up (the genre is set either
-        # way). A False answer is final (no such track, file gone): no retry for it.
-        for attempt in range(3):
-            try:
-                # The genres beets wrote from libtagger's verdict (one, or the pair): libtagger's own,
-                # not a person's (beets writes no libtagger marker), so they never count as a
-                # person's evidence.
-                written = _ours(judged.item) if judged.changed else []
-                note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path),
-                               genre=written[0] if written else None,
-                               second_genre=written[1] if len(written) > 1 else None)
-                return
-            except Exception as exc:  # noqa: BLE001
-                self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
-            time.sleep(0.5 * (attempt + 1))
-        self._log.warning("libtagger's index does not follow {} (its verdict is judged again next time)",
-                          os.fsdecode(judged.item.path))
+        try:
+            # The genres beets wrote from libtagger's verdict (one, or the pair): libtagger's own,
+            # not a person's (beets writes no libtagger marker), so they never count as a
+            # person's evidence.
+            written = _ours(judged.item) if judged.changed else []
+            note_rewritten(self._index_path(), judged.source, os.fsdecode(judged.item.path),
+                           genre=written[0] if written else None,
+                           second_genre=written[1] if len(written) > 1 else None)
+        except Exception as exc:  # noqa: BLE001
+            self._log.debug("libtagger index not updated for {}: {}", judged.source, exc)
+            self._log.warning("libtagger's index does not follow {} (its verdict is judged again next time)",
+                              os.fsdecode(judged.item.path))
 
     # -- import ---------------------------------------------------------------------------
 
