@@ -106,6 +106,30 @@ def _ruled(monkeypatch, p_music: float, pulse: list[float] | None,
                                    pulse)
 
 
+def _electronic_taggram(params: openset.DetectorParams, hiphop: float) -> np.ndarray:
+    """Four patches whose electronic tags dominate, with the Hip-Hop tag at ``hiphop``."""
+    row = np.full(len(params.tag_names), 0.01)
+    for tag, value in {"electronic": 0.6, "electro": 0.3, "House": 0.2, "Hip-Hop": hiphop}.items():
+        row[params.tag_names.index(tag)] = value
+    return np.tile(row, (4, 1))
+
+
+def test_unlike_the_ten_genres_only_when_no_tag_of_the_ten_fits(monkeypatch):
+    # issue 20: a real hip-hop song with electronic production was refused as unlike the ten
+    params = openset.load_detector()
+    monkeypatch.setattr(openset, "music_probabilities",
+                        lambda features, taggrams, params: np.array([[0.9, 0.1, 0.0, 0.0, 0.0]]))
+
+    def verdict(hiphop: float, p: openset.DetectorParams = params) -> openset.OpenSetVerdict:
+        return openset.openset_verdict(np.zeros((1, 57)), [_electronic_taggram(params, hiphop)], p, [0.7])
+
+    techno, rap = verdict(0.05), verdict(0.3)
+    assert techno.scores["unlike"] > params.t_oot and rap.scores["unlike"] > params.t_oot
+    assert techno.reason == "unlike the ten genres" and techno.scores["named"] < params.t_named
+    assert rap.reason is None and rap.scores["named"] == pytest.approx(0.3)
+    assert verdict(0.3, dataclasses.replace(params, t_named=None)).reason == "unlike the ten genres"
+
+
 def test_the_pulse_rule_refuses_only_ambiguous_tracks_without_a_beat(monkeypatch):
     params = openset.load_detector()
     assert (params.pulse_gate, params.t_pulse) == (openset.PULSE_GATE, openset.T_PULSE)
@@ -200,7 +224,8 @@ def test_a_detector_written_by_the_trainer_loads_back_and_a_changed_params_file_
     meta = write_detector(folder, params, recipe={"test": True}, metrics={})
     loaded = openset.load_detector(str(folder))
     assert loaded.model_id == meta["model_id"] and meta["model_id"].startswith("my-detector-")
-    assert (loaded.pulse_gate, loaded.t_pulse) == (openset.PULSE_GATE, openset.T_PULSE)  # the trainer writes the rule
+    assert (loaded.pulse_gate, loaded.t_pulse, loaded.t_named) == (openset.PULSE_GATE, openset.T_PULSE,
+                                                                   openset.T_NAMED)  # the trainer writes the rules
     probe = music[0]
     np.testing.assert_allclose(openset.music_probabilities(probe.features, probe.taggrams, loaded),
                                openset.music_probabilities(probe.features, probe.taggrams, params))
