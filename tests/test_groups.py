@@ -18,9 +18,6 @@ from pathlib import Path
 
 import mutagen
 import pytest
-from mutagen.asf import ASF, ASFBoolAttribute
-from mutagen.id3 import TALB, TCMP, TPE1, TPE2
-from mutagen.mp4 import MP4
 from typer.testing import CliRunner
 
 from conftest import FORMATS, make_audio, require_ffmpeg
@@ -30,42 +27,10 @@ from libtagger.cli import app
 from libtagger.store.index import Index
 from libtagger.store.records import TrackRow
 from libtagger.tags.storage import read_library_fields
+from tags_harness import tag
 
 runner = CliRunner()
 GTZAN = Path("/work/shared/gtzan/audio")
-ID3_FORMATS = (".mp3", ".wav", ".aiff")
-#: The MP4 keys of the fields (the others are spelled by format below).
-MP4_KEYS = {"artist": "\xa9ART", "albumartist": "aART", "album": "\xa9alb"}
-VORBIS_KEYS = {"artist": "ARTIST", "albumartist": "ALBUMARTIST", "album": "ALBUM"}
-ASF_KEYS = {"artist": "Author", "albumartist": "WM/AlbumArtist", "album": "WM/AlbumTitle"}
-ID3_FRAMES = {"artist": TPE1, "albumartist": TPE2, "album": TALB}
-
-
-def tag(path: Path, *, compilation: str | None = None, **texts: str) -> Path:
-    """Set artist/albumartist/album and the compilation flag as taggers do, in the format's own keys."""
-    ext = ".alac.m4a" if path.name.endswith(".alac.m4a") else path.suffix.lower()
-    f = MP4(path) if ext.endswith(".m4a") else ASF(path) if ext == ".wma" else mutagen.File(path)
-    if f.tags is None:
-        f.add_tags()
-    if ext in ID3_FORMATS:
-        for name, value in texts.items():
-            f.tags.add(ID3_FRAMES[name](encoding=3, text=[value]))
-        if compilation is not None:
-            f.tags.add(TCMP(encoding=3, text=[compilation]))
-    elif ext.endswith(".m4a"):
-        f.tags.update({MP4_KEYS[n]: [v] for n, v in texts.items()})
-        if compilation is not None:
-            f.tags["cpil"] = compilation == "1"
-    elif ext == ".wma":
-        f.tags.update({ASF_KEYS[n]: [v] for n, v in texts.items()})
-        if compilation is not None:
-            f.tags["WM/IsCompilation"] = [ASFBoolAttribute(compilation == "1")]
-    else:
-        f.tags.update({VORBIS_KEYS[n]: [v] for n, v in texts.items()})
-        if compilation is not None:
-            f.tags["COMPILATION"] = [compilation]
-    f.save()
-    return path
 
 
 # -- the keys -------------------------------------------------------------------------------------
