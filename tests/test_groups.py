@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import mutagen
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FORMATS, make_audio, require_ffmpeg
+from conftest import FORMATS, make_audio
+from gtzan_harness import gtzan_copy
 from libtagger.classify.context import group_ids
 from libtagger.classify.groups import GroupKeys, album_key, artist_key, group_keys, is_various, name_key
 from libtagger.cli import app
@@ -30,7 +30,6 @@ from libtagger.tags.storage import read_library_fields
 from tags_harness import tag
 
 runner = CliRunner()
-GTZAN = Path("/work/shared/gtzan/audio")
 
 
 # -- the keys -------------------------------------------------------------------------------------
@@ -109,17 +108,6 @@ ALBUMS = {
     "wutang/forever/triumph.flac": ("hiphop.00001.wav", {"artist": "Wu-Tang Clan feat. Cappadonna", **FOREVER}),
     "wutang/forever/gravel_pit.flac": ("hiphop.00007.wav", {"artist": "Wu-Tang Clan", **FOREVER}),
 }
-
-
-def gtzan_copy(clip: str, dest: Path, seconds: float = 8.0) -> Path:
-    """The first ``seconds`` of a GTZAN clip encoded for ``dest``'s format (skips without GTZAN)."""
-    src = GTZAN / clip
-    if not src.exists():
-        pytest.skip(f"GTZAN clip {src} is absent (the albums are real GTZAN music by Sturm's artists)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([require_ffmpeg(), "-v", "error", "-y", "-i", str(src), "-t", str(seconds),
-                    *FORMATS[dest.suffix], str(dest)], check=True)
-    return dest
 
 
 @pytest.fixture(scope="module")
