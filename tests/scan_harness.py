@@ -17,12 +17,18 @@ environment), so it can watch and disturb the decoder without any hook in libtag
 * ``LT_PROBE_SLOW_RESTORE=TEXT``: ``tags.restore`` of such a path (``undo``) sleeps ten minutes;
 * ``LT_PROBE_SLOW=TEXT``: ``decode.load`` of such a path sleeps ten minutes first (a worker
   busy on a long file: the moment to interrupt a run).
+
+To interrupt a run, :func:`start_scan` starts a scan in its own session (with :data:`SLOW` in a
+file's name and ``probe_env(..., slow=SLOW)``, it is reliably still going), :func:`end_session`
+kills what is left of it, and :func:`session_processes` and :func:`describe` show which of its
+processes are still alive.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -246,6 +252,41 @@ def session_processes(sid: int) -> list[int]:
     """Live processes of a session (the scan, its workers, loky's resource tracker), zombies excluded."""
     return [int(entry) for entry in os.listdir("/proc")
             if entry.isdigit() and (fields := proc_stat(int(entry))) and int(fields[3]) == sid and fields[0] != "Z"]
+
+
+def describe(pids: list[int]) -> list[str]:
+    """``"PID: command line"`` (its first 200 characters) of each process still alive, for messages."""
+    out = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        out.append(f"{pid}: {command[:200]}")
+    return out
+
+
+#: A file whose name holds this takes ten minutes to decode under ``probe_env(..., slow=SLOW)``:
+#: the scan is reliably still running, a worker busy on it, when a test interrupts or kills it.
+SLOW = "zz slow"
+#: The scan :func:`start_scan` runs: the seed model at any confidence with two workers (one can be
+#: busy on the :data:`SLOW` file while the other goes on).
+INTERRUPTIBLE_SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
+
+
+def start_scan(lib: Path, index: Path, env: dict, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(cli_command("scan", lib, *INTERRUPTIBLE_SCAN, *extra, "--index", index), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def end_session(proc: subprocess.Popen) -> None:
+    """Kill what is left of a scan we started (its own process group only)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
 
 
 

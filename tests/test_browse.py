@@ -7,24 +7,21 @@ The README's screenshot is taken by this file: ``LIBTAGGER_SCREENSHOT=tests/data
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from browse_harness import browsing, libtagger_command
 from conftest import make_audio
 from scan_harness import require_seed_model
 
@@ -85,12 +82,6 @@ def get_json(url: str) -> tuple[int, object]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def libtagger_command() -> list[str]:
-    """The installed ``libtagger`` program (the console script beside this Python)."""
-    script = Path(sys.executable).parent / "libtagger"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from libtagger.cli import app; app()"]
-
-
 @pytest.fixture(scope="module")
 def index_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("browse") / "index.db"
@@ -110,37 +101,6 @@ def index_path(tmp_path_factory) -> Path:
                                                     "rejected": 1, "error": 1})
     db.close()
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def browsing(index_path: Path) -> Iterator[str]:
-    """``libtagger browse --no-open`` on ``index_path`` as a subprocess; yields its base URL."""
-    port = free_port()
-    log = index_path.with_name("browse.log")  # a file, not a pipe: a full pipe would stall the server
-    with open(log, "w") as output:
-        process = subprocess.Popen([*libtagger_command(), "browse", "--index", str(index_path),
-                                    "--no-open", "--port", str(port)], stdout=output, stderr=output)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300  # a wait for start-up, not a timing assertion
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/-/versions.json", timeout=5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"libtagger browse did not start: {log.read_text()}")
-                time.sleep(0.3)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")

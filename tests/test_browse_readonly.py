@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browse import browsing
+from browse_harness import browsing
 
 from libtagger.store.index import Index
 

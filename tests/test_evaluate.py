@@ -14,7 +14,7 @@ from libtagger.training.evaluate import (evaluate_features, expected_calibration
                                          random_split_protocol, score_predictions)
 from libtagger.genres import GENRES
 
-from test_train import small_gtzan
+from gtzan_harness import small_gtzan
 
 KEYS = {"track_accuracy", "n_tracks", "per_genre", "confusion", "labels"}
 

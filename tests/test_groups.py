@@ -13,59 +13,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import mutagen
 import pytest
-from mutagen.asf import ASF, ASFBoolAttribute
-from mutagen.id3 import TALB, TCMP, TPE1, TPE2
-from mutagen.mp4 import MP4
 from typer.testing import CliRunner
 
-from conftest import FORMATS, make_audio, require_ffmpeg
+from conftest import FORMATS, make_audio
+from gtzan_harness import gtzan_copy
 from libtagger.classify.context import group_ids
 from libtagger.classify.groups import GroupKeys, album_key, artist_key, group_keys, is_various, name_key
 from libtagger.cli import app
 from libtagger.store.index import Index
 from libtagger.store.records import TrackRow
 from libtagger.tags.storage import read_library_fields
+from tags_harness import tag
 
 runner = CliRunner()
-GTZAN = Path("/work/shared/gtzan/audio")
-ID3_FORMATS = (".mp3", ".wav", ".aiff")
-#: The MP4 keys of the fields (the others are spelled by format below).
-MP4_KEYS = {"artist": "\xa9ART", "albumartist": "aART", "album": "\xa9alb"}
-VORBIS_KEYS = {"artist": "ARTIST", "albumartist": "ALBUMARTIST", "album": "ALBUM"}
-ASF_KEYS = {"artist": "Author", "albumartist": "WM/AlbumArtist", "album": "WM/AlbumTitle"}
-ID3_FRAMES = {"artist": TPE1, "albumartist": TPE2, "album": TALB}
-
-
-def tag(path: Path, *, compilation: str | None = None, **texts: str) -> Path:
-    """Set artist/albumartist/album and the compilation flag as taggers do, in the format's own keys."""
-    ext = ".alac.m4a" if path.name.endswith(".alac.m4a") else path.suffix.lower()
-    f = MP4(path) if ext.endswith(".m4a") else ASF(path) if ext == ".wma" else mutagen.File(path)
-    if f.tags is None:
-        f.add_tags()
-    if ext in ID3_FORMATS:
-        for name, value in texts.items():
-            f.tags.add(ID3_FRAMES[name](encoding=3, text=[value]))
-        if compilation is not None:
-            f.tags.add(TCMP(encoding=3, text=[compilation]))
-    elif ext.endswith(".m4a"):
-        f.tags.update({MP4_KEYS[n]: [v] for n, v in texts.items()})
-        if compilation is not None:
-            f.tags["cpil"] = compilation == "1"
-    elif ext == ".wma":
-        f.tags.update({ASF_KEYS[n]: [v] for n, v in texts.items()})
-        if compilation is not None:
-            f.tags["WM/IsCompilation"] = [ASFBoolAttribute(compilation == "1")]
-    else:
-        f.tags.update({VORBIS_KEYS[n]: [v] for n, v in texts.items()})
-        if compilation is not None:
-            f.tags["COMPILATION"] = [compilation]
-    f.save()
-    return path
 
 
 # -- the keys -------------------------------------------------------------------------------------
@@ -144,17 +108,6 @@ ALBUMS = {
     "wutang/forever/triumph.flac": ("hiphop.00001.wav", {"artist": "Wu-Tang Clan feat. Cappadonna", **FOREVER}),
     "wutang/forever/gravel_pit.flac": ("hiphop.00007.wav", {"artist": "Wu-Tang Clan", **FOREVER}),
 }
-
-
-def gtzan_copy(clip: str, dest: Path, seconds: float = 8.0) -> Path:
-    """The first ``seconds`` of a GTZAN clip encoded for ``dest``'s format (skips without GTZAN)."""
-    src = GTZAN / clip
-    if not src.exists():
-        pytest.skip(f"GTZAN clip {src} is absent (the albums are real GTZAN music by Sturm's artists)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([require_ffmpeg(), "-v", "error", "-y", "-i", str(src), "-t", str(seconds),
-                    *FORMATS[dest.suffix], str(dest)], check=True)
-    return dest
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,10 @@ import pytest
 
 from conftest import make_audio
 from libtagger.genres import DISPLAY_NAMES
-from scan_harness import (cli_command, decoded_paths, last_run, probe_env, require_seed_model, rows,
-                          run_cli, session_processes, tracks_by_name, wait_for)
+from scan_harness import (INTERRUPTIBLE_SCAN, SLOW, cli_command, decoded_paths, describe, end_session, last_run,
+                          probe_env, require_seed_model, rows, run_cli, session_processes, start_scan,
+                          tracks_by_name, wait_for)
 
-SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
-SLOW = "zz slow"
 EXTS = (".flac", ".mp3", ".ogg", ".wav")
 
 
@@ -49,34 +48,6 @@ def count(index: Path, sql: str) -> int:
         return 0
     finally:
         con.close()
-
-
-
-
-def describe(pids: list[int]) -> list[str]:
-    out = []
-    for pid in pids:
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        out.append(f"{pid}: {command[:200]}")
-    return out
-
-
-def start_scan(lib: Path, index: Path, env: dict, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(cli_command("scan", lib, *SCAN, *extra, "--index", index), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def end_session(proc: subprocess.Popen) -> None:
-    """Kill what is left of a scan we started (its own process group only)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=60)
 
 
 def test_kill_9_mid_run_then_the_next_run_finishes_the_rest(tmp_path):
@@ -127,7 +98,8 @@ def test_kill_9_mid_run_then_the_next_run_finishes_the_rest(tmp_path):
 
     # the next run goes on where this one stopped, without redoing the finished files
     log = tmp_path / "again.log"
-    again = run_cli("scan", lib, *SCAN, "--report", "json", "--index", index, env=probe_env(tmp_path / "probe", log=log))
+    again = run_cli("scan", lib, *INTERRUPTIBLE_SCAN, "--report", "json", "--index", index,
+                    env=probe_env(tmp_path / "probe", log=log))
     assert again.returncode == 0, again.stderr
     assert last_run(index)["counts"].get("unchanged", 0) == len(committed), last_run(index)["counts"]
     assert not decoded_paths(log, "analyse") & committed, "finished files were analysed again"
@@ -183,13 +155,13 @@ def test_the_index_disk_filling_up_mid_run(tmp_path, small_tmpfs):
     original = {p.name: (p.read_bytes(), pcm(p)) for p in lib.iterdir()}
     disk = small_tmpfs(1 << 20, "index-disk")
     index = disk / "index.db"
-    first = run_cli("scan", lib / "n0.flac", *SCAN, "--quiet", "--index", index)
+    first = run_cli("scan", lib / "n0.flac", *INTERRUPTIBLE_SCAN, "--quiet", "--index", index)
     assert first.returncode == 0, first.stderr
     filler = disk / "filler"
     free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
     filler.write_bytes(b"\0" * (free - 128 * 1024))  # room for a few index pages only
 
-    full = run_cli("scan", lib, *SCAN, "--quiet", "--index", index)
+    full = run_cli("scan", lib, *INTERRUPTIBLE_SCAN, "--quiet", "--index", index)
     assert full.returncode == 1, full.stderr
     assert full.stderr.splitlines() == [f"libtagger: error: {index}: database or disk is full"]
     filler.unlink()
@@ -201,7 +173,7 @@ def test_the_index_disk_filling_up_mid_run(tmp_path, small_tmpfs):
         if path.read_bytes() != data:  # written: then journaled first, so undo can restore it
             assert path.name in journaled, f"{path.name} was tagged without a journal entry"
 
-    again = run_cli("scan", lib, *SCAN, "--quiet", "--index", index)
+    again = run_cli("scan", lib, *INTERRUPTIBLE_SCAN, "--quiet", "--index", index)
     assert again.returncode == 0, again.stderr
     assert {t["status"] for t in tracks_by_name(index).values()} <= {"tagged", "kept"}
     assert all(t["written"] == 1 for t in tracks_by_name(index).values())
@@ -215,7 +187,7 @@ def test_an_interrupted_undo_exits_130_and_running_it_again_finishes_it(tmp_path
     make_audio(lib / "a.flac", 4.0, seed=1)
     make_audio(lib / "b.flac", 4.0, seed=2)
     index = tmp_path / "index.db"
-    assert run_cli("scan", lib, *SCAN, "--quiet", "--index", index).returncode == 0
+    assert run_cli("scan", lib, *INTERRUPTIBLE_SCAN, "--quiet", "--index", index).returncode == 0
     order = [Path(r["path"]).name for r in rows(index, "select path from journal order by id")]
     log = tmp_path / "undo.log"
     undo = subprocess.Popen(cli_command("undo", "--run", "1", "--index", index),

@@ -21,8 +21,9 @@ import mutagen
 import numpy as np
 import pytest
 
+from gtzan_harness import gtzan_copy
 from scan_harness import cli, decoded_paths, last_run, probe_env, run_cli
-from test_groups import gtzan_copy, tag
+from tags_harness import tag
 from libtagger.classify import context as rule
 from libtagger.scan.library_context import pool, to_decide
 from libtagger.store.index import Index

@@ -41,35 +41,10 @@ from conftest import make_audio
 from libtagger.tags import safe_write
 from libtagger.tags import storage as tags
 from libtagger.errors import WriteError
-from test_tags import add_other_tags, decode, other_tags
+from tags_harness import CHILD, add_other_tags, decode, other_tags
 
 GENRE = "Hip-Hop"
 REAL_STATVFS = os.statvfs  # some tests monkeypatch os.statvfs; filling a disk needs the truth
-
-CHILD = r"""
-import os, signal, sys
-from libtagger.tags import storage as tags
-path, genre, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
-count = 0
-replace_at = -1
-def hook(frame, event, arg):
-    global count, replace_at
-    count += 1
-    if event == "c_call" and arg is os.replace:
-        replace_at = count
-    if count == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-if kill_at == -2:  # timed mode: say we are ready, wait for "go", write without a hook
-    print("ready", flush=True)
-    sys.stdin.readline()
-    tags.write_genre(path, genre)
-    sys.exit(0)
-sys.setprofile(hook)
-tags.write_genre(path, genre)
-sys.setprofile(None)
-print(count, replace_at)
-"""
-
 
 def run_child(path: Path, kill_at: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", CHILD, str(path), GENRE, str(kill_at)],

@@ -19,89 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
-from mutagen.asf import ASF, ASFByteArrayAttribute
 from mutagen.flac import FLAC, Picture
-from mutagen.id3 import APIC, ID3, TCON, TIT2, TPE1, TYER
+from mutagen.id3 import ID3, TCON, TIT2, TYER
 from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, MP4Cover
+from mutagen.mp4 import MP4
 
 import mutagen
 from conftest import make_audio
 from libtagger.tags import storage as tags
 from libtagger.errors import ReadError, WriteError
 from libtagger.tags.safe_write import is_temporary
-
-#: test file name -> libtagger tag format
-FORMATS = {
-    "song.mp3": "id3", "song.wav": "id3", "song.aiff": "id3",
-    "song.flac": "vorbis", "song.ogg": "vorbis", "song.opus": "vorbis",
-    "song.m4a": "mp4", "song.alac.m4a": "mp4", "song.wma": "asf",
-}
-# A real (tiny) PNG: 1x1 pixel.
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
-TITLE, ARTIST = "Ünïcode Title", "Some Artist"
+from tags_harness import FORMATS, PNG, TITLE, add_other_tags, decode, other_tags
 
 
 # ---------------------------------------------------------------- helpers
-
-def add_other_tags(path: Path) -> None:
-    """Give ``path`` a title, an artist and a PNG cover in its native tag format."""
-    kind = FORMATS[path.name]
-    if kind == "id3":
-        f = mutagen.File(path)
-        if f.tags is None:
-            f.add_tags()
-        f.tags.add(TIT2(encoding=3, text=[TITLE]))
-        f.tags.add(TPE1(encoding=3, text=[ARTIST]))
-        f.tags.add(APIC(encoding=3, mime="image/png", type=3, desc="cover", data=PNG))
-        f.save()
-    elif kind == "vorbis":
-        f = mutagen.File(path)
-        f.tags["TITLE"], f.tags["ARTIST"] = [TITLE], [ARTIST]
-        pic = Picture()
-        pic.type, pic.mime, pic.desc, pic.data = 3, "image/png", "cover", PNG
-        if isinstance(f, FLAC):
-            f.add_picture(pic)
-        else:
-            f.tags["METADATA_BLOCK_PICTURE"] = [base64.b64encode(pic.write()).decode("ascii")]
-        f.save()
-    elif kind == "mp4":
-        f = MP4(path)
-        f.tags["\xa9nam"], f.tags["\xa9ART"] = [TITLE], [ARTIST]
-        f.tags["covr"] = [MP4Cover(PNG, imageformat=MP4Cover.FORMAT_PNG)]
-        f.save()
-    else:
-        f = ASF(path)
-        f.tags["Title"], f.tags["Author"] = [TITLE], [ARTIST]
-        f.tags["WM/Picture"] = [ASFByteArrayAttribute(asf_picture(PNG))]
-        f.save()
-
-
-def asf_picture(data: bytes) -> bytes:
-    """The WM/Picture byte layout: type, size, UTF-16 mime and description, data."""
-    text = lambda s: s.encode("utf-16-le") + b"\x00\x00"  # noqa: E731
-    return struct.pack("<bI", 3, len(data)) + text("image/png") + text("cover") + data
-
-
-def other_tags(path: Path) -> dict:
-    """Everything in the tags except the genre and libtagger's marker, read with mutagen."""
-    kind = FORMATS.get(path.name) or FORMATS.get("song" + "".join(path.suffixes[-2:]))
-    f = mutagen.File(path)
-    if kind == "id3":
-        return {k: repr(v) for k, v in (f.tags or {}).items()
-                if k not in ("TCON", "TXXX:LIBTAGGER_GENRE")}
-    if kind == "vorbis":
-        out = {"comments": [(k.lower(), v) for k, v in f.tags
-                            if k.lower() not in ("genre", "libtagger_genre")]}
-        if isinstance(f, FLAC):
-            out["pictures"] = [(p.type, p.mime, p.data) for p in f.pictures]
-        return out
-    if kind == "mp4":
-        return {k: repr(v) for k, v in f.tags.items() if k not in ("\xa9gen", "----:org.libtagger:genre")}
-    return {k: repr(v) for k, v in f.tags.items() if k not in ("WM/Genre", "LIBTAGGER/Genre")}
-
 
 def cover_bytes(path: Path) -> bytes:
     f = mutagen.File(path)
@@ -115,16 +46,6 @@ def cover_bytes(path: Path) -> bytes:
     if kind == "mp4":
         return bytes(f.tags["covr"][0])
     return f.tags["WM/Picture"][0].value[-len(PNG):]
-
-
-def decode(path: Path) -> np.ndarray:
-    """Decoded samples: soundfile for formats libsndfile reads exactly, ffmpeg for the rest."""
-    if path.suffix in (".wav", ".flac", ".aiff", ".ogg"):
-        data, _ = sf.read(path, dtype="float32", always_2d=True)
-        return data
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0",
-                          "-f", "f32le", "-acodec", "pcm_f32le", "-"], check=True, capture_output=True).stdout
-    return np.frombuffer(out, dtype=np.float32)
 
 
 def ffprobe_genre(path: Path) -> str | None:

@@ -13,22 +13,7 @@ from libtagger.classify.classifier import load_classifier
 from libtagger.training.dataset import load_split
 from libtagger.errors import ModelError
 
-
-def small_gtzan(gtzan: Path, root: Path, sizes: dict[str, int]) -> Path:
-    """A GTZAN folder with the real table and the first clips of each genre of each split."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "features_30_sec.csv").symlink_to(gtzan / "features_30_sec.csv")
-    (root / "splits").mkdir(exist_ok=True)
-    for name, per_genre in sizes.items():
-        lines = (gtzan / "splits" / f"{name}_filtered.txt").read_text().splitlines()
-        picked, seen = [], {}
-        for line in lines:
-            genre = line.split("/")[0]
-            if seen.get(genre, 0) < per_genre:
-                picked.append(line)
-                seen[genre] = seen.get(genre, 0) + 1
-        (root / "splits" / f"{name}_filtered.txt").write_text("\n".join(picked) + "\n")
-    return root
+from gtzan_harness import small_gtzan
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from libtagger.scan.policy import decide
 from libtagger.tags import riff_info
 from libtagger.tags import storage as tags
 from scan_harness import require_seed_model
-from test_tag_crash import CHILD  # the child that kills itself at call N of a write
+from tags_harness import CHILD  # the child that kills itself at call N of a write
 
 GENRE = "Hip-Hop"
 SECONDS = 5.0  # a scan needs at least 3 s

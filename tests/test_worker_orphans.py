@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from conftest import make_audio
-from scan_harness import decoded_paths, probe_env, require_seed_model, session_processes, wait_for
-from test_interrupt import SLOW, describe, end_session, start_scan
+from scan_harness import (SLOW, decoded_paths, describe, end_session, probe_env, require_seed_model,
+                          session_processes, start_scan, wait_for)
 
 #: A generous bound for the workers to notice (they look once a second), not a timing assertion:
 #: before the fix they outlived it by minutes.
