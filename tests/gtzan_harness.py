@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FORMATS, require_ffmpeg
+from conftest import FORMATS, GTZAN, require_ffmpeg
 
-#: The GTZAN clips :func:`gtzan_copy` encodes.
-GTZAN_AUDIO = Path("/work/shared/gtzan/audio")
+#: The GTZAN clips :func:`gtzan_copy` encodes: ../shared beside the clone, as every other test
+#: finds it (it was a fixed /work/shared path, which holds only on this machine).
+GTZAN_AUDIO = GTZAN / "audio"
 
 
 def small_gtzan(gtzan: Path, root: Path, sizes: dict[str, int]) -> Path:

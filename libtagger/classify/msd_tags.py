@@ -17,7 +17,7 @@ no SQL, no fitting (every constant is written here, with where and how it was ch
   blended verdict by a margin.
 
 Every figure below is reproduced by ``.venv/bin/python benchmarks/real_yardsticks.py`` (GTZAN:
-nested artist-grouped CV out-of-fold, 443 clips; realdev: ``/work/shared/realdev``, counts).
+nested artist-grouped CV out-of-fold, 443 clips; realdev: ``../shared/realdev``, counts).
 
 >>> ev = genre_evidence([taggram], ("rock", "jazz"))              # doctest: +SKIP
 >>> blend(head_probs, ten_genre_evidence([taggram]))               # doctest: +SKIP
