@@ -2,8 +2,8 @@
 
 Rows: the logistic-regression baseline, MSD_musicnn's own tags zero-shot
 (:mod:`libtagger.classify.msd_tags`), today's ``musicnn-head``, the blend of the head with the tags
-at a few weights, two candidates that average the head with the LR baseline (not shipped: the
-next default to weigh), and the chosen rule (weight chosen nested on GTZAN; realdev's own
+at a few weights, three candidates that average the head with the LR baseline (not shipped: a
+gain within noise, and the LR reads raw features that move with the playback level), and the chosen rule (weight chosen nested on GTZAN; realdev's own
 leave-one-out choice printed beside it). A second table measures naming genres beyond the ten,
 and a last line the ceiling of any rule that reads only the tags' evidence for them.
 
