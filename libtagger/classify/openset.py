@@ -43,9 +43,8 @@ from typing import Any
 import numpy as np
 
 from libtagger.audio import level_invariant
-from libtagger.classify.msd_tags import GENRE_TAGS
+from libtagger.classify.msd_tags import ten_genre_evidence, track_tag_means
 from libtagger.errors import ModelError
-from libtagger.genres import GENRES
 
 #: The shipped detector's folder name.
 DETECTOR_NAME = "music-detector"
@@ -216,18 +215,16 @@ def music_probabilities(features: np.ndarray, taggrams: Sequence[np.ndarray],
 def oot_score(taggrams: Sequence[np.ndarray], tag_names: Sequence[str]) -> float:
     """log(mass on :data:`OOT_TAGS`) - log(mass on :data:`IN_TAGS`) of the track's mean taggram
     (over all patches of all segments); > 0 means the out-of-taxonomy tags dominate."""
-    m = np.vstack([np.asarray(t, dtype=np.float64) for t in taggrams]).mean(axis=0)
+    m = track_tag_means(taggrams)
     idx = {t: i for i, t in enumerate(tag_names)}
     return float(np.log(m[[idx[t] for t in OOT_TAGS]].sum() + 1e-9) - np.log(m[[idx[t] for t in IN_TAGS]].sum() + 1e-9))
 
 
-def ten_tag_score(taggrams: Sequence[np.ndarray], tag_names: Sequence[str]) -> float:
+def ten_tag_score(taggrams: Sequence[np.ndarray]) -> float:
     """The strongest mean likelihood (over all patches of all segments) among the tags that name one
-    of the ten genres (:data:`libtagger.classify.msd_tags.GENRE_TAGS`; classical, disco and reggae
-    have none); in [0, 1]."""
-    m = np.vstack([np.asarray(t, dtype=np.float64) for t in taggrams]).mean(axis=0)
-    idx = {t: i for i, t in enumerate(tag_names)}
-    return float(max(m[idx[tag]] for genre in GENRES for tag in GENRE_TAGS.get(genre, ())))
+    of the ten genres: the largest of :func:`libtagger.classify.msd_tags.ten_genre_evidence`
+    (classical, disco and reggae have no tag); in [0, 1]."""
+    return float(np.nanmax(ten_genre_evidence(taggrams)))
 
 
 def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
@@ -266,7 +263,7 @@ def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
     if p_music < params.t_music or mostly_not_music or no_beat:
         likeliest = CLASSES[1 + int(np.argmax(mean[1:]))]
         return OpenSetVerdict(REASONS[likeliest], p_music, scores)
-    scores["named"] = ten_tag_score(taggrams, params.tag_names)
+    scores["named"] = ten_tag_score(taggrams)
     # the tags dominated by electronic and ambient ones, and none of the ten's own tags fits
     if scores["unlike"] > params.t_oot and (params.t_named is None or scores["named"] < params.t_named):
         return OpenSetVerdict(REASONS["unlike"], p_music, scores)
