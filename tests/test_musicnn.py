@@ -115,6 +115,26 @@ def test_convert_reproduces_committed_weights(tmp_path):
     assert weighted == set(layer_map())
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+def test_convert_reads_the_mtt_checkpoint_of_the_same_graph(tmp_path):
+    if not WHEEL.exists():
+        pytest.skip(f"musicnn wheel not found at {WHEEL} (pip download --no-deps musicnn==0.1.0)")
+    from libtagger.training.convert_musicnn import convert
+
+    mtt = musicnn.load_frontend(convert(WHEEL, tmp_path, checkpoint="MTT_musicnn"))
+    shipped = musicnn.load_frontend()
+    shapes = [w.shape for w in shipped.weights]
+    assert [w.shape for w in mtt.weights] == shapes
+    assert not np.array_equal(mtt.weights[-1].numpy(), shipped.weights[-1].numpy())
+
+
+def test_convert_rejects_an_unknown_checkpoint(tmp_path):
+    from libtagger.training.convert_musicnn import convert
+
+    with pytest.raises(ValueError, match="'MSD_vgg'.*MSD_musicnn, MTT_musicnn"):
+        convert(tmp_path / "musicnn.whl", tmp_path / "out", checkpoint="MSD_vgg")
+
+
 def test_convert_rejects_a_non_wheel(tmp_path):
     from libtagger.training.convert_musicnn import convert
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from libtagger.audio.musicnn import MIDEND, TEMPORAL, TIMBRAL, WEIGHTS_NAME
 
-CKPT_DIR = "musicnn/MSD_musicnn/"
+#: The checkpoints of the wheel that share MSD_musicnn's graph (MTT_musicnn: 50 MagnaTagATune tags).
+CHECKPOINTS = ("MSD_musicnn", "MTT_musicnn")
 LICENSE_MEMBER = "musicnn-0.1.0.dist-info/LICENSE.md"
 LICENSE_NAME = "LICENSE-musicnn.txt"
 
@@ -56,7 +57,7 @@ def _model_variables(reader_shapes: dict[str, list[int]]) -> set[str]:
             if not n.endswith(("/Adam", "/Adam_1")) and n not in ("beta1_power", "beta2_power")}
 
 
-def convert(wheel: Path, out_dir: Path) -> Path:
+def convert(wheel: Path, out_dir: Path, *, checkpoint: str = "MSD_musicnn") -> Path:
     """Write ``msd_musicnn.weights.h5`` and the ISC license from the musicnn wheel.
 
     Parameters
@@ -65,6 +66,10 @@ def convert(wheel: Path, out_dir: Path) -> Path:
         ``musicnn-0.1.0-py3-none-any.whl`` (``pip download --no-deps musicnn==0.1.0``).
     out_dir : Path
         Destination folder, created if needed.
+    checkpoint : str
+        One of :data:`CHECKPOINTS`. ``MTT_musicnn`` has the same graph and other tags; it is
+        converted only to be measured (``benchmarks/mtt_zero_shot.py``), and its weights take
+        the same file name so :func:`libtagger.audio.musicnn_numpy.load_runtime` reads them.
 
     Returns
     -------
@@ -76,6 +81,8 @@ def convert(wheel: Path, out_dir: Path) -> Path:
     from libtagger.audio.musicnn import build_msd_musicnn
 
     wheel, out_dir = Path(wheel), Path(out_dir)
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"unknown musicnn checkpoint {checkpoint!r}; known: {', '.join(CHECKPOINTS)}")
     if not zipfile.is_zipfile(wheel):
         raise ValueError(f"{wheel} is not a wheel (zip) file")
     with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +91,7 @@ def convert(wheel: Path, out_dir: Path) -> Path:
         # ".data-00000-of-00001"); give it a name so the reader accepts it.
         prefix = Path(tmp) / "msd_musicnn"
         for suffix in (".index", ".data-00000-of-00001"):
-            member = CKPT_DIR + suffix
+            member = f"musicnn/{checkpoint}/{suffix}"
             if member not in names:
                 raise ValueError(f"{wheel} has no {member}: not the musicnn 0.1.0 wheel?")
             Path(f"{prefix}{suffix}").write_bytes(zf.read(member))
