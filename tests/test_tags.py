@@ -174,6 +174,27 @@ def test_a_genre_set_by_a_person_is_not_ours(song: Path) -> None:
     assert tags.read_genres(song) == ["Rock"] and tags.written_by_libtagger(song)
 
 
+def test_flac_behind_an_id3v2_tag_is_written_and_restored(tmp_path: Path) -> None:
+    # Some rippers put an ID3v2 tag in front of a FLAC. mutagen.File knows it for a FLAC
+    # only by its .flac name, and the write edits a copy named .tmp (QA: "not a .tmp file").
+    plain = make_audio(tmp_path / "plain.flac", 1.0)
+    song = tmp_path / "id3.flac"
+    id3 = tmp_path / "tag.id3"
+    ID3().save(id3)  # a bare ID3v2 header, no frames
+    song.write_bytes(id3.read_bytes() + plain.read_bytes())
+    assert song.read_bytes()[:3] == b"ID3"
+    snap, before_audio = tags.snapshot(song), decode(song)
+
+    tags.write_genre(song, "Jazz")
+
+    assert tags.read_genres(song) == ["Jazz"] and tags.written_by_libtagger(song)
+    assert song.read_bytes()[:3] == b"ID3"  # the ID3 tag in front is kept
+    assert np.array_equal(decode(song), before_audio)
+    tags.restore(song, snap)
+    assert tags.read_genres(song) == [] and tags.snapshot(song) == snap
+    assert leftovers(tmp_path) == []
+
+
 # ---------------------------------------------------------------- ID3 specifics
 
 def test_id3v23_stays_v23_and_keeps_its_v23_frames(tmp_path: Path) -> None:

@@ -108,7 +108,13 @@ class KeyedStorage(Storage):
 def _open_vorbis(path: Path) -> Any:
     f = mutagen.File(path, options=[FLAC, OggVorbis, OggOpus, OggFLAC, OggSpeex])
     if f is None:
-        raise mutagen.MutagenError("not a FLAC, Ogg Vorbis or Opus file")
+        # A FLAC behind an ID3v2 tag (some rippers write one) starts "ID3", and mutagen.File
+        # picks FLAC for it only by a ``.flac`` name; the journaled write edits a ``.tmp`` copy.
+        # FLAC itself skips the ID3 tag (and keeps it when saving).
+        try:
+            return FLAC(path)
+        except mutagen.MutagenError:
+            raise mutagen.MutagenError("not a FLAC, Ogg Vorbis or Opus file") from None
     return f
 
 
