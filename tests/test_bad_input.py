@@ -37,6 +37,8 @@ BAD = {
     "half.wav": ("truncated", "corrupt"),
     "zero.wav": ("zero-length", "no samples"),
     "silence.flac": ("silence",),
+    "nan.wav": ("invalid audio: 100% of the samples from 0 s are NaN or infinite",),
+    "inf.wav": ("invalid audio",),
     "dangling.flac": ("broken symbolic link",),
     "self.flac": ("symbolic link loop",),
     "crashme.flac": ("worker process crashed",),
@@ -44,7 +46,7 @@ BAD = {
     "change.flac": ("changed while it was being read",),
     "replaced.flac": ("changed after it was analysed",),
 }
-GOOD = ["good.flac", "good.mp3", "mono.wav", "six.flac", "six.wav", "sr8k.wav", "sr192k.flac",
+GOOD = ["good.flac", "good.mp3", "glitch.wav", "mono.wav", "six.flac", "six.wav", "sr8k.wav", "sr192k.flac",
         "u8.wav", "p24.wav", "f32.wav", "it's a \"quoted\" name.mp3", "caf\\xe9.flac"]
 NON_UTF8 = b"caf\xe9.flac"
 
@@ -65,6 +67,13 @@ def bad_library(tmp_path_factory) -> Path:
         (lib / f"header{ext}").write_bytes(data[:200])
     sf.write(lib / "zero.wav", np.zeros((0, 2), np.float32), 44100)
     sf.write(lib / "silence.flac", np.zeros((6 * 44100, 2), np.float32), 44100, subtype="PCM_16")
+    # float WAVs of NaN and of +-inf: not silence (the QA sweep saw them called that)
+    sf.write(lib / "nan.wav", np.full((6 * 22050, 1), np.nan, np.float32), 22050, subtype="FLOAT")
+    sf.write(lib / "inf.wav", np.where(np.arange(6 * 22050)[:, None] % 2, np.inf, -np.inf).astype(np.float32),
+             22050, subtype="FLOAT")
+    glitch = music_like(6.0, sr=22050, channels=1, seed=17)
+    glitch[[100, 5000, 40000, 90000, 120000]] = np.nan  # a few bad samples are zeroed and analysed
+    sf.write(lib / "glitch.wav", glitch, 22050, subtype="FLOAT")
     make_audio(lib / "mono.wav", 6.0, channels=1, seed=4)
     make_audio(lib / "six.flac", 6.0, channels=6, seed=5)
     make_audio(lib / "six.wav", 6.0, channels=6, seed=6)

@@ -26,6 +26,10 @@ from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_seg
 #: dither of 16-bit audio) is silence: no genre can be told, so it is reported, not tagged.
 SILENCE_PEAK = 1e-4
 
+#: The largest share of NaN or infinite samples in a segment that is zeroed and analysed; above
+#: it the file is an error ("invalid audio").
+MAX_INVALID_SHARE = 0.01
+
 #: GTZAN's interquartile range of clip RMS (``rms_mean`` of features_30_sec.csv): the level the
 #: front-end's input is brought into (see :func:`frontend_gain`).
 FRONTEND_RMS_RANGE = (0.087, 0.176)
@@ -177,8 +181,14 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
         y = decode.load(job.path, sr=features.SAMPLE_RATE, offset=start, duration=end - start)
         if y.size < MIN_SECONDS * features.SAMPLE_RATE * 0.9:
             raise TooShortError(job.path, f"only {y.size / features.SAMPLE_RATE:.1f} s of audio could be decoded at {start:.0f} s")
-        if not np.all(np.isfinite(y)):
-            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        invalid = ~np.isfinite(y)
+        if invalid.any():
+            # A float file can hold NaN or infinite samples: a few are a glitch and are zeroed,
+            # many mean there is no audio to judge (zeroed, they would pass for silence).
+            if invalid.mean() > MAX_INVALID_SHARE:
+                raise FileError(job.path, f"invalid audio: {invalid.mean():.0%} of the samples from {start:.0f} s "
+                                          "are NaN or infinite")
+            y = np.where(invalid, 0.0, y).astype(y.dtype, copy=False)
         peak = max(peak, float(np.max(np.abs(y))))
         rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
         pulse.append(pulse_clarity(y, sr=features.SAMPLE_RATE))
