@@ -17,6 +17,11 @@ What undo keeps:
   the folders the undone run scanned (``undo --run``), or, for ``undo FILE``, by the
   fingerprint of FILE itself. The index then follows the file to its new path, as a scan does.
 
+* **What was never written.** A write that failed and left the file as it was (a read-only
+  file: the journal entry says ``not_written``) is no change of its run: undo neither lists nor
+  counts it, and passes it over in a file's history. A write stopped by a crash or a kill is
+  another matter: the file may hold either state, so its entry is undone like any other.
+
 An undone track is marked ``undone`` in the index: later scans leave its genre
 alone (unless ``--overwrite``), so a nightly cron job does not re-tag it.
 """
@@ -66,17 +71,26 @@ class _Target:
     fingerprint: str | None = field(default=None, repr=False)
 
 
+def _changes(entries: list[JournalEntry]) -> list[JournalEntry]:
+    """The entries whose write may have reached the file: not those that failed cleanly
+    (``not_written``), whose file was left as it was."""
+    return [e for e in entries if e.not_written is None]
+
+
 def _history(index: Index, entry: JournalEntry) -> list[JournalEntry]:
-    """``entry`` and every later journal entry of its file (by track when known), oldest first."""
+    """``entry`` and every later change of its file (by track when known), oldest first."""
     every = (index.journal_entries(track_id=entry.track_id) if entry.track_id is not None
              else index.journal_entries(path=entry.real_path))
-    return [e for e in every if e.id >= entry.id] or [entry]
+    return [e for e in _changes(every) if e.id >= entry.id] or [entry]
 
 
 def _run_targets(index: Index, run_id: int) -> list[_Target]:
-    entries = index.journal_entries(run_id=run_id)
-    if not entries:
+    journaled = index.journal_entries(run_id=run_id)
+    if not journaled:
         raise LibtaggerError(f"run {run_id} changed no file (no journal entries)")
+    entries = _changes(journaled)
+    if not entries:
+        raise LibtaggerError(f"run {run_id} changed no file (every write it tried failed)")
     # The first entry of a file in that run holds its state before the run.
     first: dict[Any, JournalEntry] = {}
     for entry in entries:
@@ -95,15 +109,15 @@ def _path_target(index: Index, path: str) -> _Target:
     wanted = os.path.abspath(path)
     row = index.track_by_path(wanted)
     # By track when indexed: the file may have had another name when libtagger wrote to it.
-    entries = (index.journal_entries(track_id=row.id) if row is not None
-               else index.journal_entries(path=wanted))
+    entries = _changes(index.journal_entries(track_id=row.id) if row is not None
+                       else index.journal_entries(path=wanted))
     writes = [e for e in entries if e.action == "write"]
     moved = False
     if not writes and os.path.isfile(wanted):
         # Moved or renamed, and no scan has seen it yet: its audio names the track.
         track = _gone_track_with_audio_of(index, wanted)
         if track is not None:
-            entries = index.journal_entries(track_id=track)
+            entries = _changes(index.journal_entries(track_id=track))
             writes, moved = [e for e in entries if e.action == "write"], True
     if not writes:
         raise LibtaggerError(f"{path}: libtagger never wrote a tag to this file")

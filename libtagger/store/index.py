@@ -76,12 +76,14 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: rebuild). runs ``pid``/``host``: the process that ran it. journal ``after`` (JSON snapshot of
 #: the state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`:
 #: hashes, sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
+#: journal ``not_written``: why a write failed and left the file as it was (NULL: it did not fail
+#: so, or an older libtagger journaled it); ``undo`` passes such entries over.
 #: segments ``pulse``: the segment's pulse clarity (the music detector's beat check; NULL in rows
 #: analysed before it). The ``tracks`` columns come from :class:`~libtagger.store.records.TrackRow` (see
 #: :func:`tracks_schema`).
 ADDED_COLUMNS: dict[str, dict[str, type]] = {
     "runs": {"pid": int, "host": str},
-    "journal": {"after": str, "exact": str, "exact_bytes": bytes},
+    "journal": {"after": str, "exact": str, "exact_bytes": bytes, "not_written": str},
     "segments": {"pulse": float}}
 
 #: The last ``tracks`` column of a new index's CREATE statement (history, never edited): every
@@ -189,6 +191,9 @@ class JournalEntry:
     after: dict[str, Any] | None = None  # the Snapshot right after the write, as JSON (None: older entry)
     exact: str | None = None  # JSON of the write's ByteRecipe (None: none recorded)
     exact_bytes: bytes | None = None  # the recipe's literal old bytes
+    #: why the write failed with the file left as it was (None: written, or stopped mid-write by a
+    #: crash or a kill, when the file may hold either state, or journaled by an older libtagger)
+    not_written: str | None = None
 
     @property
     def real_path(self) -> str:
@@ -886,6 +891,14 @@ class Index:
         """Durably record how to rebuild the file's old bytes (before the new ones replace them)."""
         with self.db.atomic():
             self.db["journal"].update(entry_id, {"exact": recipe_json, "exact_bytes": literal})
+
+    def journal_not_written(self, entry_id: int, reason: str) -> None:
+        """Mark the write failed with the file left as it was (``reason``: why, one line).
+
+        The entry stays not completed; undo passes it over, as there is nothing of it to undo.
+        """
+        with self.db.atomic():
+            self.db["journal"].update(entry_id, {"not_written": reason})
 
     def journal_completed(self, entry_id: int, *, after: dict[str, Any] | None = None) -> None:
         """Mark the write done, with the state it left (``after``, a snapshot) when known."""
