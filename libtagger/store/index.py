@@ -680,6 +680,36 @@ class Index:
         rows = list(self.db.query("select * from tracks where path = ?", [text]))
         return TrackRow.from_row(rows[0]) if rows else None
 
+    def track_of_file(self, path: str | bytes | os.PathLike) -> TrackRow | None:
+        """The track of the file at ``path``, whichever path to it the index knows.
+
+        The track indexed under ``path`` itself; else the present track whose path reaches the
+        same file (same device and inode): a scan indexes a file under the first path that
+        reaches it, so ``Music/Jazz/a.flac`` may be indexed as the symbolic link
+        ``Music/Fav/a.flac`` to it, or the other way round. Only tracks of the file's size
+        or name are compared (one query, then a ``stat`` of each), so that a lookup in a
+        large library stays cheap; a file both renamed and changed in size since its last
+        scan is not found this way. None when no track is found or the file cannot be read.
+        """
+        row = self.track_by_path(path)
+        if row is not None:
+            return row
+        try:
+            wanted = os.stat(path)
+        except OSError:
+            return None
+        name = "/" + path_key(os.path.basename(os.fsencode(path)))[0]
+        for found in self.db.query(
+                "select * from tracks where missing = 0 and (size = ? or substr(path, -?) = ?) "
+                "order by id", [wanted.st_size, len(name), name]):
+            try:
+                st = os.stat(real_path(found))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (wanted.st_dev, wanted.st_ino):
+                return TrackRow.from_row(found)
+        return None
+
     def track(self, track_id: int) -> TrackRow:
         """The ``tracks`` row of ``track_id`` (sqlite_utils.db.NotFoundError when there is none).
 
