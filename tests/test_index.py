@@ -3,6 +3,7 @@
 import shutil
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +201,36 @@ def test_an_old_index_gains_the_track_columns_in_place(tmp_path):
         assert stored_pulse([{"pulse": 0.1}, {"pulse": 0.4}]) == [0.1, 0.4]
     finally:
         index.close()
+
+
+def test_track_of_file_finds_a_file_indexed_under_a_link_either_way(index, tmp_path):
+    real = tmp_path / "b" / "real.mp3"
+    real.parent.mkdir()
+    real.write_bytes(b"x" * 1000)
+    (tmp_path / "a").mkdir()
+    link = tmp_path / "a" / "link.mp3"
+    link.symlink_to(Path("..") / "b" / "real.mp3")
+    other = tmp_path / "b" / "other.mp3"
+    other.write_bytes(b"x" * 1000)  # same size, another file
+    index.save_track(str(other), {"size": 1000})
+    tid = index.save_track(str(link), {"size": 1000})
+    assert index.track_by_path(str(real)) is None
+    assert index.track_of_file(str(real)).id == tid  # the link's target: the link's track
+    assert index.track_of_file(str(link)).id == tid
+    assert index.track_of_file(str(other)).id != tid
+    real.write_bytes(b"y" * 1200)  # changed since the scan: the index holds another size,
+    assert index.track_of_file(str(real)) is None  # and another name: not compared
+    link.rename(tmp_path / "a" / "real.mp3")  # a link of the same name is compared
+    index.move_track(tid, str(tmp_path / "a" / "real.mp3"), size=1000, mtime_ns=1)
+    assert index.track_of_file(str(real)).id == tid
+    assert index.track_of_file(str(tmp_path / "gone.mp3")) is None
+
+    # indexed under its own path, asked through a link to it
+    (tmp_path / "c").mkdir()
+    song = tmp_path / "c" / "song.mp3"
+    song.write_bytes(b"z" * 10)
+    sid = index.save_track(str(song), {"size": 10})
+    (tmp_path / "c" / "fav.mp3").symlink_to(song)
+    assert index.track_of_file(str(tmp_path / "c" / "fav.mp3")).id == sid
+    index.mark_missing([sid])
+    assert index.track_of_file(str(tmp_path / "c" / "fav.mp3")) is None  # only present tracks

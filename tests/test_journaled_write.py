@@ -1,6 +1,7 @@
 """The journaled write on real audio files and a real SQLite index: the journal entry is
-written before the file changes and completed after; a refused write leaves the entry open
-and the file byte for byte as it was; the same operation restores a journaled state (undo)."""
+written before the file changes and completed after; a refused write leaves the entry open,
+marked as never written, and the file byte for byte as it was; the same operation restores a
+journaled state (undo)."""
 
 from __future__ import annotations
 
@@ -71,10 +72,12 @@ def test_refused_write_leaves_the_entry_open_and_the_file_intact(index, tmp_path
     assert isinstance(outcome, NotWritten)
     assert "read-only" in outcome.reason
     assert path.read_bytes() == data
-    # journaled before the attempt, never completed: undo of this run would restore Rock
+    # journaled before the attempt, never completed, and marked as never written with the
+    # reason: undo passes it over (a crash mid-write leaves it unmarked, and undo restores Rock)
     [entry] = index.journal_entries(track_id=track)
     assert entry.id == outcome.entry_id
     assert entry.completed is False and tags.Snapshot.from_json(entry.before).genres == ["Rock"]
+    assert entry.not_written == outcome.reason
 
 
 def test_vanished_file_journals_nothing(index, tmp_path):
@@ -124,4 +127,4 @@ def test_restoring_a_snapshot_of_another_format_is_refused_and_journaled_open(in
                               action=RestoreSnapshot(tags.snapshot(flac)))
     assert isinstance(outcome, NotWritten) and "vorbis" in outcome.reason
     assert mp3.read_bytes() == data
-    assert [e.completed for e in index.journal_entries(run_id=run)] == [False]
+    assert [(e.completed, e.not_written) for e in index.journal_entries(run_id=run)] == [(False, outcome.reason)]

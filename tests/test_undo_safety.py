@@ -1,12 +1,17 @@
 """Undo keeps a genre a person set after libtagger wrote (issue 17, item 1) and follows a file
-moved since, before any scan has seen the move (item 6). Real files, a real scan, a real index.
+moved since, before any scan has seen the move (item 6); it leaves out a file whose write was
+refused (nothing to undo) but undoes one whose write was killed mid-way. Real files, a real
+scan, a real index.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import mutagen
@@ -134,3 +139,85 @@ def test_undo_follows_a_file_moved_before_any_scan_saw_it(tmp_path):
     tracks = tracks_by_name(index)  # the index follows both files, as a scan would
     assert tracks["renamed.flac"]["status"] == "undone" and tracks["renamed.mp3"]["status"] == "undone"
     assert "a.mp3" not in tracks and "b.flac" not in tracks
+
+
+def test_undo_of_a_run_leaves_out_the_files_it_could_not_write(tmp_path):
+    """A write refused by a read-only file changed nothing: undo of that run neither lists nor
+    counts the file, and leaves alone what a later run wrote to it."""
+    lib, index = tmp_path / "Music", tmp_path / "index.db"
+    written = [make_audio(lib / "a.flac", 6.0, seed=7), make_audio(lib / "b.mp3", 6.0, seed=8)]
+    stuck = make_audio(lib / "stuck.flac", 6.0, seed=9)
+    stuck.chmod(0o444)  # refused even for root (libtagger.tags.safe_write.check_writable)
+    result = cli("scan", lib, *SEED_WRITE_SCAN, "--jobs", 1, "--index", index)
+    assert result.exit_code == 0, result.output
+    report = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert report["stuck.flac"]["status"] == "error" and "read-only" in report["stuck.flac"]["error"]
+    assert {report[p.name]["status"] for p in written} == {"tagged"}
+    first = last_run_id(index)
+    stuck.chmod(0o644)
+    result = cli("scan", lib, *SEED_WRITE_SCAN, "--jobs", 1, "--index", index)  # the next run writes it
+    assert result.exit_code == 0, result.output
+    assert {Path(r["path"]).name: r["status"] for r in json.loads(result.stdout)} == {
+        "a.flac": "unchanged", "b.mp3": "unchanged", "stuck.flac": "tagged"}
+    later = sha(stuck)
+
+    result = cli("undo", "--run", first, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"restored {p}: (no genre)" for p in written] + [
+        f"undo run {first + 2}: 2 restored, 0 failed"]
+    assert run_counts(index, first + 2) == {"restored": 2, "skipped": 0, "error": 0}
+    assert sha(stuck) == later and tags.written_by_libtagger(stuck)  # the later run's write stays
+    assert all(tags.read_genres(p) == [] for p in written)
+
+
+#: A child that journals a genre write in run ARGV[3] and is killed right after the rename put the
+#: new file in place, before the entry is marked completed: what a crash or a kill -9 leaves.
+KILLED_AFTER_RENAME = r"""
+import os, signal, sys
+from libtagger.scan.journaled_write import WriteGenre, journaled_write
+from libtagger.store.index import Index
+
+index, path, run, track = Index(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+real_replace = os.replace
+
+def replace_then_die(*args, **kwargs):
+    real_replace(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace_then_die
+journaled_write(index, run_id=run, track_id=track, path=path, action=WriteGenre("Jazz"))
+"""
+
+
+def test_a_write_killed_after_its_rename_is_undone_and_a_refused_one_is_not_listed(tmp_path):
+    """Both leave a journal entry that is not completed; only the refused one changed nothing."""
+    from libtagger.scan.journaled_write import NotWritten, WriteGenre, journaled_write
+    from libtagger.store.index import Index
+
+    lib, index_path = tmp_path / "Music", tmp_path / "index.db"
+    killed, refused = make_audio(lib / "killed.flac", 2.0, seed=1), make_audio(lib / "refused.mp3", 2.0, seed=2)
+    original = {p: sha(p) for p in (killed, refused)}
+    index = Index(index_path)
+    try:
+        run = index.start_run(kind="scan", arguments={"roots": [str(lib)]})
+        track = {p: index.save_track(str(p), {"status": "would-tag", "run_id": run}) for p in (killed, refused)}
+        refused.chmod(0o444)
+        outcome = journaled_write(index, run_id=run, track_id=track[refused], path=str(refused),
+                                  action=WriteGenre("Jazz"))
+        assert isinstance(outcome, NotWritten)
+        refused.chmod(0o644)
+        index.finish_run(run, outcome="interrupted", counts={})
+    finally:
+        index.close()
+    child = subprocess.run([sys.executable, "-c", KILLED_AFTER_RENAME, str(index_path), str(killed),
+                            str(run), str(track[killed])], capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert tags.read_genres(killed) == ["Jazz"]  # the new file is in place, its entry not completed
+    with sqlite3.connect(index_path) as conn:
+        assert conn.execute("select path, completed, not_written is not null from journal order by id").fetchall() == [
+            (str(refused), 0, 1), (str(killed), 0, 0)]
+
+    result = cli("undo", "--run", run, "--index", index_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"restored {killed}: (no genre)", f"undo run {run + 1}: 1 restored, 0 failed"]
+    assert sha(killed) == original[killed] and sha(refused) == original[refused]

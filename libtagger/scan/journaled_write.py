@@ -15,7 +15,10 @@ Both ``scan`` (write a genre) and ``undo`` (restore a journaled state) go throug
 
 A run killed between 2 and 4 leaves an entry that is not completed: the file
 either still has its old tags or already has the new ones, and ``undo`` restores
-the journaled state in both cases.
+the journaled state in both cases. A write that fails cleanly instead (a read-only file,
+a full disk: :func:`libtagger.tags.safe_write.atomic_update` raises only with the file as it
+was) leaves its entry not completed too, but marked ``not_written`` with the reason, so that
+``undo`` does not take it for a change of the run (:class:`NotWritten`).
 
 Example
 -------
@@ -101,8 +104,8 @@ class Written:
 class NotWritten:
     """The file was left as it was (read-only, vanished, unparsable, disk full...).
 
-    ``entry_id`` is the journal entry left not completed, or None when the
-    snapshot failed before anything was journaled.
+    ``entry_id`` is the journal entry left not completed and marked ``not_written`` with
+    ``reason``, or None when the snapshot failed before anything was journaled.
     """
 
     reason: str
@@ -162,7 +165,12 @@ def journaled_write(index: Index, *, run_id: int, track_id: int | None, path: st
         else:
             result = tags.restore(path, action.snapshot, preserve_mtime=preserve_mtime,
                                   original_bytes=action.original_bytes, watch=journal_bytes)
-    except FileError as exc:  # the file is untouched; the entry stays not completed
+    except FileError as exc:
+        # The file is untouched (atomic_update raises only so): the entry stays not completed,
+        # and says so, or undo would count this file among the run's changes. A crash or a kill
+        # mid-write (KeyboardInterrupt, SIGKILL) never gets here: its entry is left unmarked,
+        # and undo restores the journaled state whichever state the file was left in.
+        index.journal_not_written(entry_id, exc.reason)
         return NotWritten(exc.reason, entry_id)
     after = _state_after(index, entry_id, path, recorded=bool(recorded))
     index.journal_completed(entry_id, after=None if after is None else after.to_json())

@@ -17,6 +17,13 @@ What undo keeps:
   the folders the undone run scanned (``undo --run``), or, for ``undo FILE``, by the
   fingerprint of FILE itself. The index then follows the file to its new path, as a scan does.
 
+* **What was never written.** A write that failed and left the file as it was (a read-only
+  file: the journal entry says ``not_written``) is no change of its run: undo neither lists nor
+  counts it, and passes it over in a file's history. A write stopped by a crash or a kill is
+  another matter: the file may hold either state, so its entry is undone like any other.
+* **Links.** ``undo FILE`` finds the track of a file the index knows under another path that
+  reaches the same file (a symbolic link, either way round: :meth:`Index.track_of_file`).
+
 An undone track is marked ``undone`` in the index: later scans leave its genre
 alone (unless ``--overwrite``), so a nightly cron job does not re-tag it.
 """
@@ -66,17 +73,26 @@ class _Target:
     fingerprint: str | None = field(default=None, repr=False)
 
 
+def _changes(entries: list[JournalEntry]) -> list[JournalEntry]:
+    """The entries whose write may have reached the file: not those that failed cleanly
+    (``not_written``), whose file was left as it was."""
+    return [e for e in entries if e.not_written is None]
+
+
 def _history(index: Index, entry: JournalEntry) -> list[JournalEntry]:
-    """``entry`` and every later journal entry of its file (by track when known), oldest first."""
+    """``entry`` and every later change of its file (by track when known), oldest first."""
     every = (index.journal_entries(track_id=entry.track_id) if entry.track_id is not None
              else index.journal_entries(path=entry.real_path))
-    return [e for e in every if e.id >= entry.id] or [entry]
+    return [e for e in _changes(every) if e.id >= entry.id] or [entry]
 
 
 def _run_targets(index: Index, run_id: int) -> list[_Target]:
-    entries = index.journal_entries(run_id=run_id)
-    if not entries:
+    journaled = index.journal_entries(run_id=run_id)
+    if not journaled:
         raise LibtaggerError(f"run {run_id} changed no file (no journal entries)")
+    entries = _changes(journaled)
+    if not entries:
+        raise LibtaggerError(f"run {run_id} changed no file (every write it tried failed)")
     # The first entry of a file in that run holds its state before the run.
     first: dict[Any, JournalEntry] = {}
     for entry in entries:
@@ -93,23 +109,42 @@ def _run_targets(index: Index, run_id: int) -> list[_Target]:
 
 def _path_target(index: Index, path: str) -> _Target:
     wanted = os.path.abspath(path)
-    row = index.track_by_path(wanted)
+    # indexed under this path, or under a link that reaches the same file (or the file it links to)
+    row = index.track_of_file(wanted)
     # By track when indexed: the file may have had another name when libtagger wrote to it.
-    entries = (index.journal_entries(track_id=row.id) if row is not None
-               else index.journal_entries(path=wanted))
+    entries = _changes(index.journal_entries(track_id=row.id) if row is not None
+                       else index.journal_entries(path=wanted))
     writes = [e for e in entries if e.action == "write"]
     moved = False
     if not writes and os.path.isfile(wanted):
         # Moved or renamed, and no scan has seen it yet: its audio names the track.
         track = _gone_track_with_audio_of(index, wanted)
         if track is not None:
-            entries = index.journal_entries(track_id=track)
+            entries = _changes(index.journal_entries(track_id=track))
             writes, moved = [e for e in entries if e.action == "write"], True
     if not writes:
         raise LibtaggerError(f"{path}: libtagger never wrote a tag to this file")
     # the state before libtagger's first write (the original), put back where the file is now
     first = writes[0]
     return _Target(first, [e for e in entries if e.id >= first.id], wanted, moved=moved)
+
+
+def _track_here(index: Index, path: str, track_id: int | None) -> TrackRow | None:
+    """The track of the file at ``path``, to update after its restore.
+
+    Indexed under ``path``, or under a link that reaches the same file (or the file it links
+    to: :meth:`Index.track_of_file`); else the entry's own track, when its path reaches
+    this file (the index's size of it may be old, which track_of_file relies on).
+    """
+    row = index.track_of_file(path)
+    if row is None and track_id is not None:
+        present = index.present_path(track_id)
+        try:
+            if present is not None and os.path.samefile(present, path):
+                row = index.track(track_id)
+        except OSError:  # gone or unreadable: not this file
+            pass
+    return row
 
 
 def _gone_track_with_audio_of(index: Index, path: str) -> int | None:
@@ -292,14 +327,15 @@ def _restore_one(index: Index, target: _Target, undo_run: int, preserve_mtime: b
         return UndoResult(shown, None, str(exc))
     except OSError as exc:
         return UndoResult(shown, None, f"cannot read the file: {exc.strerror or exc}")
+    row = _track_here(index, path, entry.track_id)
     # Journaled in the undo run itself, so that the undo can be undone with --run.
     result = journaled_write(index, run_id=undo_run, track_id=entry.track_id, path=path,
                              action=RestoreSnapshot(before, recipe), preserve_mtime=preserve_mtime)
     if isinstance(result, NotWritten):
         return UndoResult(shown, None, result.reason)
-    if target.moved and entry.track_id is not None and index.track_by_path(path) is None:
+    if target.moved and entry.track_id is not None and row is None:
         index.move_track(entry.track_id, path, size=result.size, mtime_ns=result.mtime_ns)
-    row = index.track_by_path(path)
+        row = index.track(entry.track_id)
     if row is not None:
         # Undoing an undo puts libtagger's own genre back: the track is tagged again.
         ours = bool(before.genres) and tags.written_by_libtagger(path)

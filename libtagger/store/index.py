@@ -76,12 +76,14 @@ STATUSES = ("tagged", "would-tag", "kept", "unsure", "rejected", "error")
 #: rebuild). runs ``pid``/``host``: the process that ran it. journal ``after`` (JSON snapshot of
 #: the state the write left), ``exact`` (JSON of a :class:`libtagger.tags.exact.ByteRecipe`:
 #: hashes, sizes, pieces) and ``exact_bytes`` (its literal old bytes): what byte-exact undo needs.
+#: journal ``not_written``: why a write failed and left the file as it was (NULL: it did not fail
+#: so, or an older libtagger journaled it); ``undo`` passes such entries over.
 #: segments ``pulse``: the segment's pulse clarity (the music detector's beat check; NULL in rows
 #: analysed before it). The ``tracks`` columns come from :class:`~libtagger.store.records.TrackRow` (see
 #: :func:`tracks_schema`).
 ADDED_COLUMNS: dict[str, dict[str, type]] = {
     "runs": {"pid": int, "host": str},
-    "journal": {"after": str, "exact": str, "exact_bytes": bytes},
+    "journal": {"after": str, "exact": str, "exact_bytes": bytes, "not_written": str},
     "segments": {"pulse": float}}
 
 #: The last ``tracks`` column of a new index's CREATE statement (history, never edited): every
@@ -189,6 +191,9 @@ class JournalEntry:
     after: dict[str, Any] | None = None  # the Snapshot right after the write, as JSON (None: older entry)
     exact: str | None = None  # JSON of the write's ByteRecipe (None: none recorded)
     exact_bytes: bytes | None = None  # the recipe's literal old bytes
+    #: why the write failed with the file left as it was (None: written, or stopped mid-write by a
+    #: crash or a kill, when the file may hold either state, or journaled by an older libtagger)
+    not_written: str | None = None
 
     @property
     def real_path(self) -> str:
@@ -675,6 +680,36 @@ class Index:
         rows = list(self.db.query("select * from tracks where path = ?", [text]))
         return TrackRow.from_row(rows[0]) if rows else None
 
+    def track_of_file(self, path: str | bytes | os.PathLike) -> TrackRow | None:
+        """The track of the file at ``path``, whichever path to it the index knows.
+
+        The track indexed under ``path`` itself; else the present track whose path reaches the
+        same file (same device and inode): a scan indexes a file under the first path that
+        reaches it, so ``Music/Jazz/a.flac`` may be indexed as the symbolic link
+        ``Music/Fav/a.flac`` to it, or the other way round. Only tracks of the file's size
+        or name are compared (one query, then a ``stat`` of each), so that a lookup in a
+        large library stays cheap; a file both renamed and changed in size since its last
+        scan is not found this way. None when no track is found or the file cannot be read.
+        """
+        row = self.track_by_path(path)
+        if row is not None:
+            return row
+        try:
+            wanted = os.stat(path)
+        except OSError:
+            return None
+        name = "/" + path_key(os.path.basename(os.fsencode(path)))[0]
+        for found in self.db.query(
+                "select * from tracks where missing = 0 and (size = ? or substr(path, -?) = ?) "
+                "order by id", [wanted.st_size, len(name), name]):
+            try:
+                st = os.stat(real_path(found))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (wanted.st_dev, wanted.st_ino):
+                return TrackRow.from_row(found)
+        return None
+
     def track(self, track_id: int) -> TrackRow:
         """The ``tracks`` row of ``track_id`` (sqlite_utils.db.NotFoundError when there is none).
 
@@ -886,6 +921,14 @@ class Index:
         """Durably record how to rebuild the file's old bytes (before the new ones replace them)."""
         with self.db.atomic():
             self.db["journal"].update(entry_id, {"exact": recipe_json, "exact_bytes": literal})
+
+    def journal_not_written(self, entry_id: int, reason: str) -> None:
+        """Mark the write failed with the file left as it was (``reason``: why, one line).
+
+        The entry stays not completed; undo passes it over, as there is nothing of it to undo.
+        """
+        with self.db.atomic():
+            self.db["journal"].update(entry_id, {"not_written": reason})
 
     def journal_completed(self, entry_id: int, *, after: dict[str, Any] | None = None) -> None:
         """Mark the write done, with the state it left (``after``, a snapshot) when known."""

@@ -131,8 +131,12 @@ def stats(index: Index) -> dict[str, Any]:
 
 def show_track(index: Index, path: str | os.PathLike) -> dict[str, Any]:
     """One track's columns (:meth:`TrackRow.as_dict <libtagger.store.records.TrackRow.as_dict>`)
-    with its segments, as ``show`` prints them; raises LibtaggerError when the path is not indexed."""
-    row = index.track_by_path(os.path.abspath(path))
+    with its segments, as ``show`` prints them; raises LibtaggerError when the file is not indexed.
+
+    A file indexed under a symbolic link to it (or a link to a file indexed under its own
+    path) is found too (:meth:`Index.track_of_file <libtagger.store.index.Index.track_of_file>`):
+    its ``path`` says under which name."""
+    row = index.track_of_file(os.path.abspath(path))
     if row is None:
         raise LibtaggerError(f"{path_key(path)[0]}: not in the index (scan it first)")
     track: dict[str, Any] = row.as_dict()
