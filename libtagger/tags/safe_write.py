@@ -232,14 +232,17 @@ def atomic_update(path: str | os.PathLike[str], edit: Callable[[Path], None], *,
         now = real.stat()
         if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
             raise WriteError(given, "file changed while it was being tagged; left as it was")
+        # The copy's size and times are the file's once renamed. Taken now, because nothing may
+        # fail after the rename: a WriteError says "the file is as it was", and the journal
+        # marks such a write not_written, which undo passes over.
+        done = os.stat(tmp)
         os.replace(tmp, real)
         tmp = None
         try:
             _fsync_path(real.parent, directory=True)
         except OSError:
             pass  # some file systems refuse fsync on folders; the rename is done either way
-        after = real.stat()
-        return WriteResult(size=after.st_size, mtime_ns=after.st_mtime_ns)
+        return WriteResult(size=done.st_size, mtime_ns=done.st_mtime_ns)
     except WriteError:
         raise
     except Exception as exc:
