@@ -8,7 +8,8 @@ import pytest
 MODULES = ["libtagger.genres", "libtagger.errors", "libtagger.audio.segments", "libtagger.classify.vote",
            "libtagger.scan.policy", "libtagger.store.index", "libtagger.store.query", "libtagger.report",
            "libtagger.store.lock", "libtagger.store.run_context", "libtagger.parallel", "libtagger.audio.analysis",
-           "libtagger.classify.scaler", "libtagger.scan.inventory", "libtagger.formats"]
+           "libtagger.classify.scaler", "libtagger.scan.inventory", "libtagger.formats",
+           "libtagger.audio.decode", "libtagger.tags.riff_info"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -251,8 +251,9 @@ def test_malformed_files_are_refused_and_left_alone(tmp_path: Path, damage: str)
         append_chunks(song, b"\x01\x02\x03")
         reason = "stray bytes"
     data = song.read_bytes()
-    with pytest.raises(WriteError, match=reason):
+    with pytest.raises(WriteError, match=reason) as err:
         tags.write_genre(song, GENRE)
+    assert "b'" not in err.value.reason  # the user reads 'data', not Python's b'data'
     assert song.read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == ["song.wav"]
 

@@ -20,6 +20,18 @@ Truncation is caught when the container states a length (WAV/AIFF chunk sizes, F
 STREAMINFO, MP3 Xing frame count, MP4, WMA) and the decoded window reaches the missing part;
 Ogg files and bitrate-estimated lengths cannot tell a cut file from a short one.
 
+Damage is worked around where players work around it:
+
+* A corrupt patch in the middle (a few KB of garbage in an old MP3, a FLAC frame that lost
+  sync) stops libsndfile; the window is then decoded again by ffmpeg, which skips the bad
+  frames, and only refused when ffmpeg fails too. Healthy files never pay for this.
+* A chained Ogg file (``cat a.ogg b.ogg``) is decoded by ffmpeg from its start: libsndfile
+  stops after the first stream and states no sane length for the whole, and ffmpeg can
+  neither seek in nor state the length of such a file, so its length is measured once by
+  decoding it.
+* A length no file of this size can hold (less than :data:`_MIN_BYTES_PER_SECOND` bytes
+  per second of audio) is not believed: the length is measured by decoding instead.
+
 Memory stays bounded by the size of the window: both paths read in blocks of
 ``_BLOCK_FRAMES`` frames and down-mix each block before keeping it.
 
@@ -38,6 +50,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +79,20 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 
 # libsndfile notes in its log when a WAV/AIFF data chunk claims more bytes than the file holds.
 _SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+#: No codec libtagger reads stores a second of audio in fewer bytes (Speex's lowest mode
+#: needs 269, Opus 750, MP3 1000): a header promising more seconds than size / this is wrong
+#: (a 3-MB file cannot hold 26 hours), so its length is measured by decoding instead.
+_MIN_BYTES_PER_SECOND = 32
+
+#: How long the fallback may take to measure a length by decoding a whole file.
+_MEASURE_TIMEOUT = 300.0
+
+# ffmpeg's log lines start with "[demuxer or codec @ 0x55df89df1940] " and may name a stream
+# and a byte offset; the user's line keeps only the words.
+_FFMPEG_NOISE = re.compile(r"\[[^\]]*@ 0x[0-9a-fA-F]+\]\s*"
+                           r"|stream #?\d+(:\d+)?, offset 0x[0-9a-fA-F]+:\s*"
+                           r"|Error while decoding stream #\d+:\d+:\s*")
 
 
 @dataclass(frozen=True)
@@ -137,11 +164,16 @@ def load(path: str | os.PathLike, *, sr: int | None = None, offset: float = 0.0,
         f, why = _soundfile_or_reason(spath, fd)
         if f is None:
             info = _probe_other(spath, fd, sf_reason=why)
-            y, native = _read_ffmpeg(spath, info, offset, duration), info.samplerate
+            seek = not (_sniff(fd) == "Ogg" and _ogg_is_chained(spath, fd))
+            y, native = _read_ffmpeg(spath, info, offset, duration, seek=seek), info.samplerate
         else:
             with f:
-                _nonzero(_sf_info(spath, f))
-                y, native = _read_soundfile(spath, f, offset, duration), f.samplerate
+                info = _nonzero(_sf_info(spath, f))
+                try:
+                    y = _read_soundfile(spath, f, offset, duration)
+                except _SoundfileFailed as failed:
+                    y = _ffmpeg_instead(spath, info, offset, duration, failed)
+                native = info.samplerate
     finally:
         os.close(fd)
     if sr is not None and sr != native and y.size:
@@ -217,7 +249,60 @@ def _soundfile_or_reason(spath: str, fd: int) -> tuple[sf.SoundFile | None, str 
     if f.format == "MP3" and not _mp3_has_length_header(fd):
         f.close()
         return None, None
+    if f.format == "OGG" and _ogg_is_chained(spath, fd):
+        f.close()  # libsndfile reads only the first stream of the chain
+        return None, None
+    if not _plausible(f.frames / f.samplerate, os.fstat(fd).st_size):
+        f.close()  # e.g. libsndfile's "unknown length" (2**63 - 1 frames): ffmpeg measures it
+        return None, None
     return f, None
+
+
+def _plausible(seconds: float, size: int) -> bool:
+    """Whether ``size`` bytes can hold ``seconds`` of audio in any codec libtagger reads."""
+    return seconds * _MIN_BYTES_PER_SECOND <= size
+
+
+def _file_key(spath: str, fd: int) -> tuple:
+    """Names one version of a file: a file replaced or edited in between gets a new key."""
+    st = os.fstat(fd)
+    return (spath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _ogg_is_chained(spath: str, fd: int) -> bool:
+    """True when the Ogg file holds streams one after another (``cat a.ogg b.ogg``).
+
+    A chain starts a new logical stream (a page with the beginning-of-stream flag) after the
+    pages of the first one; streams multiplexed side by side all begin on the first pages.
+    Only the 27-byte page headers and lacing tables are read (about 5 ms for a 30-minute file),
+    and the answer is kept for the most recent files: :func:`load` asks once per window.
+    A page that does not parse (damage) ends the walk: the decoders judge the rest.
+    """
+    key = _file_key(spath, fd)
+    with _FFPROBE_LOCK:
+        known = _CHAINED_CACHE.get(key)
+    if known is not None:
+        return known
+    size, pos, chained, in_first = key[3], 0, False, True
+    while pos + 27 <= size:
+        head = os.pread(fd, 27, pos)
+        if len(head) < 27 or head[:4] != b"OggS":
+            break
+        lacing = os.pread(fd, head[26], pos + 27)
+        if len(lacing) < head[26]:
+            break
+        if head[5] & 0x02:  # beginning of a stream
+            if not in_first:
+                chained = True
+                break
+        else:
+            in_first = False
+        pos += 27 + head[26] + sum(lacing)
+    with _FFPROBE_LOCK:
+        _CHAINED_CACHE[key] = chained
+        while len(_CHAINED_CACHE) > _FFPROBE_CACHE_SIZE:
+            _CHAINED_CACHE.pop(next(iter(_CHAINED_CACHE)))
+    return chained
 
 
 def _mp3_has_length_header(fd: int) -> bool:
@@ -250,6 +335,12 @@ def _nonzero(info: AudioInfo) -> AudioInfo:
     if info.duration <= 0:
         raise ReadError(info.path, "zero-length audio (the file holds no samples)")
     return info
+
+
+def _sf_words(text: str) -> str:
+    """libsndfile's message in plain words, or "" when it says nothing a user can act on."""
+    text = text.strip().removeprefix("Error :").strip().rstrip(".")
+    return "" if text.lower() in ("unspecified internal error", "") else text
 
 
 def _sf_reason(exc: sf.LibsndfileError) -> str:
@@ -290,12 +381,67 @@ def _read_soundfile(spath: str, f: sf.SoundFile, offset: float, duration: float 
             _downmix_into(got, out[pos:pos + len(got)])
             pos += len(got)
     except sf.LibsndfileError as exc:
-        raise ReadError(spath, f"truncated or corrupt audio near {(start + pos) / native:.1f} s "
-                               f"({exc.error_string.strip()})") from None
+        raise _SoundfileFailed((start + pos) / native, _sf_words(exc.error_string)) from None
     if pos < want:
-        raise ReadError(spath, f"truncated: the header promises {total / native:.1f} s "
-                               f"but the audio ends at {(start + pos) / native:.1f} s")
+        # Cut, or a corrupt patch that made libsndfile's seek or read stop early.
+        raise _SoundfileFailed((start + pos) / native, "", short=True)
     return out
+
+
+class _SoundfileFailed(Exception):
+    """libsndfile stopped inside the window, ``at`` seconds into the file.
+
+    ``words``: its error in plain words ("" when it had none); ``short``: it raised no error,
+    the audio just ended before the header says it should.
+    """
+
+    def __init__(self, at: float, words: str, *, short: bool = False) -> None:
+        super().__init__(at, words)
+        self.at, self.words, self.short = at, words, short
+
+
+#: A window ffmpeg decodes after libsndfile failed may come out this much short: ffmpeg drops
+#: the corrupt frames instead of filling them, so the rest of the file moves earlier.
+_FALLBACK_SLACK_SECONDS = 2.0
+
+
+def _ffmpeg_instead(spath: str, info: AudioInfo, offset: float, duration: float | None,
+                    failed: _SoundfileFailed) -> np.ndarray:
+    """The window decoded by ffmpeg, after libsndfile failed inside it (``failed``).
+
+    Old MP3 collections hold files with a few KB of garbage in the middle, which players and
+    ffmpeg skip over with a warning. The file is refused only when ffmpeg fails too, when both
+    decoders end at the same place (a cut file: "truncated", as before), or when ffmpeg's window
+    is more than :data:`_FALLBACK_SLACK_SECONDS` short (more damage than a glitch). Garbage or
+    a cut file fails fast: ffmpeg gives up within a fraction of a second, and there is no
+    second retry.
+
+    Returns
+    -------
+    y : np.ndarray, shape (n_samples,), float32, at ``info.samplerate``.
+    """
+    def refuse(near: float, words: str) -> ReadError:
+        return ReadError(spath, f"truncated or corrupt audio near {near:.1f} s" + (f" ({words})" if words else ""))
+
+    try:
+        y = _read_ffmpeg(spath, info, offset, duration, strict=False)
+    except ReadError as exc:
+        if exc.reason == "file vanished":
+            raise
+        words = exc.reason.removeprefix("decoder failed: ")
+        raise refuse(failed.at, words if "ffmpeg" not in words else failed.words) from None
+    native = info.samplerate
+    span = max(0.0, info.duration - offset if duration is None else min(duration, info.duration - offset))
+    end = offset + y.size / native
+    if y.size >= (span - 0.5) * native:  # whole, with the slack of a healthy file
+        return y
+    if failed.short and end <= failed.at + 0.5:
+        # Both decoders end at the same place without an error: the file is cut.
+        raise ReadError(spath, f"truncated: the header promises {info.duration:.1f} s "
+                               f"but the audio ends at {max(end, failed.at):.1f} s")
+    if y.size < (span - _FALLBACK_SLACK_SECONDS) * native:
+        raise refuse(max(end, failed.at), failed.words)
+    return y
 
 
 def _downmix_into(block: np.ndarray, out: np.ndarray) -> None:
@@ -319,8 +465,7 @@ def _probe_other(spath: str, fd: int, *, sf_reason: str | None) -> AudioInfo:
     windows of, and fingerprints each file, so results are kept for the few most recent files.
     The key includes inode, size and mtime: a file replaced or edited in between is probed again.
     """
-    st = os.fstat(fd)
-    key = (spath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = _file_key(spath, fd)
     with _FFPROBE_LOCK:
         info = _FFPROBE_CACHE.get(key)
     if info is None:
@@ -335,6 +480,7 @@ def _probe_other(spath: str, fd: int, *, sf_reason: str | None) -> AudioInfo:
 _FFPROBE_CACHE: dict[tuple, AudioInfo] = {}  # insertion-ordered: the oldest entry goes first
 _FFPROBE_CACHE_SIZE = 32
 _FFPROBE_LOCK = threading.Lock()
+_CHAINED_CACHE: dict[tuple, bool] = {}  # answers of _ogg_is_chained, same keys and size
 
 
 def _ffmpeg_exe(name: str, spath: str) -> str:
@@ -374,8 +520,36 @@ def _probe_ffprobe(spath: str, fd: int, sf_reason: str | None) -> AudioInfo:
         # ffprobe estimates ASF durations from the bytes present, so a truncated WMA looks
         # whole; the header's play duration (read by mutagen) says what there should be.
         dur = _asf_header_duration(spath) or dur
+    chained = container == "ogg" and _ogg_is_chained(spath, fd)
+    if chained or not _plausible(float(dur), os.fstat(fd).st_size):
+        # ffprobe gives the last stream's length for a chain, and a damaged header can
+        # promise centuries: decoding the whole file is the one length to trust.
+        dur = _measured_duration(spath, rate)
     return AudioInfo(spath, float(dur), rate, int(s["channels"]),
                      f"{container} {s.get('codec_name', '?')}".upper())
+
+
+def _measured_duration(spath: str, rate: int) -> float:
+    """Seconds of audio ffmpeg decodes from the whole file, whose header's length is wrong.
+
+    Decoded as 16-bit mono at the native rate and only counted, so memory stays small.
+    """
+    cmd = [_ffmpeg_exe("ffmpeg", spath), "-nostdin", "-hide_banner", "-v", "error",
+           "-i", "file:" + spath, "-map", "0:a:0", "-vn", "-f", "s16le", "-c:a", "pcm_s16le",
+           "-ac", "1", "-ar", str(rate), "pipe:1"]
+    n_bytes = 0
+
+    def count(raw: bytes) -> None:
+        nonlocal n_bytes
+        n_bytes += len(raw)
+
+    rc, reason, timed_out = _run_ffmpeg(spath, cmd, _MEASURE_TIMEOUT, count)
+    if timed_out:
+        raise ReadError(spath, "decoder failed: the header's length cannot be trusted and decoding "
+                               f"the whole file to measure it took over {_MEASURE_TIMEOUT:.0f} s")
+    if rc != 0 and not n_bytes:
+        raise ReadError(spath, f"truncated or corrupt audio ({reason or f'ffmpeg exit status {rc}'})")
+    return n_bytes / 2 / rate
 
 
 def _asf_header_duration(spath: str) -> float | None:
@@ -388,39 +562,31 @@ def _asf_header_duration(spath: str) -> float | None:
 
 
 def _last_line(raw: bytes, spath: str) -> str:
-    """ffmpeg's last complaint, without the file name (the ReadError already carries it)."""
+    """ffmpeg's last complaint in plain words: without the file name (the ReadError already
+    carries it) and without the "[mov,mp4,... @ 0x55df89df1940]" and byte-offset noise.
+
+    >>> _last_line(b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55df89df1940] stream 0, offset 0x46f5a: partial file", "x")
+    'partial file'
+    """
     text = raw.decode("utf-8", "replace").replace(f"file:{spath}: ", "")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [_FFMPEG_NOISE.sub("", ln).strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
     return lines[-1][:200] if lines else ""
 
 
-def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | None) -> np.ndarray:
-    """Stream raw float32 frames out of ffmpeg, down-mixing block by block.
+def _run_ffmpeg(spath: str, cmd: list[str], timeout: float,
+                sink: Callable[[bytes], None]) -> tuple[int, str, bool]:
+    """Run ffmpeg's ``cmd`` on ``spath``, handing its stdout to ``sink`` block by block.
 
-    ffmpeg gets the native rate and channel count explicitly, so the byte stream has a known
-    layout and no resampling or channel mixing happens inside ffmpeg.
+    Returns
+    -------
+    rc : int
+        ffmpeg's exit status (negative when it was killed).
+    reason : str
+        Its last complaint (see :func:`_last_line`), "" when it said nothing.
+    timed_out : bool
+        True when it was killed after ``timeout`` seconds.
     """
-    native, ch = info.samplerate, info.channels
-    # Only MP4 (mdhd) and ASF (play duration) headers state the length; other containers here
-    # (MP3 without a Xing header, ADTS AAC, ...) have it estimated from the bitrate, so there
-    # the estimate neither ends the window early nor makes a short decode count as damage.
-    strict = duration_is_exact(info)
-    if strict and offset >= info.duration:
-        return np.zeros(0, np.float32)
-    cmd = [_ffmpeg_exe("ffmpeg", spath), "-nostdin", "-hide_banner", "-v", "error"]
-    if offset:
-        cmd += ["-ss", f"{offset:.6f}"]  # before -i: seeks the input instead of decoding up to it
-    if duration is not None:
-        # Ask for a little more, then cut to the exact length: after a seek some decoders (WMA)
-        # drop their first frame, which would leave the window a few ms short.
-        cmd += ["-t", f"{duration + 1.0:.6f}"]
-    cmd += ["-i", "file:" + spath,  # file: keeps names with ':' or a leading '-' literal
-            "-map", "0:a:0", "-vn", "-f", "f32le", "-c:a", "pcm_f32le",
-            "-ac", str(ch), "-ar", str(native), "pipe:1"]
-    span = max(0.0, info.duration - offset if duration is None else min(duration, info.duration - offset))
-    timeout = 60.0 + span  # generous: decoding runs at tens of times real time
-    frame_bytes = 4 * ch
-    chunks: list[np.ndarray] = []
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         timed_out = threading.Event()
@@ -433,18 +599,11 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
         timer.start()
         try:
             assert proc.stdout is not None
-            tail = b""
             while True:
-                raw = proc.stdout.read(_BLOCK_FRAMES * frame_bytes)
+                raw = proc.stdout.read(_BLOCK_FRAMES * 16)
                 if not raw:
                     break
-                raw = tail + raw
-                cut = len(raw) - len(raw) % frame_bytes
-                raw, tail = raw[:cut], raw[cut:]
-                block = np.frombuffer(raw, np.float32).reshape(-1, ch)
-                mono = np.empty(len(block), np.float32)
-                _downmix_into(block, mono)
-                chunks.append(mono)
+                sink(raw)
             rc = proc.wait()
         finally:
             timer.cancel()
@@ -453,11 +612,66 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
                 proc.wait()
             proc.stdout and proc.stdout.close()
         err.seek(0)
-        reason = _last_line(err.read(), spath)
+        return rc, _last_line(err.read(), spath), timed_out.is_set()
+
+
+def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | None, *,
+                 seek: bool = True, strict: bool | None = None) -> np.ndarray:
+    """Stream raw float32 frames out of ffmpeg, down-mixing block by block.
+
+    ffmpeg gets the native rate and channel count explicitly, so the byte stream has a known
+    layout and no resampling or channel mixing happens inside ffmpeg.
+
+    ``seek=False`` decodes from the start and drops what comes before ``offset``: for files
+    ffmpeg cannot seek in (a chained Ogg, where its seek lands in the wrong stream).
+    ``strict`` (default: :func:`duration_is_exact`) refuses a window that ends well before the
+    header says the audio does.
+    """
+    native, ch = info.samplerate, info.channels
+    # Only MP4 (mdhd) and ASF (play duration) headers state the length; other containers here
+    # (MP3 without a Xing header, ADTS AAC, ...) have it estimated from the bitrate, so there
+    # the estimate neither ends the window early nor makes a short decode count as damage.
+    exact = duration_is_exact(info)
+    strict = exact if strict is None else strict
+    if exact and offset >= info.duration:
+        return np.zeros(0, np.float32)
+    window: list[str] = []
+    if offset:
+        # Before -i it seeks the input instead of decoding up to the offset; after -i (when
+        # the input cannot seek) ffmpeg decodes up to the offset and drops that part.
+        window += ["-ss", f"{offset:.6f}"]
+    if duration is not None:
+        # Ask for a little more, then cut to the exact length: after a seek some decoders (WMA)
+        # drop their first frame, which would leave the window a few ms short.
+        window += ["-t", f"{duration + 1.0:.6f}"]
+    cmd = [_ffmpeg_exe("ffmpeg", spath), "-nostdin", "-hide_banner", "-v", "error"]
+    cmd += window if seek else []
+    cmd += ["-i", "file:" + spath]  # file: keeps names with ':' or a leading '-' literal
+    cmd += [] if seek else window
+    cmd += ["-map", "0:a:0", "-vn", "-f", "f32le", "-c:a", "pcm_f32le",
+            "-ac", str(ch), "-ar", str(native), "pipe:1"]
+    span = max(0.0, info.duration - offset if duration is None else min(duration, info.duration - offset))
+    # Generous: decoding runs at tens of times real time (and from the start without a seek).
+    timeout = 60.0 + span + (0.0 if seek else offset)
+    frame_bytes = 4 * ch
+    chunks: list[np.ndarray] = []
+    tail = b""
+
+    def keep(raw: bytes) -> None:
+        nonlocal tail
+        raw = tail + raw
+        cut = len(raw) - len(raw) % frame_bytes
+        raw, tail = raw[:cut], raw[cut:]
+        block = np.frombuffer(raw, np.float32).reshape(-1, ch)
+        mono = np.empty(len(block), np.float32)
+        _downmix_into(block, mono)
+        chunks.append(mono)
+
+    rc, reason, timed_out = _run_ffmpeg(spath, cmd, timeout, keep)
     if rc != 0:
         if not os.path.lexists(spath):
             raise ReadError(spath, "file vanished")
-        if timed_out.is_set():
+        if timed_out:
             raise ReadError(spath, f"decoder failed: ffmpeg timed out after {timeout:.0f} s")
         raise ReadError(spath, f"decoder failed: {reason or f'ffmpeg exit status {rc}'}")
     y = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
@@ -465,7 +679,7 @@ def _read_ffmpeg(spath: str, info: AudioInfo, offset: float, duration: float | N
         y = y[: int(round(duration * native))]
     # Stated lengths are exact to a frame or two: 0.5 s of slack.
     if strict and y.size < (span - 0.5) * native:
-        why = f"; {reason}" if reason else ""
+        why = f" ({reason})" if reason else ""
         raise ReadError(spath, f"truncated: the header promises {info.duration:.1f} s but the audio "
                                f"ends at {offset + y.size / native:.1f} s{why}")
     return y

@@ -115,7 +115,7 @@ def parse_layout(fh: BinaryIO) -> RiffLayout:
         fh.seek(pos)
         cid, size = struct.unpack("<4sI", fh.read(8))
         if pos + 8 + size > limit:
-            raise RiffError(f"chunk {cid!r} at byte {pos} runs past the end of the RIFF data "
+            raise RiffError(f"chunk {_fourcc(cid)} at byte {pos} runs past the end of the RIFF data "
                             "(truncated or damaged file)")
         form = fh.read(4) if cid == b"LIST" and size >= 4 else b""
         chunk = Chunk(cid, pos, size, form)
@@ -150,6 +150,17 @@ def read_info_chunk(path: str | os.PathLike[str]) -> bytes | None:
         return fh.read(chunk.size)
 
 
+def _fourcc(cid: bytes) -> str:
+    """A chunk or field id as the user reads it: ``'data'``, not Python's ``b'data'``.
+
+    Bytes that are not printable ASCII (a damaged id) are shown escaped.
+
+    >>> print(_fourcc(b"data"), _fourcc(b"\\x00\\xffab"))
+    'data' '\\x00\\xffab'
+    """
+    return repr(cid)[1:]  # bytes' repr without its b prefix escapes what is not printable
+
+
 def _sub_chunks(body: bytes) -> list[tuple[bytes, bytes]]:
     """``(field id, raw bytes)`` of each INFO field, header and pad included, in order.
 
@@ -162,7 +173,7 @@ def _sub_chunks(body: bytes) -> list[tuple[bytes, bytes]]:
     while len(body) - pos >= 8:
         fid, size = struct.unpack("<4sI", body[pos:pos + 8])
         if pos + 8 + size > len(body):
-            raise RiffError(f"INFO field {fid!r} runs past the end of its LIST chunk")
+            raise RiffError(f"INFO field {_fourcc(fid)} runs past the end of its LIST chunk")
         end = min(pos + 8 + size + (size & 1), len(body))  # a last pad byte may be missing
         out.append((fid, body[pos:end]))
         pos = end
