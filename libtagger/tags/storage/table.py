@@ -65,7 +65,9 @@ def open_tags(storage: Storage, path: Path, error: type[ReadError] | type[WriteE
             raise error(path, "is a folder, not a file") from exc
         if os_err is not None:
             raise error(path, f"cannot read the file: {os_err.strerror or os_err}") from exc
-        raise error(path, f"cannot read the tags (corrupt or not a {_ext(path)} file): {exc}") from exc
+        # mutagen's text may quote the path, which the error line already starts with
+        said = str(exc).replace(repr(str(path)), "the file")
+        raise error(path, f"cannot read the tags (corrupt or not a {_ext(path)} file): {said}") from exc
 
 
 def open_path(p: Path) -> tuple[Storage, Any] | None:
