@@ -274,10 +274,17 @@ SLOW = "zz slow"
 INTERRUPTIBLE_SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
 
 
+def default_hang_up() -> None:
+    """In a child before exec: SIGHUP back to its default action. Run under ``nohup`` (a CI
+    wrapper, ``nohup pytest &``), the tests would pass the ignored SIGHUP on to the scans they
+    start, which then rightly carry on through the hang-ups the tests send them."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_scan(lib: Path, index: Path, env: dict, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cli_command("scan", lib, *INTERRUPTIBLE_SCAN, *extra, "--index", index), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_hang_up)
 
 
 def end_session(proc: subprocess.Popen) -> None:

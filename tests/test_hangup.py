@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from conftest import make_audio
-from scan_harness import (cli_command, decoded_paths, probe_env, require_seed_model, rows, run_cli,
-                          proc_stat, session_processes, tracks_by_name)
+from scan_harness import (cli_command, decoded_paths, default_hang_up, probe_env, require_seed_model, rows,
+                          run_cli, proc_stat, session_processes, tracks_by_name)
 
 SCAN = ("--model", "seed", "--min-confidence", "0", "--jobs", "2")
 SLOW = "zz slow"
@@ -53,6 +53,7 @@ class Terminal:
 
         def controlling_terminal() -> None:  # runs in the child after setsid(): stdin is the pty
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            default_hang_up()  # as in a terminal, even when these tests run under nohup
 
         self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True, preexec_fn=controlling_terminal)
