@@ -328,7 +328,7 @@ def _print_scan_report(summary: "ScanSummary", counts: str, *, report: str, quie
 def query(
     genre: Annotated[Optional[str], typer.Option(help="Voted genre, e.g. jazz or 'hip hop'.")] = None,
     status: Annotated[Optional[str], typer.Option(help="tagged, would-tag, kept, unsure, rejected, error or undone.")] = None,
-    reason: Annotated[Optional[str], typer.Option(help="Rejected tracks by reason: speech, noise, tone, silence or unlike.")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Rejected tracks by reason: speech, noise, tone, silence, beat (no steady beat) or unlike.")] = None,
     min_confidence: Annotated[Optional[float], typer.Option(help="Lowest voted confidence.")] = None,
     max_confidence: Annotated[Optional[float], typer.Option(help="Highest voted confidence.")] = None,
     path: Annotated[Optional[str], typer.Option(help="Shell pattern on the path, e.g. '*/Live/*'.")] = None,

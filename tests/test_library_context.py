@@ -245,3 +245,35 @@ def test_switching_the_context_re_votes_the_indexed_tracks_without_decoding(tmp_
     assert alone[FIRST_CLIP]["status"] == "tagged" and genre_of(lib / FIRST_CLIP) == ["Jazz"]
     assert alone[FIRST_CLIP]["context_level"] is None
     assert decoded_paths(tmp_path / "3.log", "analyse") == set()
+
+
+def test_a_track_with_no_group_has_its_tags_read_once_and_an_album_track_again_when_decided(tmp_path, monkeypatch):
+    """Tag reads of a writing scan with the album context, counted per file (the file opens of
+    libtagger.tags.storage.fields, which read_tag_state and read_library_fields share; the
+    write's own snapshot is not one of them). A file with no album or artist is decided at
+    once from the read that found it has no group; an album's track is read when analysed (to
+    know its album) and again when its album's verdict is decided at the end of the run, which
+    must see the file's genre as it is then."""
+    from conftest import make_audio
+    from libtagger.tags.storage import fields
+
+    lib, index = tmp_path / "Music", tmp_path / "i.db"
+    for i in (1, 2):
+        tag(make_audio(lib / "album" / f"{i:02d}.flac", 6.0, seed=40 + i), artist="A", album="X")
+    make_audio(lib / "untagged.flac", 6.0, seed=43)
+    reads: dict[str, int] = {}
+    opened = fields.open_path
+
+    def counting(path):
+        reads[Path(path).name] = reads.get(Path(path).name, 0) + 1
+        return opened(path)
+
+    monkeypatch.setattr(fields, "open_path", counting)
+    result = cli("scan", lib, "--model", "seed", "--min-confidence", "0", "--report", "json", "--jobs", "1",
+                 "--index", index)
+    assert result.exit_code == 0, result.output
+    report = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert {name: r["status"] for name, r in report.items()} == {"01.flac": "tagged", "02.flac": "tagged",
+                                                                 "untagged.flac": "tagged"}
+    assert report["01.flac"]["context_level"] == "album" and report["untagged.flac"]["context_level"] is None
+    assert reads == {"01.flac": 2, "02.flac": 2, "untagged.flac": 1}

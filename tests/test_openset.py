@@ -68,7 +68,8 @@ NON_MUSIC = [
      {"engine": "espeak", "lang": "de", "voice": "+m1", "speed": 160, "pitch": 50,
       "phone": {"band": [300, 3400], "compand": "0.02,0.2 -60,-40,-30,-15,-20,-10 -5", "noise_db": -30}},
      "not music: speech"),
-    # keystrokes in a quiet room: the detector's nearest class is silence with clicks
+    # keystrokes in a quiet room: the detector's nearest class is silence with clicks; its onsets
+    # keep no beat either (pulse 0.11), but the classifier refuses it alone, so it keeps its class
     ("typing", "impulsive", {"gen": "typing", "rate": 7.0, "f": 2200}, "not music: silence"),
 ]
 
@@ -93,7 +94,10 @@ def test_a_crackle_the_classifier_takes_for_music_is_refused_for_keeping_no_beat
     alone = _verdict(item.path, dataclasses.replace(params, pulse_gate=None, t_pulse=None))
     assert alone.reason is None and params.t_music <= alone.p_music < params.pulse_gate, alone
     verdict = _verdict(item.path, params)
-    assert verdict.reason == "not music: speech", verdict   # the likeliest class after music
+    # the reason says what was measured: the likeliest class after music is speech, which a
+    # crackling fire is not
+    assert max(("speech", "noise", "tone", "silence"), key=verdict.scores.__getitem__) == "speech", verdict
+    assert verdict.reason == openset.REASONS["beat"] == "not music: no steady beat", verdict
     assert verdict.scores["pulse"] < params.t_pulse
 
 
@@ -133,7 +137,9 @@ def test_unlike_the_ten_genres_only_when_no_tag_of_the_ten_fits(monkeypatch):
 def test_the_pulse_rule_refuses_only_ambiguous_tracks_without_a_beat(monkeypatch):
     params = openset.load_detector()
     assert (params.pulse_gate, params.t_pulse) == (openset.PULSE_GATE, openset.T_PULSE)
-    assert _ruled(monkeypatch, 0.3, [0.05]).reason == "not music: speech"   # a read poem
+    assert _ruled(monkeypatch, 0.3, [0.05]).reason == "not music: no steady beat"   # a read poem
+    # the classifier refuses it alone: its own reason stands, beat or no beat
+    assert _ruled(monkeypatch, params.t_music / 2, [0.05]).reason == "not music: speech"
     assert _ruled(monkeypatch, 0.3, [0.7]).reason is None                   # rap the classifier doubts
     assert _ruled(monkeypatch, 0.9, [0.05]).reason is None                  # rubato piano: sure it is music
     assert _ruled(monkeypatch, 0.3, None).reason is None                    # stored before the pulse was
@@ -200,6 +206,7 @@ def test_the_shipped_detector_is_plain_json_and_matches_its_model_id():
     folder = Path(openset.__file__).resolve().parent.parent.parent / "models" / openset.DETECTOR_NAME
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["kind"] == "music-detector" and meta["labels"] == list(openset.CLASSES)
+    assert meta["reasons"] == list(openset.REASONS.values())  # what write_detector would write
     assert params.model_id == meta["model_id"] == openset.params_model_id(meta["name"], folder / "params.json")
     assert params.coef.shape == (5, 152) and len(openset.input_names(params.feature_names, params.tag_names)) == 152
     for figure in ("gtzan_train_false_rejections", "shared_false_rejections", "heldout_rejection", "tune_rejection"):

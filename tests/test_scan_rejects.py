@@ -39,8 +39,9 @@ NON_MUSIC = {
     "tone": ("tone", {"gen": "sine", "f": 440}, "not music: tone"),
     "clicks": ("silence", {"rate": 2, "hiss_db": -80}, "not music: silence"),
     # crackle the detector's classifier alone takes for music (P(music) 0.19): refused because
-    # its onsets keep no beat (the pulse rule, issue 20)
-    "crackle": ("impulsive", {"gen": "crackle", "rate": 14.0}, "not music: silence"),
+    # its onsets keep no beat (the pulse rule, issue 20), and said so (its likeliest other class,
+    # silence, is not what refused it)
+    "crackle": ("impulsive", {"gen": "crackle", "rate": 14.0}, "not music: no steady beat"),
 }
 
 
@@ -100,9 +101,14 @@ def test_a_writing_scan_rejects_what_is_not_music_and_writes_no_genre(library, t
                                 "--index", str(index)])
     assert query.exit_code == 0, query.output
     assert {Path(r["path"]).stem for r in json.loads(query.stdout)} == {"audiobook", "lesung", "noisy talk"}
+    query = runner.invoke(app, ["query", "--status", "rejected", "--reason", "beat", "-f", "json",
+                                "--index", str(index)])
+    assert query.exit_code == 0, query.output
+    assert {Path(r["path"]).stem for r in json.loads(query.stdout)} == {"crackle"}
     stats = runner.invoke(app, ["stats", "--json", "--index", str(index)])
     assert json.loads(stats.stdout)["rejected_by_reason"] == {
-        "not music: speech": 3, "not music: noise": 1, "not music: silence": 2, "not music: tone": 1}
+        "not music: speech": 3, "not music: noise": 1, "not music: silence": 1, "not music: tone": 1,
+        "not music: no steady beat": 1}
 
     # The next run leaves them alone.
     again = {Path(r["path"]).stem: r["status"] for r in _scan(str(root), "--index", str(index))}
@@ -141,7 +147,7 @@ def test_an_index_made_before_the_pulse_analyses_again_only_the_tracks_the_detec
         con.execute("update tracks set detector_id = 'music-detector-aefac238'")
     con.close()
     rows = {Path(r["path"]).stem: r for r in _scan(str(root), "--index", str(index), "--dry-run")}
-    assert (rows["crackle"]["status"], rows["crackle"]["reason"]) == ("rejected", "not music: silence")
+    assert (rows["crackle"]["status"], rows["crackle"]["reason"]) == ("rejected", "not music: no steady beat")
     db = Index(index)
     stored = {Path(r.path).stem: r for r in db.tracks_matching()}
     pulse = {stem: [seg["pulse"] for seg in db.segments(row.id)] for stem, row in stored.items()}

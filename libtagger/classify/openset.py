@@ -9,11 +9,14 @@ MSD_musicnn taggram of each segment) and says when a track should not get a genr
   inputs per segment (:func:`segment_inputs`); the track's class probabilities are the mean over
   its segments; rejected when P(music) < ``t_music`` or when more than half of its segments
   have P(music) < ``t_music``, with the likeliest non-music class;
-* the same reasons for a track the classifier finds ambiguous (P(music) < ``pulse_gate``) whose
-  onsets keep no beat (mean :func:`~libtagger.audio.pulse.pulse_clarity` of its segments below
-  ``t_pulse``): a read poem or a typewriter, which the classifier can take for rap (rap keeps a
-  beat). Without the pulse (rows an older libtagger stored) the rule is skipped; a scan
-  analyses such a track again when the rule could change its verdict (:func:`pulse_could_matter`);
+* ``not music: no steady beat``: a track the classifier finds ambiguous (P(music) <
+  ``pulse_gate``) but does not refuse, whose onsets keep no beat (mean
+  :func:`~libtagger.audio.pulse.pulse_clarity` of its segments below ``t_pulse``): a read poem, a
+  typewriter or a fireplace, which the classifier can take for rap (rap keeps a beat). The
+  reason names what was measured, not the likeliest non-music class, which for such a track is
+  a guess (a crackling fire came out as speech). Without the pulse (rows an older libtagger
+  stored) the rule is skipped; a scan analyses such a track again when the rule could change
+  its verdict (:func:`pulse_could_matter`);
 * ``unlike the ten genres``: the taggram mass on tags of genres outside the ten (electronic,
   electro, House, electronica, ambient, experimental) dominates the mass on tags the ten carry
   (:func:`oot_score` > ``t_oot``) and no tag that names one of the ten reaches ``t_named``
@@ -52,8 +55,11 @@ DETECTOR_KIND = "music-detector"
 PARAMS_FILE = "params.json"
 CLASSES = ("music", "speech", "noise", "tone", "silence")
 #: Reason -> what the index/report shows; exactly these strings.
+#: ``beat``: the pulse rule's refusal, which says what was measured (no steady beat), not a
+#: class the classifier itself did not choose (a fireplace read "not music: speech").
 REASONS = {"speech": "not music: speech", "noise": "not music: noise", "tone": "not music: tone",
-           "silence": "not music: silence", "unlike": "unlike the ten genres"}
+           "silence": "not music: silence", "beat": "not music: no steady beat",
+           "unlike": "unlike the ten genres"}
 #: Feature columns that move with the playback level; left out, two ratios of them kept instead.
 GAIN_DEPENDENT = level_invariant.GAIN_DEPENDENT
 #: Tags of genres outside the ten vs tags the ten genres themselves carry (MSD_musicnn names).
@@ -260,9 +266,13 @@ def openset_verdict(features: np.ndarray, taggrams: Sequence[np.ndarray],
     # ambiguous and without a beat: a read poem, a typewriter (rap, which it can resemble, keeps one)
     no_beat = (params.has_pulse_rule and "pulse" in scores
                and p_music < params.pulse_gate and scores["pulse"] < params.t_pulse)
-    if p_music < params.t_music or mostly_not_music or no_beat:
+    if p_music < params.t_music or mostly_not_music:
         likeliest = CLASSES[1 + int(np.argmax(mean[1:]))]
         return OpenSetVerdict(REASONS[likeliest], p_music, scores)
+    if no_beat:
+        # the classifier alone would pass it: its likeliest other class is no finding, the
+        # missing beat is
+        return OpenSetVerdict(REASONS["beat"], p_music, scores)
     scores["named"] = ten_tag_score(taggrams)
     # the tags dominated by electronic and ambient ones, and none of the ten's own tags fits
     if scores["unlike"] > params.t_oot and (params.t_named is None or scores["named"] < params.t_named):

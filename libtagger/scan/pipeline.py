@@ -347,11 +347,15 @@ class Scanner:
                 status="rejected", reason=track.rejection.reason), **no_verdict()}, track.segments)
             return
         values |= library_context.own_context(verdict, self.classifier.spellings, self.classifier.labels).columns()
+        state: tags.TagState | None = None
         if self.options.context != "none":
-            # The fields that say which album and artist it belongs to (the decision reads them
-            # again, and reports why when they cannot be read).
+            # The fields that say which album and artist it belongs to. A track with a group is
+            # decided at the end of the run, which reads its tags again (its genre as it is
+            # then); one without is decided now, from this read. A read that fails is made again
+            # by the decision, which reports why.
             try:
-                values |= library_columns(tags.read_library_fields(track.path))
+                state = tags.read_tag_state(track.path)
+                values |= library_columns(state.fields)
             except FileError:
                 pass
             if self._in_a_group(values, track.path):
@@ -366,7 +370,7 @@ class Scanner:
                     self._awaiting.add(track_id)
                 return
         # No group (or --context none): decided now, so a long run writes as it goes.
-        self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored)
+        self._decide_and_write(track.path, verdict.genre, values, track.segments, stored=stored, state=state)
 
     def _in_a_group(self, values: TrackChanges, path: str) -> bool:
         """Whether a track with these library columns has an album or artist to pool with."""
@@ -390,10 +394,12 @@ class Scanner:
         self._decide_and_write(row.real_path, label, values, None, stored=True)
 
     def _decide_and_write(self, path: str, label: str, values: TrackChanges,
-                          segments: list[dict[str, Any]] | None, stored: bool = False, n_segments: int = 0) -> None:
+                          segments: list[dict[str, Any]] | None, stored: bool = False, n_segments: int = 0,
+                          state: tags.TagState | None = None) -> None:
         """Apply the policy to one verdict and write it; ``stored``: a verdict from the index.
 
         ``segments`` None keeps the stored segment rows (``n_segments`` of them, for the report).
+        ``state``: the file's tags read just before (:meth:`_apply`), else they are read here.
         """
         n_segments = len(segments) if segments is not None else n_segments
         opts = self.options
@@ -408,7 +414,7 @@ class Scanner:
             # One read gives the decision its current genre and the index the file's own fields
             # (as they are before any write of this run: a person's genre libtagger replaces
             # with --overwrite stays in person_genres).
-            state = tags.read_tag_state(path)
+            state = state if state is not None else tags.read_tag_state(path)
         except FileError as exc:
             self.record.save(path, {**values, **TrackRow.changes(status="error", error=exc.reason)}, segments,
                              n_segments=n_segments)

@@ -52,7 +52,8 @@ def find_tracks(index: Index, *, genre: str | None = None, status: str | None = 
         Only tracks whose file is gone (True), or only present ones (False).
     reason : str
         Only rejected tracks whose reason contains this text (``speech``, ``noise``, ``tone``,
-        ``silence``, ``unlike``, or the whole reason such as ``not music: speech``).
+        ``silence``, ``beat`` (``not music: no steady beat``), ``unlike``, or the whole reason
+        such as ``not music: speech``).
     album : str
         Only tracks of this album: the whole album tag, case ignored (ASCII letters: SQLite's
         ``lower``), e.g. ``"illmatic"``.

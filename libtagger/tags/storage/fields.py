@@ -1,7 +1,8 @@
 """Reading a file's tags: its genre, whether libtagger wrote it, and what the index keeps.
 
-:func:`read_tag_state` is the scan's one read per file. Besides the genre it gives what the
-index keeps for learning (:class:`LibraryFields`): every genre value a person set (None when
+:func:`read_tag_state` is the scan's one read per decision (a track of an album is also read
+when analysed, to find its album, then decided at the end of the run). Besides the genre it
+gives what the index keeps for learning (:class:`LibraryFields`): every genre value a person set (None when
 the genre is libtagger's own), artist, album artist and album (ID3 ``TPE1``/``TPE2``/``TALB``,
 Vorbis ``ARTIST``/``ALBUMARTIST``/``ALBUM``, MP4 ``©ART``/``aART``/``©alb``, ASF
 ``Author``/``WM/AlbumArtist``/``WM/AlbumTitle``; a WAV's RIFF INFO ``IART``/``IPRD`` fill what
