@@ -298,10 +298,7 @@ def _ogg_is_chained(spath: str, fd: int) -> bool:
         else:
             in_first = False
         pos += 27 + head[26] + sum(lacing)
-    with _FFPROBE_LOCK:
-        _CHAINED_CACHE[key] = chained
-        while len(_CHAINED_CACHE) > _FFPROBE_CACHE_SIZE:
-            _CHAINED_CACHE.pop(next(iter(_CHAINED_CACHE)))
+    _remember(_CHAINED_CACHE, key, chained)
     return chained
 
 
@@ -470,10 +467,7 @@ def _probe_other(spath: str, fd: int, *, sf_reason: str | None) -> AudioInfo:
         info = _FFPROBE_CACHE.get(key)
     if info is None:
         info = _nonzero(_probe_ffprobe(spath, fd, sf_reason))  # failures are never cached
-        with _FFPROBE_LOCK:
-            _FFPROBE_CACHE[key] = info
-            while len(_FFPROBE_CACHE) > _FFPROBE_CACHE_SIZE:
-                _FFPROBE_CACHE.pop(next(iter(_FFPROBE_CACHE)))
+        _remember(_FFPROBE_CACHE, key, info)
     return info
 
 
@@ -481,6 +475,15 @@ _FFPROBE_CACHE: dict[tuple, AudioInfo] = {}  # insertion-ordered: the oldest ent
 _FFPROBE_CACHE_SIZE = 32
 _FFPROBE_LOCK = threading.Lock()
 _CHAINED_CACHE: dict[tuple, bool] = {}  # answers of _ogg_is_chained, same keys and size
+
+
+def _remember(cache: dict, key: tuple, value: object) -> None:
+    """Keep ``value`` under ``key`` in one of the per-file caches, dropping the oldest entries
+    beyond :data:`_FFPROBE_CACHE_SIZE` (worker threads share the caches: one lock for both)."""
+    with _FFPROBE_LOCK:
+        cache[key] = value
+        while len(cache) > _FFPROBE_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
 
 
 def _ffmpeg_exe(name: str, spath: str) -> str:
