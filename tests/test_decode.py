@@ -604,14 +604,18 @@ def test_joined_mp3s_are_measured_to_their_real_end(tmp_path, extra):
 @pytest.mark.parametrize("extra", [[], ["-q:a", "0"], ["-q:a", "9"]], ids=["cbr", "vbr", "vbr-low"])
 def test_healthy_mp3s_keep_their_header_length(tmp_path, extra):
     """The joined-file check reads a few header and tail bytes: a normal MP3 stays with
-    libsndfile and its Xing/Info length, even with an ID3v1 trailer and an APEv2 tag."""
+    libsndfile and its Xing/Info length, even with large tags after its audio (APEv2, an
+    appended ID3v2.4 tag with its footer, ID3v1)."""
     from mutagen.apev2 import APEv2
 
     p = make_audio(tmp_path / "song.mp3", 20.0, seed=3, extra_ffmpeg=extra)
     tag = APEv2()
     tag["Comment"] = "x" * 200_000  # a large APEv2 tag after the audio is not more audio
     tag.save(p)
+    body = b"\0" * 150_000
+    size = bytes((len(body) >> shift) & 0x7F for shift in (21, 14, 7, 0))  # syncsafe
     with open(p, "ab") as f:
+        f.write(b"ID3\x04\x00\x10" + size + body + b"3DI\x04\x00\x10" + size)
         f.write(b"TAG" + b" " * 125)
     info = probe(p)
     assert info.format == "MP3"  # libsndfile, the header's length: nothing measured

@@ -364,11 +364,12 @@ def _mp3_length_header(fd: int) -> Literal["missing", "whole", "part"]:
 
 
 def _mp3_trailing_tags(fd: int, size: int) -> int:
-    """Bytes of the tags after an MP3's last frame: ID3v1, APEv2 (with its header), Lyrics3v2."""
+    """Bytes of the tags after an MP3's last frame: ID3v1, APEv2 (with its header), Lyrics3v2 and
+    an appended ID3v2.4 tag (with its "3DI" footer)."""
     end = size
     if size >= 128 and os.pread(fd, 3, size - 128) == b"TAG":
         end -= 128
-    for _ in range(2):  # APEv2 and Lyrics3v2, in either order
+    for _ in range(3):  # the others, in any order
         if end >= 32 and os.pread(fd, 8, end - 32) == b"APETAGEX":
             footer = os.pread(fd, 32, end - 32)
             length, flags = struct.unpack_from("<I", footer, 12)[0], struct.unpack_from("<I", footer, 20)[0]
@@ -376,6 +377,11 @@ def _mp3_trailing_tags(fd: int, size: int) -> int:
         elif end >= 15 and os.pread(fd, 9, end - 9) == b"LYRICS200":
             digits = os.pread(fd, 6, end - 15)
             end -= (int(digits) + 15) if digits.isdigit() else 0
+        elif end >= 10 and (footer := os.pread(fd, 10, end - 10))[:3] == b"3DI":
+            end -= 20 + ((footer[6] & 0x7F) << 21 | (footer[7] & 0x7F) << 14
+                         | (footer[8] & 0x7F) << 7 | (footer[9] & 0x7F))
+        else:
+            break
     return size - max(end, 0)
 
 
