@@ -62,7 +62,7 @@ import numpy as np
 import soundfile as sf
 
 from libtagger.errors import ReadError
-from libtagger.formats import FFMPEG_EXTENSIONS
+from libtagger.formats import FFMPEG_EXTENSIONS, content_format
 
 __all__ = ["AudioInfo", "probe", "load", "duration_is_exact", "FFMPEG_EXTENSIONS"]
 
@@ -74,13 +74,6 @@ _SOUNDFILE_FORMATS = frozenset(sf.available_formats())
 
 #: Frames decoded per block. 65536 frames x 8 channels x 4 bytes = 2 MiB of scratch at most.
 _BLOCK_FRAMES = 65536
-
-#: Leading bytes of the containers we know, to tell "damaged audio" from "not audio at all".
-_MAGIC: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"RIFF", "WAV"), (0, b"RF64", "WAV"), (0, b"FORM", "AIFF"), (0, b"fLaC", "FLAC"),
-    (0, b"OggS", "Ogg"), (0, b"ID3", "MP3"), (0, b".snd", "AU"), (4, b"ftyp", "MP4"),
-    (0, bytes.fromhex("3026b2758e66cf11"), "WMA"),
-)
 
 # libsndfile notes in its log when a WAV/AIFF data chunk claims more bytes than the file holds.
 _SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -386,14 +379,10 @@ def _mp3_trailing_tags(fd: int, size: int) -> int:
 
 
 def _sniff(fd: int) -> str | None:
-    """The container named by the first bytes, or None when they look like no audio we know."""
-    head = os.pread(fd, 16, 0)
-    for at, magic, name in _MAGIC:
-        if head[at:at + len(magic)] == magic:
-            return name
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "MP3"  # bare MPEG frame sync, no ID3 tag
-    return None
+    """The container named by the first bytes (:func:`libtagger.formats.content_format`), to tell
+    "damaged audio" from "not audio at all"; an ID3v2 tag followed by nothing we know is an
+    MP3's (cut in or after its tag). None when they look like no audio we know."""
+    return content_format(fd) or ("MP3" if os.pread(fd, 3, 0) == b"ID3" else None)
 
 
 def _nonzero(info: AudioInfo) -> AudioInfo:
