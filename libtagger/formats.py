@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = ["Format", "FORMATS", "STORAGE_NAMES", "EXTENSIONS", "FFMPEG_EXTENSIONS",
-           "TAGGABLE_EXTENSIONS", "format_for", "markdown_table"]
+           "TAGGABLE_EXTENSIONS", "format_for", "markdown_table", "content_format", "CONTENT_NAMES"]
 
 Decoder = Literal["soundfile", "ffmpeg"]
 
@@ -52,6 +52,7 @@ class Format:
     decoder_why: str  #: why ffmpeg (empty for soundfile rows)
     storage: str | None  #: key of the storage class in libtagger.tags.storage; None: no genre tag
     note: str  #: one line a user may want to know
+    content: str  #: what such a file holds, as :func:`content_format` names it: ``"MP3"``
 
     @property
     def can_hold_tag(self) -> bool:
@@ -68,33 +69,33 @@ _AIFF_NOTE = ("AIFF's own text chunks (NAME, AUTH, ANNO, COMT) have no genre fie
 FORMATS: tuple[Format, ...] = (
     Format(".mp3", "MP3", "soundfile", "", "id3-mp3",
            "one without a Xing/Info/VBRI header goes to ffmpeg: libsndfile only guesses its length; "
-           "a person's APEv2 `Genre` counts like an ID3 one (`--overwrite` replaces it too)"),
-    Format(".flac", "FLAC", "soundfile", "", "vorbis", "lossless"),
-    Format(".ogg", "Ogg Vorbis", "soundfile", "", "vorbis", ""),
+           "a person's APEv2 `Genre` counts like an ID3 one (`--overwrite` replaces it too)", content="MP3"),
+    Format(".flac", "FLAC", "soundfile", "", "vorbis", "lossless", content="FLAC"),
+    Format(".ogg", "Ogg Vorbis", "soundfile", "", "vorbis", "", content="Ogg"),
     Format(".oga", "Ogg audio (Vorbis, Opus or FLAC)", "soundfile", "", "vorbis",
-           "Ogg FLAC is refused by libsndfile and decoded by ffmpeg"),
-    Format(".opus", "Ogg Opus", "soundfile", "", "vorbis", "decoded at 48 kHz, Opus's only rate"),
+           "Ogg FLAC is refused by libsndfile and decoded by ffmpeg", content="Ogg"),
+    Format(".opus", "Ogg Opus", "soundfile", "", "vorbis", "decoded at 48 kHz, Opus's only rate", content="Ogg"),
     Format(".spx", "Ogg Speex", "ffmpeg", "libsndfile has no Speex decoder", "vorbis",
-           "speech codec, 8-32 kHz"),
+           "speech codec, 8-32 kHz", content="Ogg"),
     Format(".m4a", "MPEG-4 audio (AAC or ALAC)", "ffmpeg", _NO_MP4, "mp4",
-           "an old numeric `gnre` atom is read, removed on write, put back by undo"),
-    Format(".m4b", "MPEG-4 audiobook", "ffmpeg", _NO_MP4, "mp4", "the whole book is one track"),
+           "an old numeric `gnre` atom is read, removed on write, put back by undo", content="MP4"),
+    Format(".m4b", "MPEG-4 audiobook", "ffmpeg", _NO_MP4, "mp4", "the whole book is one track", content="MP4"),
     Format(".mp4", "MPEG-4 (AAC or ALAC)", "ffmpeg", _NO_MP4, "mp4",
-           "only the first audio stream is analysed; video is ignored"),
+           "only the first audio stream is analysed; video is ignored", content="MP4"),
     Format(".aac", "raw AAC (ADTS)", "ffmpeg", "libsndfile has no AAC decoder", None,
-           "no tag block mutagen can write; length is estimated from the bitrate"),
+           "no tag block mutagen can write; length is estimated from the bitrate", content="AAC"),
     Format(".wav", "WAV", "soundfile", "", "id3-wave",
            "written to both (ffprobe reads only INFO); a genre in INFO alone counts as "
-           "a person's; every other chunk keeps its bytes; RF64 (over 4 GiB) is refused"),
-    Format(".aiff", "AIFF", "soundfile", "", "id3-aiff", _AIFF_NOTE),
-    Format(".aif", "AIFF", "soundfile", "", "id3-aiff", _AIFF_NOTE),
+           "a person's; every other chunk keeps its bytes; RF64 (over 4 GiB) is refused", content="WAV"),
+    Format(".aiff", "AIFF", "soundfile", "", "id3-aiff", _AIFF_NOTE, content="AIFF"),
+    Format(".aif", "AIFF", "soundfile", "", "id3-aiff", _AIFF_NOTE, content="AIFF"),
     Format(".aifc", "AIFF-C", "soundfile", "", "id3-aiff",
-           "uncompressed or float samples"),
+           "uncompressed or float samples", content="AIFF"),
     Format(".au", "Sun/NeXT AU", "soundfile", "", None,
-           "no tag block (GTZAN's clips are .au): analysed, reported as an error"),
+           "no tag block (GTZAN's clips are .au): analysed, reported as an error", content="AU"),
     Format(".wma", "Windows Media Audio", "ffmpeg", _NO_ASF, "asf",
-           "ffmpeg's WMA decoder is up to one 2048-sample frame (46 ms) off"),
-    Format(".asf", "ASF (Windows Media)", "ffmpeg", _NO_ASF, "asf", "as .wma"),
+           "ffmpeg's WMA decoder is up to one 2048-sample frame (46 ms) off", content="WMA"),
+    Format(".asf", "ASF (Windows Media)", "ffmpeg", _NO_ASF, "asf", "as .wma", content="WMA"),
 )
 
 #: Storage key -> where that storage class keeps the genre (for people; the code is in tags.storage).
@@ -120,6 +121,53 @@ TAGGABLE_EXTENSIONS: frozenset[str] = frozenset(r.extension for r in FORMATS if 
 def format_for(path: str | bytes | os.PathLike) -> Format | None:
     """The row for ``path``'s extension (any case), or None when libtagger does not handle it."""
     return _BY_EXTENSION.get(os.path.splitext(os.fsdecode(path))[1].lower())
+
+
+#: Leading bytes of the containers and streams :func:`content_format` knows: (offset, magic, name).
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"fLaC", "FLAC"), (0, b"OggS", "Ogg"), (0, b"RF64", "WAV"), (4, b"ftyp", "MP4"),
+    (0, b".snd", "AU"), (0, bytes.fromhex("3026b2758e66cf11"), "WMA"), (0, b"MAC ", "APE"),
+    (0, b"wvpk", "WavPack"), (0, b"MPCK", "Musepack"), (0, b"MP+", "Musepack"), (0, b"ADIF", "AAC"),
+)
+
+#: What a reason calls each name :func:`content_format` gives.
+CONTENT_NAMES: dict[str, str] = {
+    "MP3": "MP3", "AAC": "raw AAC (ADTS)", "FLAC": "FLAC", "Ogg": "Ogg", "WAV": "WAV", "AIFF": "AIFF",
+    "MP4": "MPEG-4", "AU": "Sun/NeXT AU", "WMA": "Windows Media (ASF)", "APE": "Monkey's Audio",
+    "WavPack": "WavPack", "Musepack": "Musepack",
+}
+
+
+def content_format(fd: int) -> str | None:
+    """What the file open as ``fd`` holds, from its first bytes; None when they are no audio we know.
+
+    The extension can lie (a FLAC renamed .mp3, an MP4 saved as .mp3); the magic bytes do not.
+    ID3v2 tags in front are skipped (FLAC and AAC files carry them too), and an MPEG frame sync
+    is MP3 unless its layer bits are 0, which only ADTS AAC uses. A few small reads.
+
+    Returns
+    -------
+    name : str or None
+        A key of :data:`CONTENT_NAMES`: ``"MP3"``, ``"AAC"``, ``"FLAC"``, ``"Ogg"``, ``"WAV"``,
+        ``"AIFF"``, ``"MP4"``, ``"AU"``, ``"WMA"``, ``"APE"``, ``"WavPack"`` or ``"Musepack"``.
+    """
+    at = 0
+    for _ in range(4):  # an ID3v2 tag, sometimes a second one after it
+        head = os.pread(fd, 16, at)
+        if head[:3] != b"ID3" or len(head) < 10:
+            break
+        at += 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+        at += 10 if head[5] & 0x10 else 0  # a footer
+    for offset, magic, name in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "AAC" if head[1] & 0x06 == 0 else "MP3"
+    return None
 
 
 def markdown_table() -> str:

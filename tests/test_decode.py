@@ -583,6 +583,45 @@ def test_chained_ogg_decodes_every_stream(tmp_path, second):
     assert len(window) == pytest.approx(8.0 * 44100, abs=0.05 * 44100)
 
 
+@pytest.mark.parametrize("extra", [[], ["-q:a", "9"]], ids=["cbr", "vbr"])
+def test_joined_mp3s_are_measured_to_their_real_end(tmp_path, extra):
+    """``cat a.mp3 b.mp3`` (joined audiobook parts, mixes): a's Xing/Info header states a's
+    frames only, so the length (and every analysis window) used to stop at 12 s. The VBR pair
+    starts at a low bitrate: ffprobe's own guess for it is 148 s, so the length is measured."""
+    from libtagger.audio.segments import plan_segments
+
+    a = make_audio(tmp_path / "a.mp3", 12.0, seed=1, extra_ffmpeg=extra)
+    b = make_audio(tmp_path / "b.mp3", 40.0, seed=2, extra_ffmpeg=["-q:a", "0"] if extra else [])
+    p = tmp_path / "joined.mp3"
+    p.write_bytes(a.read_bytes() + b.read_bytes())
+    assert probe(p).duration == pytest.approx(52.0, abs=0.2)
+    assert plan_segments(probe(p).duration)[-1][1] > 40.0
+    y, ref = load(p, offset=30.0, duration=5.0), load(b, offset=18.0, duration=5.0)
+    assert len(y) == 5 * 44100
+    assert best_correlation(y, ref, 4096) > 0.99  # b's audio, from where it should be
+
+
+@pytest.mark.parametrize("extra", [[], ["-q:a", "0"], ["-q:a", "9"]], ids=["cbr", "vbr", "vbr-low"])
+def test_healthy_mp3s_keep_their_header_length(tmp_path, extra):
+    """The joined-file check reads a few header and tail bytes: a normal MP3 stays with
+    libsndfile and its Xing/Info length, even with large tags after its audio (APEv2, an
+    appended ID3v2.4 tag with its footer, ID3v1)."""
+    from mutagen.apev2 import APEv2
+
+    p = make_audio(tmp_path / "song.mp3", 20.0, seed=3, extra_ffmpeg=extra)
+    tag = APEv2()
+    tag["Comment"] = "x" * 200_000  # a large APEv2 tag after the audio is not more audio
+    tag.save(p)
+    body = b"\0" * 150_000
+    size = bytes((len(body) >> shift) & 0x7F for shift in (21, 14, 7, 0))  # syncsafe
+    with open(p, "ab") as f:
+        f.write(b"ID3\x04\x00\x10" + size + body + b"3DI\x04\x00\x10" + size)
+        f.write(b"TAG" + b" " * 125)
+    info = probe(p)
+    assert info.format == "MP3"  # libsndfile, the header's length: nothing measured
+    assert info.duration == pytest.approx(20.0, abs=0.05)
+
+
 def test_a_length_no_file_of_this_size_can_hold_is_not_believed(tmp_path):
     """A FLAC whose STREAMINFO claims 2**36 - 1 samples (433 hours) in 500 kB: the length is
     measured by decoding, never shown to the user."""

@@ -115,6 +115,7 @@ def test_rows_are_well_formed() -> None:
         assert bool(r.decoder_why) == (r.decoder == "ffmpeg"), f"{r.extension}: why ffmpeg, for ffmpeg only"
         assert r.can_hold_tag == (r.storage is not None)
         assert "|" not in r.name + r.note + r.decoder_why  # they become Markdown table cells
+        assert r.content in formats.CONTENT_NAMES, f"{r.extension}: its content is a name content_format gives"
 
 
 def test_every_storage_key_names_a_storage_class() -> None:
@@ -122,6 +123,10 @@ def test_every_storage_key_names_a_storage_class() -> None:
     assert used <= tags.STORAGE_KEYS
     assert tags.STORAGE_KEYS == set(formats.STORAGE_NAMES), "every storage class has a description"
     assert used == tags.STORAGE_KEYS, "no storage class is left without a format"
+    from libtagger.tags.storage.table import HOLDS
+
+    assert set(HOLDS) == tags.STORAGE_KEYS, "every storage class says which content it can hold"
+    assert all(r.content in HOLDS[r.storage] for r in formats.FORMATS if r.storage), "a row's own content fits"
 
 
 def test_discovery_decoding_and_tagging_expose_exactly_the_tables_sets() -> None:
@@ -186,8 +191,10 @@ def test_every_row_is_found_decoded_and_tagged(row: formats.Format, tmp_path: Pa
     if row.extension == ".aifc":
         assert song.read_bytes()[8:12] == b"AIFC"
 
-    # found
+    # found, and its content is what the row says (a file whose content is not is refused)
     assert list(iter_audio_files([tmp_path / "music"])) == [song]
+    with open(song, "rb") as fh:
+        assert formats.content_format(fh.fileno()) == row.content
 
     # decoded, to the right length
     info = probe(song)

@@ -29,6 +29,9 @@ Damage is worked around where players work around it:
   stops after the first stream and states no sane length for the whole, and ffmpeg can
   neither seek in nor state the length of such a file, so its length is measured once by
   decoding it.
+* Joined MP3s (``cat a.mp3 b.mp3``: audiobook parts, mixes) hold more audio than the first
+  part's Xing/Info/VBRI header states (its stream size, against the file's size less its tags):
+  they go to ffmpeg, and the length is measured once by decoding. Other MP3s pay a few reads.
 * A length no file of this size can hold (less than :data:`_MIN_BYTES_PER_SECOND` bytes
   per second of audio) is not believed: the length is measured by decoding instead.
 
@@ -47,17 +50,19 @@ import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
 
 from libtagger.errors import ReadError
-from libtagger.formats import FFMPEG_EXTENSIONS
+from libtagger.formats import FFMPEG_EXTENSIONS, content_format
 
 __all__ = ["AudioInfo", "probe", "load", "duration_is_exact", "FFMPEG_EXTENSIONS"]
 
@@ -69,13 +74,6 @@ _SOUNDFILE_FORMATS = frozenset(sf.available_formats())
 
 #: Frames decoded per block. 65536 frames x 8 channels x 4 bytes = 2 MiB of scratch at most.
 _BLOCK_FRAMES = 65536
-
-#: Leading bytes of the containers we know, to tell "damaged audio" from "not audio at all".
-_MAGIC: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"RIFF", "WAV"), (0, b"RF64", "WAV"), (0, b"FORM", "AIFF"), (0, b"fLaC", "FLAC"),
-    (0, b"OggS", "Ogg"), (0, b"ID3", "MP3"), (0, b".snd", "AU"), (4, b"ftyp", "MP4"),
-    (0, bytes.fromhex("3026b2758e66cf11"), "WMA"),
-)
 
 # libsndfile notes in its log when a WAV/AIFF data chunk claims more bytes than the file holds.
 _SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -239,6 +237,8 @@ def _soundfile_or_reason(spath: str, fd: int) -> tuple[sf.SoundFile | None, str 
     MP3s without a Xing/Info/VBRI header go to ffmpeg too: libsndfile then only estimates the
     length from the first frame's bitrate, and stops reading at that estimate (a 20-s VBR file
     decodes as 11 s), or promises a few frames more than there are (a CBR file looks truncated).
+    So do MP3s holding more audio than their header states (``cat a.mp3 b.mp3``): libsndfile
+    stops where a ends, and :func:`_probe_ffprobe` measures the whole.
     """
     if _suffix(spath) in FFMPEG_EXTENSIONS:
         return None, None
@@ -246,7 +246,7 @@ def _soundfile_or_reason(spath: str, fd: int) -> tuple[sf.SoundFile | None, str 
         f = sf.SoundFile(fd, closefd=False)
     except sf.LibsndfileError as exc:
         return None, _sf_reason(exc)
-    if f.format == "MP3" and not _mp3_has_length_header(fd):
+    if f.format == "MP3" and _mp3_length_header(fd) != "whole":
         f.close()
         return None, None
     if f.format == "OGG" and _ogg_is_chained(spath, fd):
@@ -298,15 +298,30 @@ def _ogg_is_chained(spath: str, fd: int) -> bool:
         else:
             in_first = False
         pos += 27 + head[26] + sum(lacing)
-    with _FFPROBE_LOCK:
-        _CHAINED_CACHE[key] = chained
-        while len(_CHAINED_CACHE) > _FFPROBE_CACHE_SIZE:
-            _CHAINED_CACHE.pop(next(iter(_CHAINED_CACHE)))
+    _remember(_CHAINED_CACHE, key, chained)
     return chained
 
 
-def _mp3_has_length_header(fd: int) -> bool:
-    """True when the first MPEG frame carries a Xing/Info (LAME) or VBRI frame count."""
+#: No MP3 stores a second in more bytes (320 kbit/s, MPEG-1's top rate): the bound used when a
+#: Xing header states the frame count but not the stream's size.
+_MAX_MP3_BYTES_PER_SECOND = 40000
+
+#: Samples per MPEG audio frame by (version bits, layer bits); version 3 is MPEG-1.
+_MPEG_SAMPLES = {(3, 3): 384, (3, 2): 1152, (3, 1): 1152, (2, 3): 384, (2, 2): 1152, (2, 1): 576,
+                 (0, 3): 384, (0, 2): 1152, (0, 1): 576}
+
+
+def _mp3_length_header(fd: int) -> Literal["missing", "whole", "part"]:
+    """What the first MPEG frame's Xing/Info (LAME) or VBRI header says about the file's length.
+
+    ``"missing"``: no such header (libsndfile only guesses the length). ``"whole"``: the header
+    accounts for the file's audio. ``"part"``: the file holds more audio than the header states,
+    as ``cat a.mp3 b.mp3`` makes (joined audiobook parts, mixes): the header is a's, and a
+    decoder that believes it stops where a ends. The header's stream size (or, without one, its
+    frame count at 320 kbit/s) is compared with the bytes between the first frame and the tags
+    at the end; a few reads of the file's head and tail, no decoding.
+    """
+    size = os.fstat(fd).st_size
     head = os.pread(fd, 10, 0)
     start = 0
     if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag: syncsafe size, maybe a footer
@@ -315,20 +330,59 @@ def _mp3_has_length_header(fd: int) -> bool:
     data = os.pread(fd, 8192, start)
     sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
     if sync is None:
-        return False
+        return "missing"
     first = data[sync:sync + 200]  # the tags sit 13-36 bytes into the first frame
-    return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+    frames = stream_bytes = None
+    if (at := first.find(b"VBRI")) >= 0 and len(first) >= at + 18:
+        stream_bytes, frames = struct.unpack_from(">II", first, at + 10)
+    elif (at := first.find(b"Xing") if b"Xing" in first else first.find(b"Info")) >= 0 \
+            and len(first) >= at + 16:
+        flags, pos = struct.unpack_from(">I", first, at + 4)[0], at + 8
+        if flags & 1:
+            frames, pos = struct.unpack_from(">I", first, pos)[0], pos + 4
+        if flags & 2:
+            stream_bytes = struct.unpack_from(">I", first, pos)[0]
+    else:
+        return "missing"
+    version, layer, rate_bits = (first[1] >> 3) & 3, (first[1] >> 1) & 3, (first[2] >> 2) & 3
+    if not frames or (version, layer) not in _MPEG_SAMPLES or rate_bits == 3:
+        return "whole"  # nothing to compare: trust it as before
+    rate = (44100, 48000, 32000)[rate_bits] >> {3: 0, 2: 1, 0: 2}[version]
+    seconds = frames * _MPEG_SAMPLES[version, layer] / rate
+    stated = stream_bytes or seconds * _MAX_MP3_BYTES_PER_SECOND
+    extra = size - _mp3_trailing_tags(fd, size) - (start + sync) - stated
+    # Over 1 % and over 2 s of audio more than stated: encoders' counts differ by a frame or
+    # two, and a part shorter than that would barely move the analysis windows.
+    return "part" if extra > max(0.01 * stated, 2.0 * stated / seconds) else "whole"
+
+
+def _mp3_trailing_tags(fd: int, size: int) -> int:
+    """Bytes of the tags after an MP3's last frame: ID3v1, APEv2 (with its header), Lyrics3v2 and
+    an appended ID3v2.4 tag (with its "3DI" footer)."""
+    end = size
+    if size >= 128 and os.pread(fd, 3, size - 128) == b"TAG":
+        end -= 128
+    for _ in range(3):  # the others, in any order
+        if end >= 32 and os.pread(fd, 8, end - 32) == b"APETAGEX":
+            footer = os.pread(fd, 32, end - 32)
+            length, flags = struct.unpack_from("<I", footer, 12)[0], struct.unpack_from("<I", footer, 20)[0]
+            end -= length + (32 if flags & 0x80000000 else 0)
+        elif end >= 15 and os.pread(fd, 9, end - 9) == b"LYRICS200":
+            digits = os.pread(fd, 6, end - 15)
+            end -= (int(digits) + 15) if digits.isdigit() else 0
+        elif end >= 10 and (footer := os.pread(fd, 10, end - 10))[:3] == b"3DI":
+            end -= 20 + ((footer[6] & 0x7F) << 21 | (footer[7] & 0x7F) << 14
+                         | (footer[8] & 0x7F) << 7 | (footer[9] & 0x7F))
+        else:
+            break
+    return size - max(end, 0)
 
 
 def _sniff(fd: int) -> str | None:
-    """The container named by the first bytes, or None when they look like no audio we know."""
-    head = os.pread(fd, 16, 0)
-    for at, magic, name in _MAGIC:
-        if head[at:at + len(magic)] == magic:
-            return name
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "MP3"  # bare MPEG frame sync, no ID3 tag
-    return None
+    """The container named by the first bytes (:func:`libtagger.formats.content_format`), to tell
+    "damaged audio" from "not audio at all"; an ID3v2 tag followed by nothing we know is an
+    MP3's (cut in or after its tag). None when they look like no audio we know."""
+    return content_format(fd) or ("MP3" if os.pread(fd, 3, 0) == b"ID3" else None)
 
 
 def _nonzero(info: AudioInfo) -> AudioInfo:
@@ -470,10 +524,7 @@ def _probe_other(spath: str, fd: int, *, sf_reason: str | None) -> AudioInfo:
         info = _FFPROBE_CACHE.get(key)
     if info is None:
         info = _nonzero(_probe_ffprobe(spath, fd, sf_reason))  # failures are never cached
-        with _FFPROBE_LOCK:
-            _FFPROBE_CACHE[key] = info
-            while len(_FFPROBE_CACHE) > _FFPROBE_CACHE_SIZE:
-                _FFPROBE_CACHE.pop(next(iter(_FFPROBE_CACHE)))
+        _remember(_FFPROBE_CACHE, key, info)
     return info
 
 
@@ -481,6 +532,15 @@ _FFPROBE_CACHE: dict[tuple, AudioInfo] = {}  # insertion-ordered: the oldest ent
 _FFPROBE_CACHE_SIZE = 32
 _FFPROBE_LOCK = threading.Lock()
 _CHAINED_CACHE: dict[tuple, bool] = {}  # answers of _ogg_is_chained, same keys and size
+
+
+def _remember(cache: dict, key: tuple, value: object) -> None:
+    """Keep ``value`` under ``key`` in one of the per-file caches, dropping the oldest entries
+    beyond :data:`_FFPROBE_CACHE_SIZE` (worker threads share the caches: one lock for both)."""
+    with _FFPROBE_LOCK:
+        cache[key] = value
+        while len(cache) > _FFPROBE_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
 
 
 def _ffmpeg_exe(name: str, spath: str) -> str:
@@ -521,9 +581,11 @@ def _probe_ffprobe(spath: str, fd: int, sf_reason: str | None) -> AudioInfo:
         # whole; the header's play duration (read by mutagen) says what there should be.
         dur = _asf_header_duration(spath) or dur
     chained = container == "ogg" and _ogg_is_chained(spath, fd)
-    if chained or not _plausible(float(dur), os.fstat(fd).st_size):
-        # ffprobe gives the last stream's length for a chain, and a damaged header can
-        # promise centuries: decoding the whole file is the one length to trust.
+    joined = container == "mp3" and _mp3_length_header(fd) == "part"
+    if chained or joined or not _plausible(float(dur), os.fstat(fd).st_size):
+        # ffprobe gives the last stream's length for a chain, for joined MP3s a guess from the
+        # first frame's bitrate (148 s for a 52-s VBR pair), and a damaged header can promise
+        # centuries: decoding the whole file is the one length to trust.
         dur = _measured_duration(spath, rate)
     return AudioInfo(spath, float(dur), rate, int(s["channels"]),
                      f"{container} {s.get('codec_name', '?')}".upper())

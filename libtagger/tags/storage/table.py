@@ -7,6 +7,7 @@ class (or one :class:`~libtagger.tags.storage.keyed.KeyedStorage` instance) regi
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import mutagen
 from mutagen.aiff import AIFF
 
 from libtagger.errors import ReadError, WriteError
-from libtagger.formats import FORMATS
+from libtagger.formats import CONTENT_NAMES, FORMATS, content_format, format_for
 from libtagger.tags import riff_info
 from libtagger.tags.safe_write import find_oserror
 from libtagger.tags.storage.base import Storage
@@ -28,6 +29,16 @@ from libtagger.tags.storage.wave import WaveStorage
 BY_KEY: dict[str, Storage] = {
     "id3-mp3": MP3Storage(), "id3-wave": WaveStorage(), "id3-aiff": ID3Storage(AIFF),
     "vorbis": VORBIS, "mp4": MP4Storage(), "asf": ASF_STORAGE,
+}
+
+#: What each storage can write its tag into, by content (:func:`libtagger.formats.content_format`).
+#: A file whose content is known to be something else is refused before mutagen opens it:
+#: mutagen's MP3 class finds a stray frame sync inside an MP4 named .mp3 and prepends an ID3
+#: tag, which moves the audio away from the offsets in the MP4's index (no sound is left).
+#: The Vorbis storage opens by content, so FLAC and Ogg of any codec may share its extensions.
+HOLDS: dict[str, frozenset[str]] = {
+    "id3-mp3": frozenset({"MP3"}), "id3-wave": frozenset({"WAV"}), "id3-aiff": frozenset({"AIFF"}),
+    "vorbis": frozenset({"FLAC", "Ogg"}), "mp4": frozenset({"MP4"}), "asf": frozenset({"WMA"}),
 }
 
 #: Keys a format row may name in its ``storage`` column.
@@ -49,13 +60,44 @@ def storage_for(path: Path) -> Storage | None:
     return _STORAGES.get(_ext(path))
 
 
+def _content(path: Path) -> tuple[str | None, str | None]:
+    """What ``path`` holds (:func:`libtagger.formats.content_format`) and, when that is another
+    format than its extension names, the reason saying so (else None)::
+
+        content is FLAC audio, not MP3 as the extension .mp3 says
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None, None  # the open of the tags reports it in its words
+    try:
+        found = content_format(fd)
+    except OSError:
+        found = None  # a folder, an I/O error: the same
+    finally:
+        os.close(fd)
+    row = format_for(path)  # None for the .tmp copy a write edits (its original was checked)
+    if found is None or row is None or found == row.content:
+        return found, None
+    return found, f"content is {CONTENT_NAMES[found]} audio, not {row.name} as the extension {_ext(path)} says"
+
+
 def open_tags(storage: Storage, path: Path, error: type[ReadError] | type[WriteError] = ReadError) -> Any:
-    """``storage.open(path)``, every failure raised as ``error`` with a one-line reason."""
+    """``storage.open(path)``, every failure raised as ``error`` with a one-line reason.
+
+    A file whose content is another format than its extension says is refused with a reason
+    naming the content, and before mutagen opens it when the storage cannot hold that content
+    (:data:`HOLDS`): mutagen may take it for its own format and write a tag that breaks it.
+    """
+    found, mislabelled = _content(path)
+    key = next((k for k, s in BY_KEY.items() if s is storage), None)
+    if found is not None and key is not None and found not in HOLDS[key]:
+        raise error(path, mislabelled or f"content is {CONTENT_NAMES[found]} audio, which cannot hold a {key} tag")
     try:
         return storage.open(path)
     except (mutagen.MutagenError, OSError, ValueError, struct.error, EOFError) as exc:
         if isinstance(exc, riff_info.RiffError):
-            raise error(path, str(exc)) from exc
+            raise error(path, mislabelled or str(exc)) from exc
         os_err = find_oserror(exc)  # mutagen wraps OSError in its own errors
         if isinstance(os_err, FileNotFoundError):
             raise error(path, "file not found") from exc
@@ -65,6 +107,8 @@ def open_tags(storage: Storage, path: Path, error: type[ReadError] | type[WriteE
             raise error(path, "is a folder, not a file") from exc
         if os_err is not None:
             raise error(path, f"cannot read the file: {os_err.strerror or os_err}") from exc
+        if mislabelled:
+            raise error(path, mislabelled) from exc
         # mutagen's text may quote the path, which the error line already starts with
         said = str(exc).replace(repr(str(path)), "the file")
         raise error(path, f"cannot read the tags (corrupt or not a {_ext(path)} file): {said}") from exc
