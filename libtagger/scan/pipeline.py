@@ -403,9 +403,9 @@ class Scanner:
         """
         n_segments = len(segments) if segments is not None else n_segments
         opts = self.options
-        if not _taggable(path):
+        if not tags.can_hold_genre(path):
             # Analysed and indexed, but nothing can ever be written: say so whatever the verdict.
-            reason = f"{Path(path).suffix or 'extension-less'} files cannot hold a genre tag"
+            reason = tags.cannot_hold(Path(path)).reason
             self.record.save(path, {**values, **library_columns(tags.LibraryFields()),
                                     **TrackRow.changes(status="error", error=reason)}, segments,
                              n_segments=n_segments)
@@ -528,10 +528,6 @@ def _content_check_or_none(path: str) -> str | None:
         return content_check(path)
     except OSError:
         return None
-
-
-def _taggable(path: str) -> bool:
-    return Path(path).suffix.lower() in tags.TAGGABLE_EXTENSIONS
 
 
 def scan(options: ScanOptions, *, on_report: Callable[[FileReport], None] | None = None) -> ScanSummary:

@@ -39,11 +39,12 @@ from libtagger.tags.safe_write import WriteResult, remove_stale_temporaries
 from libtagger.tags.storage.fields import (LibraryFields, TagState, read_genres, read_library_fields,
                                            read_tag_state, written_by_libtagger)
 from libtagger.tags.storage.snapshots import Snapshot, SnapshotError, genre_fields
-from libtagger.tags.storage.table import STORAGE_KEYS, TAGGABLE_EXTENSIONS
+from libtagger.tags.storage.table import STORAGE_KEYS, TAGGABLE_EXTENSIONS, can_hold_genre, cannot_hold
 from libtagger.tags.storage.write import EditWatcher, restore, snapshot, write_genre
 
 __all__ = [
     "TAGGABLE_EXTENSIONS", "STORAGE_KEYS", "WriteResult", "read_genres", "snapshot", "write_genre",
     "restore", "written_by_libtagger", "remove_stale_temporaries", "LibraryFields", "TagState",
     "read_library_fields", "read_tag_state", "genre_fields", "EditWatcher", "Snapshot", "SnapshotError",
+    "can_hold_genre", "cannot_hold",
 ]

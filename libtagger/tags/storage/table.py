@@ -41,6 +41,11 @@ HOLDS: dict[str, frozenset[str]] = {
     "vorbis": frozenset({"FLAC", "Ogg"}), "mp4": frozenset({"MP4"}), "asf": frozenset({"WMA"}),
 }
 
+#: Each storage instance's key (by identity: one instance per key).
+_KEY_OF: dict[int, str] = {id(storage): key for key, storage in BY_KEY.items()}
+#: The storage that holds each content: where a mislabelled file's tag goes.
+_BY_CONTENT: dict[str, Storage] = {content: BY_KEY[key] for key, held in HOLDS.items() for content in held}
+
 #: Keys a format row may name in its ``storage`` column.
 STORAGE_KEYS: frozenset[str] = frozenset(BY_KEY)
 
@@ -56,8 +61,39 @@ def _ext(path: Path) -> str:
 
 
 def storage_for(path: Path) -> Storage | None:
-    """The storage class of ``path`` by its extension; None for a format without a genre tag."""
-    return _STORAGES.get(_ext(path))
+    """The storage class of ``path``; None for a file that cannot hold a genre tag.
+
+    Its extension's, unless its content is known to be a format that storage cannot hold (an
+    MP4 saved as .mp3, as downloaders do): then the storage of its content, the tag any player
+    that plays the file reads (players find the format by content; a tag of the extension's
+    kind would be read by no one, and an ID3 tag in front of an MP4 breaks its audio). The
+    write, the snapshot and undo all come here, so they agree on the tag type.
+    """
+    by_extension = _STORAGES.get(_ext(path))
+    found = _sniff(path)
+    if found is None or (by_extension is not None and found in HOLDS[_KEY_OF[id(by_extension)]]):
+        return by_extension
+    return _BY_CONTENT.get(found)
+
+
+def can_hold_genre(path: str | os.PathLike[str]) -> bool:
+    """Whether a genre can be written to ``path`` (:func:`storage_for` finds a storage)."""
+    return storage_for(Path(path)) is not None
+
+
+def _sniff(path: Path) -> str | None:
+    """:func:`libtagger.formats.content_format` of ``path``; None when it cannot be read (the
+    open of the tags then says why in its words)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        return content_format(fd)
+    except OSError:
+        return None  # a folder, an I/O error: the same
+    finally:
+        os.close(fd)
 
 
 def _content(path: Path) -> tuple[str | None, str | None]:
@@ -66,16 +102,7 @@ def _content(path: Path) -> tuple[str | None, str | None]:
 
         content is FLAC audio, not MP3 as the extension .mp3 says
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None, None  # the open of the tags reports it in its words
-    try:
-        found = content_format(fd)
-    except OSError:
-        found = None  # a folder, an I/O error: the same
-    finally:
-        os.close(fd)
+    found = _sniff(path)
     row = format_for(path)  # None for the .tmp copy a write edits (its original was checked)
     if found is None or row is None or found == row.content:
         return found, None
@@ -90,7 +117,7 @@ def open_tags(storage: Storage, path: Path, error: type[ReadError] | type[WriteE
     (:data:`HOLDS`): mutagen may take it for its own format and write a tag that breaks it.
     """
     found, mislabelled = _content(path)
-    key = next((k for k, s in BY_KEY.items() if s is storage), None)
+    key = _KEY_OF.get(id(storage))
     if found is not None and key is not None and found not in HOLDS[key]:
         raise error(path, mislabelled or f"content is {CONTENT_NAMES[found]} audio, which cannot hold a {key} tag")
     try:
@@ -131,7 +158,10 @@ def open_path(p: Path) -> tuple[Storage, Any] | None:
 
 
 def cannot_hold(p: Path) -> WriteError:
-    """The error of a write to a file whose format has no genre tag."""
+    """The error of a write to a file whose format has no genre tag (:func:`storage_for` None)."""
+    found, mislabelled = _content(p)
+    if mislabelled:  # an ADTS AAC stream saved as .mp3
+        return WriteError(p, f"{mislabelled}, and {CONTENT_NAMES[found]} cannot hold a genre tag")
     kind = p.suffix.lower().lstrip(".") or "extension-less"
     return WriteError(p, f".{kind} files cannot hold a genre tag" if p.suffix else
                       "files without an extension cannot hold a genre tag")

@@ -109,10 +109,10 @@ def _apply(p: Path, storage: Storage, target: Snapshot, *, preserve_mtime: bool,
     return atomic_update(p, edit, preserve_mtime=preserve_mtime, original_times_ns=times)
 
 
-def _apply_bytes(p: Path, recipe: exact.ByteRecipe, *, preserve_mtime: bool,
+def _apply_bytes(p: Path, recipe: exact.ByteRecipe, *, preserve_mtime: bool, times: tuple[int, int] | None,
                  watch: EditWatcher | None) -> WriteResult:
-    """Atomically give ``p`` the exact bytes ``recipe`` rebuilds from it (byte-exact undo)."""
-    times = _times(p)
+    """Atomically give ``p`` the exact bytes ``recipe`` rebuilds from it (byte-exact undo);
+    ``times``: its :func:`_times` before anything read it."""
 
     def edit(tmp: Path) -> None:
         try:
@@ -168,12 +168,12 @@ def write_genre(path: str | os.PathLike[str], genre: str | Sequence[str], *, pre
     """
     p = Path(path)
     genres = _genre_values(genre)
+    times = _times(p)  # before any read: finding the storage reads the file's first bytes
     storage = storage_for(p)
     if storage is None:
         if not p.exists():
             raise WriteError(p, "file not found")
         raise cannot_hold(p)
-    times = _times(p)
     current = read_state(storage, open_tags(storage, p, WriteError), p)
     try:
         target = storage.write_target(current, genres)
@@ -205,6 +205,7 @@ def restore(path: str | os.PathLike[str], snap: Snapshot, *, preserve_mtime: boo
     p = Path(path)
     if not isinstance(snap, Snapshot):
         raise WriteError(p, "not a genre snapshot this version of libtagger understands")
+    times = _times(p)  # before any read: finding the storage reads the file's first bytes
     storage = storage_for(p)
     if storage is None:
         if snap.format is not None:
@@ -215,8 +216,7 @@ def restore(path: str | os.PathLike[str], snap: Snapshot, *, preserve_mtime: boo
     if snap.format != storage.kind:
         raise WriteError(p, f"snapshot holds {snap.format} tags but this file holds {storage.kind} tags")
     if original_bytes is not None:
-        return _apply_bytes(p, original_bytes, preserve_mtime=preserve_mtime, watch=watch)
-    times = _times(p)
+        return _apply_bytes(p, original_bytes, preserve_mtime=preserve_mtime, times=times, watch=watch)
     f = open_tags(storage, p, WriteError)
     current = read_state(storage, f, p)
     target = _restore_target(storage, current, snap)
