@@ -59,22 +59,22 @@ FLOOR = 0.4  # the evidence msd_tags.BEYOND_FLOOR asks of MSD's tags before nami
 
 def analyse(path: Path, mtt_weights: Path) -> tuple[str, str, np.ndarray, np.ndarray, float, float, float]:
     """(name, label, MSD tag means, MTT tag means, seconds: features, MSD front-end, MTT front-end)."""
-    from libtagger.audio import decode, features, musicnn
-    from libtagger.audio.analysis import frontend_gain
+    from libtagger.audio import decode, features
+    from libtagger.audio.analysis import decode_windows, frontend_log_mels, taggrams_of_log_mels
     from libtagger.audio.musicnn_numpy import load_runtime
     from libtagger.audio.segments import plan_segments
 
-    windows = plan_segments(decode.probe(str(path)).duration)
-    audio = [decode.load(str(path), sr=features.SAMPLE_RATE, offset=s, duration=e - s) for s, e in windows]
+    audio = decode_windows(str(path), plan_segments(decode.probe(str(path)).duration))
     started = time.perf_counter()
     rows = [features.segment_features(y, sr=features.SAMPLE_RATE) for y in audio]
     seconds = [time.perf_counter() - started]
-    gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
-    mels = [musicnn.log_mel(y * gain, sr=features.SAMPLE_RATE) for y in audio]
+    # Loaded between the features and the spectrograms, as in the scan (see segment_taggrams).
+    runtimes = (load_runtime(), load_runtime(mtt_weights))
+    mels = frontend_log_mels(audio, rows)
     means = []
-    for runtime in (load_runtime(), load_runtime(mtt_weights)):
+    for runtime in runtimes:
         started = time.perf_counter()
-        means.append(np.vstack([runtime.taggrams_of_logmel(m, musicnn.INFERENCE_PATCH_HOP) for m in mels]).mean(0))
+        means.append(np.vstack(taggrams_of_log_mels(mels, runtime)).mean(0))
         seconds.append(time.perf_counter() - started)
     label = path.stem.split("__")[0] if "__" in path.stem else path.stem.split(".")[0]
     return path.stem, label, means[0], means[1], *seconds

@@ -62,21 +62,17 @@ def policies(duration: float) -> dict[str, list[tuple[float, float]]]:
 def analyse(path: Path) -> tuple[str, dict[str, tuple[np.ndarray, list[np.ndarray]]]]:
     """Decode every window any policy needs once; per policy its (features, taggrams) as the scan
     computes them (the front-end gain from the policy's own segments)."""
-    from libtagger.audio import decode, features, musicnn
-    from libtagger.audio.analysis import frontend_gain
-    from libtagger.audio.musicnn_numpy import load_runtime
+    from libtagger.audio import decode
+    from libtagger.audio.analysis import analyse_windows, segment_taggrams
 
     plans = policies(decode.probe(str(path)).duration)
-    audio = {w: decode.load(str(path), sr=features.SAMPLE_RATE, offset=w[0], duration=w[1] - w[0])
-             for w in sorted({w for ws in plans.values() for w in ws})}
-    rows = {w: features.segment_features(y, sr=features.SAMPLE_RATE) for w, y in audio.items()}
-    runtime, rms = load_runtime(), features.FEATURE_NAMES.index("rms_mean")
+    every = sorted({w for ws in plans.values() for w in ws})
+    analysed = analyse_windows(str(path), every, pulse=False)
+    audio, rows = dict(zip(every, analysed.segments)), dict(zip(every, analysed.features))
     out = {}
     for name, windows in plans.items():
-        gain = frontend_gain(float(np.mean([rows[w][rms] for w in windows])))
-        out[name] = (np.vstack([rows[w] for w in windows]),
-                     [runtime.taggrams_of_logmel(musicnn.log_mel(audio[w] * gain, sr=features.SAMPLE_RATE),
-                                                 musicnn.INFERENCE_PATCH_HOP) for w in windows])
+        policy_rows = np.vstack([rows[w] for w in windows])
+        out[name] = (policy_rows, segment_taggrams([audio[w] for w in windows], policy_rows))
     return path.stem, out
 
 

@@ -5,6 +5,10 @@ The MSD_musicnn front-end runs here, where the audio is decoded, with the NumPy 
 (n_patches, 50) per segment, cross the process boundary, and nothing here imports
 TensorFlow (the scanning process runs the head). Every file problem comes back as an
 :class:`AnalysisFailure` value instead of an exception, so one bad file never stops a run.
+
+The steps over a file's windows are functions of their own (:func:`analyse_windows`: decode,
+checks, features, pulse; :func:`segment_taggrams`: the front-end gain and MSD_musicnn) so that
+benchmarks trying other windows or another checkpoint run the scan's own code.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import faulthandler
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from libtagger.errors import FileError, ModelError, TooShortError
 from libtagger.audio.segments import DEFAULT_MAX_SEGMENTS, MIN_SECONDS, plan_segments
+
+if TYPE_CHECKING:
+    from libtagger.audio.musicnn_numpy import MusicnnRuntime
 
 #: A track whose analysed segments never get louder than this (-80 dBFS, below the
 #: dither of 16-bit audio) is silence: no genre can be told, so it is reported, not tagged.
@@ -159,10 +167,7 @@ def analyze_file(job: AnalysisJob) -> TrackAnalysis | AnalysisFailure:
 
 def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
     from libtagger.audio import decode
-    from libtagger.audio import features
     from libtagger.audio import fingerprint
-    from libtagger.audio import musicnn
-    from libtagger.audio.pulse import pulse_clarity
 
     info = decode.probe(job.path)
     if not info.duration >= MIN_SECONDS:
@@ -173,44 +178,203 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
     except OSError as exc:
         raise FileError(job.path, _os_reason(exc)) from exc
     windows = plan_segments(info.duration, max_segments=job.max_segments)
-    rows: list[np.ndarray] = []
-    pulse: list[float] = []
+    analysed = analyse_windows(job.path, windows)
+    taggrams: list[np.ndarray] | None = None
+    if job.want_taggrams:
+        taggrams = segment_taggrams(analysed.segments, analysed.features)
+    return TrackAnalysis(
+        path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
+        fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
+        duration=float(info.duration), samplerate=int(info.samplerate), channels=int(info.channels),
+        windows=windows, features=analysed.features.astype(np.float32), taggrams=taggrams,
+        content_check=check, pulse=analysed.pulse.astype(np.float32))
+
+
+@dataclass
+class WindowAnalysis:
+    """The decoded segments of a file's windows and what the models read of them.
+
+    ``segments`` holds one float32 array of shape (n_samples,) per window, mono at
+    :data:`~libtagger.audio.features.SAMPLE_RATE`, checked as :func:`decode_windows` checks
+    them; ``features`` has shape (n_windows, 57), float64 as
+    :func:`~libtagger.audio.features.segment_features` computes them (:class:`TrackAnalysis`
+    keeps float32; the front-end gain is taken from these); ``pulse`` has shape (n_windows,),
+    float64, or is None when it was not asked for.
+    """
+
+    windows: list[tuple[float, float]]
+    segments: list[np.ndarray]
+    features: np.ndarray
+    pulse: np.ndarray | None = None
+
+
+def decode_windows(path: str, windows: Sequence[tuple[float, float]]) -> list[np.ndarray]:
+    """Decode the given windows of a file, as the scan analyses them, and check the audio.
+
+    The scan's windows come from :func:`~libtagger.audio.segments.plan_segments`; a benchmark
+    may pass others (any (start, end) in seconds).
+
+    Parameters
+    ----------
+    path : str
+        Any file :func:`~libtagger.audio.decode.probe` accepts.
+    windows : sequence of (start, end)
+        In seconds, at least one.
+
+    Returns
+    -------
+    list of np.ndarray
+        One (n_samples,) float32 mono array per window at
+        :data:`~libtagger.audio.features.SAMPLE_RATE`, a few NaN or infinite samples zeroed.
+
+    Raises
+    ------
+    TooShortError
+        A window decodes to less than 90 % of :data:`~libtagger.audio.segments.MIN_SECONDS`.
+    FileError
+        More than :data:`MAX_INVALID_SHARE` of a window's samples are NaN or infinite, or no
+        window rises above :data:`SILENCE_PEAK`; and whatever decoding raises.
+    """
+    from libtagger.audio import decode
+    from libtagger.audio.features import SAMPLE_RATE
+
     segments: list[np.ndarray] = []
     peak = 0.0
     for start, end in windows:
-        y = decode.load(job.path, sr=features.SAMPLE_RATE, offset=start, duration=end - start)
-        if y.size < MIN_SECONDS * features.SAMPLE_RATE * 0.9:
-            raise TooShortError(job.path, f"only {y.size / features.SAMPLE_RATE:.1f} s of audio could be decoded at {start:.0f} s")
+        y = decode.load(path, sr=SAMPLE_RATE, offset=start, duration=end - start)
+        if y.size < MIN_SECONDS * SAMPLE_RATE * 0.9:
+            raise TooShortError(path, f"only {y.size / SAMPLE_RATE:.1f} s of audio could be decoded at {start:.0f} s")
         invalid = ~np.isfinite(y)
         if invalid.any():
             # A float file can hold NaN or infinite samples: a few are a glitch and are zeroed,
             # many mean there is no audio to judge (zeroed, they would pass for silence).
             if invalid.mean() > MAX_INVALID_SHARE:
-                raise FileError(job.path, f"invalid audio: {invalid.mean():.0%} of the samples from {start:.0f} s "
-                                          "are NaN or infinite")
+                raise FileError(path, f"invalid audio: {invalid.mean():.0%} of the samples from {start:.0f} s "
+                                      "are NaN or infinite")
             y = np.where(invalid, 0.0, y).astype(y.dtype, copy=False)
         peak = max(peak, float(np.max(np.abs(y))))
-        rows.append(features.segment_features(y, sr=features.SAMPLE_RATE))
-        pulse.append(pulse_clarity(y, sr=features.SAMPLE_RATE))
         segments.append(y)
     if peak < SILENCE_PEAK:
-        raise FileError(job.path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
-                                  " there is no music to tell a genre from")
-    taggrams: list[np.ndarray] | None = None
-    if job.want_taggrams:
-        from libtagger.audio.musicnn_numpy import load_runtime
+        raise FileError(path, f"silence: the analysed audio never rises above {20 * np.log10(SILENCE_PEAK):.0f} dBFS,"
+                              " there is no music to tell a genre from")
+    return segments
 
+
+def analyse_windows(path: str, windows: Sequence[tuple[float, float]], *, pulse: bool = True) -> WindowAnalysis:
+    """Decode and check the given windows of a file, and compute their 57 features and pulse clarity.
+
+    The scan's analysis of a file's audio (:func:`analyze_file` adds the file's checks and the
+    taggrams); benchmarks that try other windows call it too, so they measure what the scan does.
+
+    Parameters
+    ----------
+    path : str
+        Any file :func:`~libtagger.audio.decode.probe` accepts.
+    windows : sequence of (start, end)
+        In seconds, at least one.
+    pulse : bool
+        Also compute each segment's :func:`~libtagger.audio.pulse.pulse_clarity` (the music
+        detector's beat check).
+
+    Returns
+    -------
+    WindowAnalysis
+        ``features`` (n_windows, 57) float64, ``pulse`` (n_windows,) float64 or None.
+
+    Raises
+    ------
+    TooShortError, FileError
+        As :func:`decode_windows`.
+    """
+    from libtagger.audio import features
+    from libtagger.audio.pulse import pulse_clarity
+
+    segments = decode_windows(path, windows)
+    rows = np.vstack([features.segment_features(y, sr=features.SAMPLE_RATE) for y in segments])
+    clarity = np.array([pulse_clarity(y, sr=features.SAMPLE_RATE) for y in segments]) if pulse else None
+    return WindowAnalysis(windows=list(windows), segments=segments, features=rows, pulse=clarity)
+
+
+def frontend_log_mels(segments: Sequence[np.ndarray], features: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The MSD_musicnn front-end's input: each segment at the track's :func:`frontend_gain`, as log-mel.
+
+    The gain is one for the track, from the mean ``rms_mean`` of the segments' feature rows.
+
+    Parameters
+    ----------
+    segments : sequence of np.ndarray
+        (n_samples,) mono float audio at :data:`~libtagger.audio.features.SAMPLE_RATE`.
+    features : (n_segments, 57) array, or a sequence of (57,) rows
+        The segments' features in :data:`~libtagger.audio.features.FEATURE_NAMES` order, as
+        computed (float64: the gain of float32 rows can differ in its last bit).
+
+    Returns
+    -------
+    list of np.ndarray
+        One :func:`~libtagger.audio.musicnn.log_mel` spectrogram per segment, (n_frames, 96)
+        float32.
+    """
+    from libtagger.audio import musicnn
+    from libtagger.audio.features import FEATURE_NAMES, SAMPLE_RATE
+
+    rms = FEATURE_NAMES.index("rms_mean")
+    gain = frontend_gain(float(np.mean([row[rms] for row in features])))
+    return [musicnn.log_mel(y * gain, sr=SAMPLE_RATE) for y in segments]
+
+
+def segment_taggrams(segments: Sequence[np.ndarray], features: Sequence[np.ndarray],
+                     runtime: MusicnnRuntime | None = None) -> list[np.ndarray]:
+    """MSD_musicnn's taggrams of each segment at the track's front-end gain, as the scan makes them.
+
+    Parameters
+    ----------
+    segments, features
+        As :func:`frontend_log_mels`: (n_samples,) segments and their (57,) feature rows.
+    runtime : MusicnnRuntime or None
+        The NumPy network; None is this process's MSD_musicnn
+        (:func:`~libtagger.audio.musicnn_numpy.load_runtime`).
+
+    Returns
+    -------
+    list of np.ndarray
+        One float32 array of shape (n_patches, 50) per segment.
+
+    Raises
+    ------
+    ModelError
+        The default weights are missing or unreadable.
+    """
+    from libtagger.audio.musicnn_numpy import load_runtime
+
+    # Loaded before the spectrograms: loading limits BLAS to one thread, and the mel of the
+    # first file in a worker would otherwise differ from the others' in its last bits.
+    if runtime is None:
         runtime = load_runtime()
-        gain = frontend_gain(float(np.mean([r[features.FEATURE_NAMES.index("rms_mean")] for r in rows])))
-        taggrams = [runtime.taggrams_of_logmel(musicnn.log_mel(y * gain, sr=features.SAMPLE_RATE),
-                                               musicnn.INFERENCE_PATCH_HOP)
-                    for y in segments]
-    return TrackAnalysis(
-        path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
-        fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
-        duration=float(info.duration), samplerate=int(info.samplerate), channels=int(info.channels),
-        windows=windows, features=np.vstack(rows).astype(np.float32), taggrams=taggrams,
-        content_check=check, pulse=np.array(pulse, dtype=np.float32))
+    return taggrams_of_log_mels(frontend_log_mels(segments, features), runtime)
+
+
+def taggrams_of_log_mels(log_mels: Sequence[np.ndarray], runtime: MusicnnRuntime) -> list[np.ndarray]:
+    """A network's taggrams of each spectrogram, a patch every :data:`~libtagger.audio.musicnn.INFERENCE_PATCH_HOP` frames.
+
+    For a benchmark that runs several checkpoints over the same :func:`frontend_log_mels`
+    (load them first, as :func:`segment_taggrams` does).
+
+    Parameters
+    ----------
+    log_mels : sequence of np.ndarray
+        (n_frames, 96) spectrograms from :func:`frontend_log_mels`.
+    runtime : MusicnnRuntime
+        From :func:`~libtagger.audio.musicnn_numpy.load_runtime`, of any checkpoint of
+        MSD_musicnn's graph.
+
+    Returns
+    -------
+    list of np.ndarray
+        One float32 array of shape (n_patches, 50) per spectrogram.
+    """
+    from libtagger.audio import musicnn
+
+    return [runtime.taggrams_of_logmel(m, musicnn.INFERENCE_PATCH_HOP) for m in log_mels]
 
 
 def content_check(path: str | os.PathLike[str]) -> str:
