@@ -7,6 +7,8 @@ benchmark measures what the scan computes. Real files the tests write, the real 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ def _loud_stereo(path: Path, seconds: float = 70.0) -> Path:
 def test_the_scans_windows_give_the_scans_numbers_bit_for_bit(tmp_path):
     path = str(_loud_stereo(tmp_path / "loud.wav"))
     # Loading the runtime limits BLAS to one thread, which moves the last bits of the features:
-    # both analyses below run after it, as every file but a worker's first does.
+    # analyze_file loads it first (test below); analyse_windows needs it loaded to match.
     load_runtime()
     scan = analyze_file(AnalysisJob(path, max_segments=2))
     assert isinstance(scan, TrackAnalysis), scan
@@ -72,3 +74,25 @@ def test_silence_and_invalid_audio_in_the_given_windows_are_file_errors(tmp_path
         decode_windows(str(path), [(44.0, 47.0)])
     assert invalid.value.reason == "invalid audio: 33% of the samples from 44 s are NaN or infinite"
     assert len(decode_windows(str(path), [(0.0, 30.0), (30.0, 45.0)])) == 2  # the check is over all windows
+
+
+_FEATURES_IN_ORDER = """
+import sys, numpy as np
+from libtagger.audio.analysis import AnalysisJob, analyze_file
+first, second, out = sys.argv[1:]
+analysed = {p: analyze_file(AnalysisJob(p, max_segments=1)) for p in (first, second)}
+np.save(out, np.vstack([analysed[p].features for p in sorted(analysed)]))
+"""
+
+
+def test_a_workers_first_file_gets_the_same_numbers_as_a_later_one(tmp_path):
+    """Loading the network limits BLAS to one thread; before the features were computed on the
+    first file a process analysed, they differed from that file's later analyses in the last bits,
+    so a verdict could depend on the order of the files."""
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    for seed, path in ((31, a), (32, b)):
+        sf.write(path, music_like(8.0, sr=22050, channels=1, seed=seed), 22050)
+    for first, second, out in ((a, b, "ab.npy"), (b, a, "ba.npy")):
+        subprocess.run([sys.executable, "-c", _FEATURES_IN_ORDER, str(first), str(second), str(tmp_path / out)],
+                       check=True)
+    assert np.array_equal(np.load(tmp_path / "ab.npy"), np.load(tmp_path / "ba.npy"))

@@ -178,10 +178,17 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
     except OSError as exc:
         raise FileError(job.path, _os_reason(exc)) from exc
     windows = plan_segments(info.duration, max_segments=job.max_segments)
+    runtime = None
+    if job.want_taggrams:
+        from libtagger.audio.musicnn_numpy import load_runtime
+
+        # Before the features: loading limits BLAS to one thread, which moves the last bits of
+        # the features, so the first file a worker analyses would differ from a later one.
+        runtime = load_runtime()
     analysed = analyse_windows(job.path, windows)
     taggrams: list[np.ndarray] | None = None
-    if job.want_taggrams:
-        taggrams = segment_taggrams(analysed.segments, analysed.features)
+    if runtime is not None:
+        taggrams = segment_taggrams(analysed.segments, analysed.features, runtime)
     return TrackAnalysis(
         path=job.path, size=st.st_size, mtime_ns=st.st_mtime_ns,
         fingerprint=fingerprint.audio_fingerprint(job.path), format=info.format,
