@@ -278,3 +278,17 @@ def test_two_hour_file_is_analysed_with_bounded_worker_memory(tmp_path):
     peak_mb = max(peaks) / 1024
     print(f"peak RSS of the worker analysing a 2-hour 8 kHz FLAC: {peak_mb:.0f} MB")
     assert peak_mb < 1536, f"worker peak RSS {peak_mb:.0f} MB"
+
+
+def test_a_file_just_under_3_s_is_not_called_3_s_long(tmp_path):
+    """2.999 s is too short, and the reason must not round it to the 3 s it lacks."""
+    require_seed_model()
+    sr = 22050
+    (tmp_path / "lib").mkdir()
+    sf.write(tmp_path / "lib" / "short.wav", music_like(2.999, sr=sr, channels=1, seed=6)[: int(sr * 2.999)],
+             sr, subtype="PCM_16")
+    result = run_cli("scan", tmp_path / "lib", *SCAN, "--index", tmp_path / "index.db")
+    assert result.returncode == 0, result.stderr
+    error = _index_rows(tmp_path / "index.db")["short.wav"]["error"]
+    assert error == "too short: 2.99 s of audio (at least 3 s needed)", error
+    assert f"libtagger: {tmp_path / 'lib' / 'short.wav'}: {error}" in stderr_lines(result)

@@ -72,7 +72,7 @@ def test_journal_entries_by_run_and_path(index):
 
 def test_missing_and_move(index, tmp_path):
     tid = index.save_track(str(tmp_path / "gone.mp3"), {"fingerprint": "abc", "status": "tagged"})
-    assert index.missing_candidates(["abc"])["abc"].id == tid
+    assert [r.id for r in index.missing_candidates(["abc"])["abc"]] == [tid]
     index.mark_missing([tid])
     assert index.track(tid).missing == 1
     index.move_track(tid, str(tmp_path / "new.mp3"), size=3, mtime_ns=4)

@@ -153,3 +153,31 @@ def test_a_blank_vorbis_genre_is_no_genre_and_undo_puts_it_back(tmp_path: Path) 
         back = mutagen.File(lib / name)
         assert back["GENRE"] == value
         assert dict(back.tags) == original[name]
+
+
+def test_a_genre_in_a_second_id3_tag_right_after_the_first_is_a_persons(tmp_path: Path) -> None:
+    """Some taggers prepend a new ID3v2 tag instead of updating the old one, leaving two in a row;
+    ffmpeg-based players read both, and show the second tag's genre when the first has none."""
+    lib = tmp_path / "Music"
+    song = make_audio(lib / "stacked.mp3", 6.0, seed=21)
+
+    def tag_bytes(*frames) -> bytes:
+        holder = tmp_path / "tag.id3"
+        holder.write_bytes(b"")
+        tag = ID3()
+        for frame in frames:
+            tag.add(frame)
+        tag.save(holder, padding=lambda info: 0)
+        return holder.read_bytes()
+
+    first = tag_bytes(TIT2(encoding=3, text=["first tag"]))
+    second = tag_bytes(TIT2(encoding=3, text=["second tag"]), TCON(encoding=3, text=["Blues"]))
+    song.write_bytes(first + second + song.read_bytes())
+    original = song.read_bytes()
+    assert tags.read_genres(song) == ["Blues"]
+
+    index = tmp_path / "index.db"
+    report = scan(lib, index)
+    assert report["stacked.mp3"]["status"] == "kept", report["stacked.mp3"]
+    assert song.read_bytes() == original
+    assert json.loads(tracks_by_name(index)["stacked.mp3"]["person_genres"]) == ["Blues"]

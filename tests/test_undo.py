@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import make_audio
-from scan_harness import cli, require_seed_model, seed_scan, tracks_by_name
+from scan_harness import cli, last_run, require_seed_model, seed_scan, tracks_by_name
 
 NON_UTF8 = os.fsdecode(b"caf\xe9.wav")  # the file's name
 ESCAPED = "caf\\xe9.wav"  # the same name as reports and the index's path column show it
@@ -199,3 +199,49 @@ def test_undo_follows_a_file_that_was_moved_since(library, tmp_path):
     assert result.exit_code == 0, result.output
     assert all_tags(library / "Sorted" / "renamed.flac") == before["plain.flac"]
     assert tracks_by_name(index)["renamed.flac"]["status"] == "undone"
+
+
+def _two_copies(tmp_path: Path) -> tuple[Path, bytes]:
+    """A library holding the same file twice (A/song.flac, B/song.flac): one audio fingerprint."""
+    lib = tmp_path / "Music"
+    make_audio(lib / "A" / "song.flac", 6.0, seed=3)
+    (lib / "B").mkdir()
+    original = (lib / "A" / "song.flac").read_bytes()
+    (lib / "B" / "song.flac").write_bytes(original)
+    return lib, original
+
+
+def test_undo_gives_back_both_copies_of_a_file_moved_after_a_scan_saw_the_move(tmp_path):
+    """Two copies of one file (same audio) both moved: each keeps its own track, so undo finds both."""
+    lib, original = _two_copies(tmp_path)
+    index = tmp_path / "index.db"
+    scan(lib, index)
+    run1 = last_run_id(index)
+    (lib / "C").mkdir()
+    (lib / "A" / "song.flac").rename(lib / "C" / "one.flac")
+    (lib / "B" / "song.flac").rename(lib / "C" / "two.flac")
+    moved = scan(lib, index)
+    assert last_run(index)["counts"].get("moved") == 2
+    assert {moved["one.flac"]["status"], moved["two.flac"]["status"]} == {"kept"}
+
+    result = cli("undo", "--run", run1, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert "failed" not in result.stderr and "0 failed" in result.stdout
+    assert (lib / "C" / "one.flac").read_bytes() == original
+    assert (lib / "C" / "two.flac").read_bytes() == original
+
+
+def test_undo_finds_both_copies_of_a_file_moved_before_any_scan_saw_it(tmp_path):
+    lib, original = _two_copies(tmp_path)
+    index = tmp_path / "index.db"
+    scan(lib, index)
+    run1 = last_run_id(index)
+    (lib / "C").mkdir()
+    (lib / "A" / "song.flac").rename(lib / "C" / "one.flac")
+    (lib / "B" / "song.flac").rename(lib / "C" / "two.flac")
+
+    result = cli("undo", "--run", run1, "--index", index)
+    assert result.exit_code == 0, result.output
+    assert "2 restored, 0 failed" in result.stdout, result.output
+    assert (lib / "C" / "one.flac").read_bytes() == original
+    assert (lib / "C" / "two.flac").read_bytes() == original

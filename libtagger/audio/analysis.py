@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import hashlib
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -171,7 +172,9 @@ def _analyze(job: AnalysisJob, st: os.stat_result) -> TrackAnalysis:
 
     info = decode.probe(job.path)
     if not info.duration >= MIN_SECONDS:
-        raise TooShortError(job.path, f"too short: {info.duration:.1f} s of audio (at least {MIN_SECONDS:.0f} s needed)")
+        # Cut, not rounded, to two places: 2.999 s must not read "3.0 s ... at least 3 s needed".
+        shown = math.floor(info.duration * 100) / 100
+        raise TooShortError(job.path, f"too short: {shown:.2f} s of audio (at least {MIN_SECONDS:.0f} s needed)")
     try:
         # Before decoding: a file swapped during the analysis then fails the check at write time.
         check = content_check(job.path)

@@ -153,10 +153,23 @@ def find_moves(inventory: Inventory, states: dict[str, FileState], index: Index,
     candidates = index.missing_candidates(fingerprints.values())
     moves = []
     for path, st in new:
-        row = candidates.pop(fingerprints.get(path, ""), None)
-        if row is not None and row.id in gone_ids:
+        rows = [r for r in candidates.get(fingerprints.get(path, ""), []) if r.id in gone_ids]
+        if rows:
+            row = closest_track(rows, path, st.st_size)
+            candidates[row.fingerprint or ""].remove(row)
             moves.append(Move(path, st, row))
     return moves
+
+
+def closest_track(rows: Sequence[TrackRow], path: str, size: int) -> TrackRow:
+    """Of gone tracks with the audio of the file at ``path``, the one it most likely is.
+
+    The same audio can be in the library more than once (two copies of a file, a WAV beside
+    its FLAC), each copy with its own track and journal. A moved file keeps its size, then its
+    extension; among equals, the oldest track.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    return min(rows, key=lambda r: (r.size != size, os.path.splitext(r.path)[1].lower() != ext, r.id))
 
 
 def without_moves(inventory: Inventory, moves: Sequence[Move]) -> None:

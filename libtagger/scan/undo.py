@@ -38,6 +38,7 @@ from typing import Any
 from libtagger.errors import FileError, LibtaggerError
 from libtagger.audio.analysis import content_check
 from libtagger.scan.journaled_write import NotWritten, RestoreSnapshot, journaled_write
+from libtagger.scan.inventory import closest_track
 from libtagger.store.index import Index, JournalEntry, path_key
 from libtagger.store.records import TrackRow
 from libtagger.tags import exact
@@ -155,8 +156,8 @@ def _gone_track_with_audio_of(index: Index, path: str) -> int | None:
         fingerprint = audio_fingerprint(path)
     except FileError:
         return None
-    row = index.missing_candidates([fingerprint]).get(fingerprint)
-    return None if row is None else row.id
+    rows = index.missing_candidates([fingerprint]).get(fingerprint)
+    return None if not rows else closest_track(rows, path, os.path.getsize(path)).id
 
 
 def _run_roots(index: Index, run_id: int, depth: int = 0) -> list[str]:
@@ -196,27 +197,34 @@ def _find_moved(index: Index, run_id: int, targets: list[_Target]) -> None:
     """Find the files of ``targets`` not found where journaled, by fingerprint under the run's roots."""
     from libtagger.audio.fingerprint import audio_fingerprint
 
-    lost = {}
+    # Several targets may share a fingerprint (two copies of one file): each finds its own file.
+    lost: dict[str, list[_Target]] = {}
     for t in targets:
         if t.path is None and t.entry.track_id is not None:
             t.fingerprint = index.track(t.entry.track_id).fingerprint
             if t.fingerprint:
-                lost[t.fingerprint] = t
+                lost.setdefault(t.fingerprint, []).append(t)
     if not lost:
         return
-    extensions = {os.path.splitext(t.entry.real_path)[1].lower() for t in lost.values()}
-    sizes = {_written_size(t) for t in lost.values()}
+    every = [t for same in lost.values() for t in same]
+    extensions = {os.path.splitext(t.entry.real_path)[1].lower() for t in every}
+    sizes = {_written_size(t) for t in every}
     # A file only moved keeps the size libtagger wrote: those are fingerprinted first.
     paths = sorted(_candidates(index, _run_roots(index, run_id), extensions),
                    key=lambda p: os.path.getsize(p) not in sizes)
     for path in paths:
         try:
-            target = lost.pop(audio_fingerprint(path), None)
+            same = lost.get(audio_fingerprint(path))
         except FileError:
             continue
-        if target is not None:
-            target.path, target.moved = path, True
-        if not lost:
+        if not same:
+            continue
+        size, ext = os.path.getsize(path), os.path.splitext(path)[1].lower()
+        target = min(same, key=lambda t: (_written_size(t) != size,
+                                          os.path.splitext(t.entry.real_path)[1].lower() != ext))
+        same.remove(target)
+        target.path, target.moved = path, True
+        if not any(lost.values()):
             return
 
 

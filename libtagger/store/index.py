@@ -777,14 +777,18 @@ class Index:
                     [now(), *chunk])
         return len(ids)
 
-    def missing_candidates(self, fingerprints: Iterable[str]) -> dict[str, TrackRow]:
-        """Tracks with one of these fingerprints whose file is gone: ``{fingerprint: row}``."""
-        found: dict[str, TrackRow] = {}
+    def missing_candidates(self, fingerprints: Iterable[str]) -> dict[str, list[TrackRow]]:
+        """Tracks with one of these fingerprints whose file is gone: ``{fingerprint: rows}``, by id.
+
+        Every such track, not one per fingerprint: a library holds the same audio more than once
+        (two copies of a file, a WAV beside its FLAC), and each copy that moved has a track of its own.
+        """
+        found: dict[str, list[TrackRow]] = {}
         for chunk in _chunks(list(set(fingerprints)), 500):
             for row in self.db.query(
-                    f"select * from tracks where fingerprint in ({','.join('?' * len(chunk))})", chunk):
+                    f"select * from tracks where fingerprint in ({','.join('?' * len(chunk))}) order by id", chunk):
                 if row["missing"] or not os.path.lexists(real_path(row)):
-                    found.setdefault(row["fingerprint"], TrackRow.from_row(row))
+                    found.setdefault(row["fingerprint"], []).append(TrackRow.from_row(row))
         return found
 
     def segments(self, track_id: int) -> list[dict[str, Any]]:

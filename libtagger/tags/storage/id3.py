@@ -6,11 +6,14 @@ mutagen cannot write) becomes v2.3. An existing ID3v1 trailer is kept and update
 from the v2 tag. Reading turns ID3v1 style references such as ``(17)`` into names (``Rock``).
 
 An MP3 may also hold an APEv2 tag (foobar2000, mp3gain): :class:`MP3Storage` reads its
-``Genre`` like an ID3 one and, when it is there, writes the new genre into it too.
+``Genre`` like an ID3 one and, when it is there, writes the new genre into it too. A second
+ID3v2 tag right after the first (left by taggers that prepend a new tag) is read for its genre
+only, when the first has none: ffmpeg-based players show it then, so it is a person's genre.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 
 import mutagen
 from mutagen.apev2 import APENoHeaderError, APEv2, TEXT as APE_TEXT, error as APEError
-from mutagen.id3 import TCON, TXXX
+from mutagen.id3 import ID3, TCON, TXXX
 from mutagen.mp3 import MP3
 
 from libtagger.tags.storage.base import Storage, digest, marker_text, marker_values
@@ -124,6 +127,31 @@ def _ape_genre(ape: APEv2 | None) -> list[str] | None:
     return list(ape[key])
 
 
+def _stacked_genres(path: str | os.PathLike[str], first: Any) -> list[str]:
+    """The genres of a second ID3v2 tag right after the first one (``first``), as a person reads them.
+
+    Some taggers put a new tag in front of an old one instead of updating it. mutagen reads only
+    the first tag (and writes only it); ffmpeg-based players read both and show the second tag's
+    genre when the first has none. A damaged second tag reads as no genre, as before.
+    """
+    if first is None or not getattr(first, "size", 0):
+        return []
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(first.size)
+            header = fh.read(10)
+            if len(header) < 10 or header[:3] != b"ID3":
+                return []
+            size = 0
+            for byte in header[6:10]:  # synchsafe: 7 bits a byte
+                size = (size << 7) | (byte & 0x7F)
+            second = ID3(io.BytesIO(header + fh.read(size)))
+    except (OSError, mutagen.MutagenError, ValueError, EOFError):
+        return []
+    frame = second.get("TCON")
+    return [g for g in frame.genres if g.strip()] if frame is not None else []
+
+
 def _has_id3v1(path: str | os.PathLike[str]) -> bool:
     with open(path, "rb") as fh:
         if fh.seek(0, os.SEEK_END) < 128:
@@ -150,6 +178,7 @@ class MP3Storage(ID3Storage):
 
     def open(self, path: Path) -> Any:
         f = super().open(path)
+        f.libtagger_stacked = _stacked_genres(path, f.tags)
         f.libtagger_ape = _read_ape(path)
         f.libtagger_ape_target = _ape_genre(f.libtagger_ape)
         return f
@@ -158,7 +187,8 @@ class MP3Storage(ID3Storage):
         return [v for v in _ape_genre(f.libtagger_ape) or [] if v.strip()]
 
     def genres(self, f: Any) -> list[str]:
-        id3, ape = super().genres(f), self._ape(f)
+        # A second ID3v2 tag's genre shows where the first tag has none (see _stacked_genres).
+        id3, ape = super().genres(f) or f.libtagger_stacked, self._ape(f)
         if not ape or ape == id3:
             return id3
         if not id3:
