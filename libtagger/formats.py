@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = ["Format", "FORMATS", "STORAGE_NAMES", "EXTENSIONS", "FFMPEG_EXTENSIONS",
-           "TAGGABLE_EXTENSIONS", "format_for", "markdown_table", "content_format", "CONTENT_NAMES"]
+           "TAGGABLE_EXTENSIONS", "format_for", "markdown_table", "content_format", "CONTENT_NAMES",
+           "id3v2_length"]
 
 Decoder = Literal["soundfile", "ffmpeg"]
 
@@ -156,8 +157,7 @@ def content_format(fd: int) -> str | None:
         head = os.pread(fd, 16, at)
         if head[:3] != b"ID3" or len(head) < 10:
             break
-        at += 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
-        at += 10 if head[5] & 0x10 else 0  # a footer
+        at += id3v2_length(head)
     for offset, magic, name in _MAGIC:
         if head[offset:offset + len(magic)] == magic:
             return name
@@ -168,6 +168,15 @@ def content_format(fd: int) -> str | None:
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         return "AAC" if head[1] & 0x06 == 0 else "MP3"
     return None
+
+
+def id3v2_length(header: bytes) -> int:
+    """Bytes an ID3v2 tag takes in the file, from its 10-byte header (or its ``3DI`` footer):
+    the header, the body (a syncsafe size, 7 bits a byte) and the footer when its flag is set."""
+    size = 0
+    for byte in header[6:10]:
+        size = size << 7 | byte & 0x7F
+    return 10 + size + (10 if header[5] & 0x10 else 0)
 
 
 def markdown_table() -> str:

@@ -62,7 +62,7 @@ import numpy as np
 import soundfile as sf
 
 from libtagger.errors import ReadError
-from libtagger.formats import FFMPEG_EXTENSIONS, content_format
+from libtagger.formats import FFMPEG_EXTENSIONS, content_format, id3v2_length
 
 __all__ = ["AudioInfo", "probe", "load", "duration_is_exact", "FFMPEG_EXTENSIONS"]
 
@@ -324,9 +324,8 @@ def _mp3_length_header(fd: int) -> Literal["missing", "whole", "part"]:
     size = os.fstat(fd).st_size
     head = os.pread(fd, 10, 0)
     start = 0
-    if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag: syncsafe size, maybe a footer
-        start = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
-        start += 10 if head[5] & 0x10 else 0
+    if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag
+        start = id3v2_length(head)
     data = os.pread(fd, 8192, start)
     sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
     if sync is None:
@@ -371,8 +370,7 @@ def _mp3_trailing_tags(fd: int, size: int) -> int:
             digits = os.pread(fd, 6, end - 15)
             end -= (int(digits) + 15) if digits.isdigit() else 0
         elif end >= 10 and (footer := os.pread(fd, 10, end - 10))[:3] == b"3DI":
-            end -= 20 + ((footer[6] & 0x7F) << 21 | (footer[7] & 0x7F) << 14
-                         | (footer[8] & 0x7F) << 7 | (footer[9] & 0x7F))
+            end -= id3v2_length(footer)  # a footer's flags say it has one: header, body, footer
         else:
             break
     return size - max(end, 0)

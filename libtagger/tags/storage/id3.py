@@ -24,6 +24,7 @@ from mutagen.apev2 import APENoHeaderError, APEv2, TEXT as APE_TEXT, error as AP
 from mutagen.id3 import ID3, TCON, TXXX
 from mutagen.mp3 import MP3
 
+from libtagger.formats import id3v2_length
 from libtagger.tags.storage.base import Storage, digest, marker_text, marker_values
 from libtagger.tags.storage.snapshots import Snapshot
 
@@ -142,10 +143,7 @@ def _stacked_genres(path: str | os.PathLike[str], first: Any) -> list[str]:
             header = fh.read(10)
             if len(header) < 10 or header[:3] != b"ID3":
                 return []
-            size = 0
-            for byte in header[6:10]:  # synchsafe: 7 bits a byte
-                size = (size << 7) | (byte & 0x7F)
-            second = ID3(io.BytesIO(header + fh.read(size)))
+            second = ID3(io.BytesIO(header + fh.read(id3v2_length(header) - len(header))))
     except (OSError, mutagen.MutagenError, ValueError, EOFError):
         return []
     frame = second.get("TCON")
