@@ -32,7 +32,7 @@ Damage is worked around where players work around it:
 * Joined MP3s (``cat a.mp3 b.mp3``: audiobook parts, mixes) hold more audio than the first
   part's Xing/Info/VBRI header states (its stream size, against the file's size less its tags):
   they go to ffmpeg, and the length is measured once by decoding. Other MP3s pay a few reads.
-* A length no file of this size can hold (less than :data:`_MIN_BYTES_PER_SECOND` bytes
+* A length no file of this size can hold (less than :data:`~libtagger.audio.stated_length.MIN_BYTES_PER_SECOND` bytes
   per second of audio) is not believed: the length is measured by decoding instead.
 
 Memory stays bounded by the size of the window: both paths read in blocks of
@@ -50,19 +50,18 @@ import os
 import re
 import shutil
 import stat
-import struct
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import soundfile as sf
 
 from libtagger.errors import ReadError
-from libtagger.formats import FFMPEG_EXTENSIONS, content_format, id3v2_length
+from libtagger.audio.stated_length import mp3_length_header, ogg_is_chained, plausible
+from libtagger.formats import FFMPEG_EXTENSIONS, content_format
 
 __all__ = ["AudioInfo", "probe", "load", "duration_is_exact", "FFMPEG_EXTENSIONS"]
 
@@ -78,10 +77,6 @@ _BLOCK_FRAMES = 65536
 # libsndfile notes in its log when a WAV/AIFF data chunk claims more bytes than the file holds.
 _SHORT_CHUNK = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
-#: No codec libtagger reads stores a second of audio in fewer bytes (Speex's lowest mode
-#: needs 269, Opus 750, MP3 1000): a header promising more seconds than size / this is wrong
-#: (a 3-MB file cannot hold 26 hours), so its length is measured by decoding instead.
-_MIN_BYTES_PER_SECOND = 32
 
 #: How long the fallback may take to measure a length by decoding a whole file.
 _MEASURE_TIMEOUT = 300.0
@@ -246,21 +241,16 @@ def _soundfile_or_reason(spath: str, fd: int) -> tuple[sf.SoundFile | None, str 
         f = sf.SoundFile(fd, closefd=False)
     except sf.LibsndfileError as exc:
         return None, _sf_reason(exc)
-    if f.format == "MP3" and _mp3_length_header(fd) != "whole":
+    if f.format == "MP3" and mp3_length_header(fd) != "whole":
         f.close()
         return None, None
     if f.format == "OGG" and _ogg_is_chained(spath, fd):
         f.close()  # libsndfile reads only the first stream of the chain
         return None, None
-    if not _plausible(f.frames / f.samplerate, os.fstat(fd).st_size):
+    if not plausible(f.frames / f.samplerate, os.fstat(fd).st_size):
         f.close()  # e.g. libsndfile's "unknown length" (2**63 - 1 frames): ffmpeg measures it
         return None, None
     return f, None
-
-
-def _plausible(seconds: float, size: int) -> bool:
-    """Whether ``size`` bytes can hold ``seconds`` of audio in any codec libtagger reads."""
-    return seconds * _MIN_BYTES_PER_SECOND <= size
 
 
 def _file_key(spath: str, fd: int) -> tuple:
@@ -270,110 +260,16 @@ def _file_key(spath: str, fd: int) -> tuple:
 
 
 def _ogg_is_chained(spath: str, fd: int) -> bool:
-    """True when the Ogg file holds streams one after another (``cat a.ogg b.ogg``).
-
-    A chain starts a new logical stream (a page with the beginning-of-stream flag) after the
-    pages of the first one; streams multiplexed side by side all begin on the first pages.
-    Only the 27-byte page headers and lacing tables are read (about 5 ms for a 30-minute file),
-    and the answer is kept for the most recent files: :func:`load` asks once per window.
-    A page that does not parse (damage) ends the walk: the decoders judge the rest.
-    """
+    """:func:`~libtagger.audio.stated_length.ogg_is_chained`, kept for the most recent files
+    (:func:`load` asks once per window)."""
     key = _file_key(spath, fd)
     with _FFPROBE_LOCK:
         known = _CHAINED_CACHE.get(key)
     if known is not None:
         return known
-    size, pos, chained, in_first = key[3], 0, False, True
-    while pos + 27 <= size:
-        head = os.pread(fd, 27, pos)
-        if len(head) < 27 or head[:4] != b"OggS":
-            break
-        lacing = os.pread(fd, head[26], pos + 27)
-        if len(lacing) < head[26]:
-            break
-        if head[5] & 0x02:  # beginning of a stream
-            if not in_first:
-                chained = True
-                break
-        else:
-            in_first = False
-        pos += 27 + head[26] + sum(lacing)
+    chained = ogg_is_chained(fd, key[3])
     _remember(_CHAINED_CACHE, key, chained)
     return chained
-
-
-#: No MP3 stores a second in more bytes (320 kbit/s, MPEG-1's top rate): the bound used when a
-#: Xing header states the frame count but not the stream's size.
-_MAX_MP3_BYTES_PER_SECOND = 40000
-
-#: Samples per MPEG audio frame by (version bits, layer bits); version 3 is MPEG-1.
-_MPEG_SAMPLES = {(3, 3): 384, (3, 2): 1152, (3, 1): 1152, (2, 3): 384, (2, 2): 1152, (2, 1): 576,
-                 (0, 3): 384, (0, 2): 1152, (0, 1): 576}
-
-
-def _mp3_length_header(fd: int) -> Literal["missing", "whole", "part"]:
-    """What the first MPEG frame's Xing/Info (LAME) or VBRI header says about the file's length.
-
-    ``"missing"``: no such header (libsndfile only guesses the length). ``"whole"``: the header
-    accounts for the file's audio. ``"part"``: the file holds more audio than the header states,
-    as ``cat a.mp3 b.mp3`` makes (joined audiobook parts, mixes): the header is a's, and a
-    decoder that believes it stops where a ends. The header's stream size (or, without one, its
-    frame count at 320 kbit/s) is compared with the bytes between the first frame and the tags
-    at the end; a few reads of the file's head and tail, no decoding.
-    """
-    size = os.fstat(fd).st_size
-    head = os.pread(fd, 10, 0)
-    start = 0
-    if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag
-        start = id3v2_length(head)
-    data = os.pread(fd, 8192, start)
-    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
-    if sync is None:
-        return "missing"
-    first = data[sync:sync + 200]  # the tags sit 13-36 bytes into the first frame
-    frames = stream_bytes = None
-    if (at := first.find(b"VBRI")) >= 0 and len(first) >= at + 18:
-        stream_bytes, frames = struct.unpack_from(">II", first, at + 10)
-    elif (at := first.find(b"Xing") if b"Xing" in first else first.find(b"Info")) >= 0 \
-            and len(first) >= at + 16:
-        flags, pos = struct.unpack_from(">I", first, at + 4)[0], at + 8
-        if flags & 1:
-            frames, pos = struct.unpack_from(">I", first, pos)[0], pos + 4
-        if flags & 2:
-            stream_bytes = struct.unpack_from(">I", first, pos)[0]
-    else:
-        return "missing"
-    version, layer, rate_bits = (first[1] >> 3) & 3, (first[1] >> 1) & 3, (first[2] >> 2) & 3
-    if not frames or (version, layer) not in _MPEG_SAMPLES or rate_bits == 3:
-        return "whole"  # nothing to compare: trust it as before
-    rate = (44100, 48000, 32000)[rate_bits] >> {3: 0, 2: 1, 0: 2}[version]
-    seconds = frames * _MPEG_SAMPLES[version, layer] / rate
-    stated = stream_bytes or seconds * _MAX_MP3_BYTES_PER_SECOND
-    extra = size - _mp3_trailing_tags(fd, size) - (start + sync) - stated
-    # Over 1 % and over 2 s of audio more than stated: encoders' counts differ by a frame or
-    # two, and a part shorter than that would barely move the analysis windows.
-    return "part" if extra > max(0.01 * stated, 2.0 * stated / seconds) else "whole"
-
-
-def _mp3_trailing_tags(fd: int, size: int) -> int:
-    """Bytes of the tags after an MP3's last frame: ID3v1, APEv2 (with its header), Lyrics3v2 and
-    an appended ID3v2.4 tag (with its "3DI" footer)."""
-    end = size
-    if size >= 128 and os.pread(fd, 3, size - 128) == b"TAG":
-        end -= 128
-    for _ in range(3):  # the others, in any order
-        if end >= 32 and os.pread(fd, 8, end - 32) == b"APETAGEX":
-            footer = os.pread(fd, 32, end - 32)
-            length, flags = struct.unpack_from("<I", footer, 12)[0], struct.unpack_from("<I", footer, 20)[0]
-            end -= length + (32 if flags & 0x80000000 else 0)
-        elif end >= 15 and os.pread(fd, 9, end - 9) == b"LYRICS200":
-            digits = os.pread(fd, 6, end - 15)
-            end -= (int(digits) + 15) if digits.isdigit() else 0
-        elif end >= 10 and (footer := os.pread(fd, 10, end - 10))[:3] == b"3DI":
-            end -= id3v2_length(footer)  # a footer's flags say it has one: header, body, footer
-        else:
-            break
-    return size - max(end, 0)
 
 
 def _sniff(fd: int) -> str | None:
@@ -579,8 +475,8 @@ def _probe_ffprobe(spath: str, fd: int, sf_reason: str | None) -> AudioInfo:
         # whole; the header's play duration (read by mutagen) says what there should be.
         dur = _asf_header_duration(spath) or dur
     chained = container == "ogg" and _ogg_is_chained(spath, fd)
-    joined = container == "mp3" and _mp3_length_header(fd) == "part"
-    if chained or joined or not _plausible(float(dur), os.fstat(fd).st_size):
+    joined = container == "mp3" and mp3_length_header(fd) == "part"
+    if chained or joined or not plausible(float(dur), os.fstat(fd).st_size):
         # ffprobe gives the last stream's length for a chain, for joined MP3s a guess from the
         # first frame's bitrate (148 s for a 52-s VBR pair), and a damaged header can promise
         # centuries: decoding the whole file is the one length to trust.
