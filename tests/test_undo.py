@@ -201,25 +201,25 @@ def test_undo_follows_a_file_that_was_moved_since(library, tmp_path):
     assert tracks_by_name(index)["renamed.flac"]["status"] == "undone"
 
 
-def _two_copies(tmp_path: Path) -> tuple[Path, bytes]:
-    """A library holding the same file twice (A/song.flac, B/song.flac): one audio fingerprint."""
-    lib = tmp_path / "Music"
+def _two_copies_scanned_then_moved(tmp_path: Path) -> tuple[Path, Path, bytes, int]:
+    """A library holding the same file twice (A/song.flac, B/song.flac: one audio fingerprint),
+    scanned once (that run's id is returned), then both copies moved to C/one.flac, C/two.flac."""
+    lib, index = tmp_path / "Music", tmp_path / "index.db"
     make_audio(lib / "A" / "song.flac", 6.0, seed=3)
     (lib / "B").mkdir()
     original = (lib / "A" / "song.flac").read_bytes()
     (lib / "B" / "song.flac").write_bytes(original)
-    return lib, original
-
-
-def test_undo_gives_back_both_copies_of_a_file_moved_after_a_scan_saw_the_move(tmp_path):
-    """Two copies of one file (same audio) both moved: each keeps its own track, so undo finds both."""
-    lib, original = _two_copies(tmp_path)
-    index = tmp_path / "index.db"
     scan(lib, index)
     run1 = last_run_id(index)
     (lib / "C").mkdir()
     (lib / "A" / "song.flac").rename(lib / "C" / "one.flac")
     (lib / "B" / "song.flac").rename(lib / "C" / "two.flac")
+    return lib, index, original, run1
+
+
+def test_undo_gives_back_both_copies_of_a_file_moved_after_a_scan_saw_the_move(tmp_path):
+    """Two copies of one file (same audio) both moved: each keeps its own track, so undo finds both."""
+    lib, index, original, run1 = _two_copies_scanned_then_moved(tmp_path)
     moved = scan(lib, index)
     assert last_run(index)["counts"].get("moved") == 2
     assert {moved["one.flac"]["status"], moved["two.flac"]["status"]} == {"kept"}
@@ -232,14 +232,7 @@ def test_undo_gives_back_both_copies_of_a_file_moved_after_a_scan_saw_the_move(t
 
 
 def test_undo_finds_both_copies_of_a_file_moved_before_any_scan_saw_it(tmp_path):
-    lib, original = _two_copies(tmp_path)
-    index = tmp_path / "index.db"
-    scan(lib, index)
-    run1 = last_run_id(index)
-    (lib / "C").mkdir()
-    (lib / "A" / "song.flac").rename(lib / "C" / "one.flac")
-    (lib / "B" / "song.flac").rename(lib / "C" / "two.flac")
-
+    lib, index, original, run1 = _two_copies_scanned_then_moved(tmp_path)
     result = cli("undo", "--run", run1, "--index", index)
     assert result.exit_code == 0, result.output
     assert "2 restored, 0 failed" in result.stdout, result.output
