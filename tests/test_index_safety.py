@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 from conftest import INDEX_0_1_SQL
 from libtagger.cli import app
 from libtagger.errors import IndexFileError
-from libtagger.store.index import APPLICATION_ID, Index, check_index_file, pack_array
+from libtagger.store.index import APPLICATION_ID, SCHEMA_VERSION, Index, check_index_file, pack_array
 
 runner = CliRunner()
 
@@ -140,6 +140,20 @@ def test_a_meta_table_alone_does_not_make_an_index(tmp_path):
 
 
 # --- libtagger's own files: new, older, absent, empty ---------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_index_of_a_newer_libtagger_is_refused_and_left_as_it_was(index_file, tmp_path, command):
+    """A newer schema's rows may mean what this version cannot know, and opening it for writing
+    stamped it back to this version's schema_version: refused, in one line, byte for byte kept."""
+    con = sqlite3.connect(index_file)
+    con.execute("update meta set value = ? where key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    con.commit()
+    con.close()
+    before = folder_state(index_file.parent)
+    assert_one_line_error(run(command, index_file, tmp_path), str(index_file), "made by a newer libtagger",
+                          "upgrade libtagger")
+    assert folder_state(index_file.parent) == before
 
 
 def test_a_new_index_carries_libtaggers_mark(tmp_path):

@@ -475,12 +475,18 @@ def _index_kind(conn: sqlite3.Connection, path: Path) -> str:
     """``"libtagger"``, ``"older"`` or ``"empty"`` (see :func:`check_index_file`); raises otherwise."""
     application_id = conn.execute("PRAGMA application_id").fetchone()[0]
     if application_id == APPLICATION_ID:
+        newer = _newer_schema(conn)
+        if newer is not None:
+            # Its rows may mean what this version cannot know, and opening it would stamp it
+            # back to this version's schema: refused before anything is read or written.
+            raise IndexFileError(path, f"made by a newer libtagger (index schema {newer}, this libtagger reads "
+                                       f"up to {SCHEMA_VERSION}): upgrade libtagger to use it; left as it was")
         return "libtagger"
     objects = conn.execute("select type, name from sqlite_master").fetchall()
     tables = sorted(name for kind, name in objects if kind == "table")
     if application_id == 0 and not objects:
         return "empty"
-    if application_id == 0 and PRE_MARK_TABLES <= set(tables) and _has_schema_version(conn):
+    if application_id == 0 and PRE_MARK_TABLES <= set(tables) and _stated_schema(conn) is not None:
         return "older"
     if tables:
         what = "tables " + ", ".join(tables[:4]) + (", ..." if len(tables) > 4 else "")
@@ -490,12 +496,19 @@ def _index_kind(conn: sqlite3.Connection, path: Path) -> str:
                                " left as it was")
 
 
-def _has_schema_version(conn: sqlite3.Connection) -> bool:
+def _stated_schema(conn: sqlite3.Connection) -> str | None:
+    """The ``schema_version`` value in an index's ``meta``; None without one (or without such a table)."""
     try:
         row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
     except sqlite3.OperationalError:  # a meta table of another shape: another program's
-        return False
-    return row is not None
+        return None
+    return None if row is None else str(row[0])
+
+
+def _newer_schema(conn: sqlite3.Connection) -> int | None:
+    """The schema version an index states when it is newer than :data:`SCHEMA_VERSION`, else None."""
+    stated = _stated_schema(conn)
+    return int(stated) if stated is not None and stated.isdigit() and int(stated) > SCHEMA_VERSION else None
 
 
 def index_error_reason(exc: sqlite3.Error) -> str:
