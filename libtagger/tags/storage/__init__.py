@@ -2,7 +2,8 @@
 
 One storage module per tag format (the beets/mediafile way). Which extension uses which
 storage class is the ``storage`` column of :data:`libtagger.formats.FORMATS`, mapped to its
-class in :mod:`.table`:
+class in :mod:`.table` (a file whose content is another format than its extension says goes to
+its content's storage: :func:`.table.storage_for`):
 
 ===========================  ==========================  ================================  ==========
 storage key (formats)        genre is stored in          libtagger marker                  module

@@ -32,10 +32,11 @@ BY_KEY: dict[str, Storage] = {
 }
 
 #: What each storage can write its tag into, by content (:func:`libtagger.formats.content_format`).
-#: A file whose content is known to be something else is refused before mutagen opens it:
-#: mutagen's MP3 class finds a stray frame sync inside an MP4 named .mp3 and prepends an ID3
-#: tag, which moves the audio away from the offsets in the MP4's index (no sound is left).
-#: The Vorbis storage opens by content, so FLAC and Ogg of any codec may share its extensions.
+#: :func:`storage_for` gives a mislabelled file its content's storage, and :func:`open_tags`
+#: refuses a storage that cannot hold the content before mutagen opens it: mutagen's MP3 class
+#: finds a stray frame sync inside an MP4 named .mp3 and prepends an ID3 tag, which moves the
+#: audio away from the offsets in the MP4's index (no sound is left). The Vorbis storage opens
+#: by content, so FLAC and Ogg of any codec may share its extensions.
 HOLDS: dict[str, frozenset[str]] = {
     "id3-mp3": frozenset({"MP3"}), "id3-wave": frozenset({"WAV"}), "id3-aiff": frozenset({"AIFF"}),
     "vorbis": frozenset({"FLAC", "Ogg"}), "mp4": frozenset({"MP4"}), "asf": frozenset({"WMA"}),
@@ -112,9 +113,9 @@ def _content(path: Path) -> tuple[str | None, str | None]:
 def open_tags(storage: Storage, path: Path, error: type[ReadError] | type[WriteError] = ReadError) -> Any:
     """``storage.open(path)``, every failure raised as ``error`` with a one-line reason.
 
-    A file whose content is another format than its extension says is refused with a reason
-    naming the content, and before mutagen opens it when the storage cannot hold that content
-    (:data:`HOLDS`): mutagen may take it for its own format and write a tag that breaks it.
+    A storage that cannot hold the file's content (:data:`HOLDS`) is refused before mutagen
+    opens it: mutagen may take the file for its own format and write a tag that breaks it. When
+    the content is another format than the extension says, the reason of a failure names it.
     """
     found, mislabelled = _content(path)
     key = _KEY_OF.get(id(storage))
