@@ -153,7 +153,8 @@ def write_genre(path: str | os.PathLike[str], genre: str | Sequence[str], *, pre
     Parameters
     ----------
     path
-        An audio file with an extension in :data:`TAGGABLE_EXTENSIONS`.
+        An audio file with an extension in :data:`TAGGABLE_EXTENSIONS`, or whose content is
+        a format that holds a tag (:func:`~libtagger.tags.storage.table.storage_for`).
     genre
         The display spelling, e.g. ``"Hip-Hop"``, or several in order, e.g. ``("Rock", "Metal")``.
     preserve_mtime
