@@ -278,10 +278,8 @@ def analyse_windows(path: str, windows: Sequence[tuple[float, float]], *, pulse:
 
     Parameters
     ----------
-    path : str
-        Any file :func:`~libtagger.audio.decode.probe` accepts.
-    windows : sequence of (start, end)
-        In seconds, at least one.
+    path, windows
+        As :func:`decode_windows`.
     pulse : bool
         Also compute each segment's :func:`~libtagger.audio.pulse.pulse_clarity` (the music
         detector's beat check).
